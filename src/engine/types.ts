@@ -1,0 +1,31 @@
+/** Facts about the interface we answer on. Filled from the OS when live, from flags in replay. */
+export interface HostFacts {
+  /** Interface name, for logs. */
+  readonly ifname: string;
+  /** The interface's MAC: Ethernet source of every NA and the Target Link-Layer option. */
+  readonly mac: Uint8Array;
+  /** The interface's link-local address (16 bytes); NA source under `--source-policy link-local`. */
+  readonly linkLocal: Uint8Array;
+}
+
+export type SourcePolicy = 'link-local' | 'target';
+
+/** How NAs are built. */
+export interface AnswerSettings {
+  /**
+   * IPv6 source of our NAs. Default `target`: the NA comes from the address it speaks for,
+   * exactly as the container would answer itself; ndisc6 and some provider filters only
+   * accept that. `link-local` uses the interface's fe80:: address.
+   */
+  readonly sourcePolicy: SourcePolicy;
+  /** R flag (we are a router). Default false. */
+  readonly router: boolean;
+  /** O flag. Default true (`--no-override` clears it). */
+  readonly override: boolean;
+}
+
+export const DEFAULT_ANSWER_SETTINGS: AnswerSettings = Object.freeze({
+  sourcePolicy: 'target',
+  router: false,
+  override: true,
+});
