@@ -1,0 +1,87 @@
+/** Byte-level IPv6 and MAC helpers for the hot path: no strings, no allocation. */
+
+/** True when the 16 bytes at `off` are ff00::/8. */
+export function isMulticast(b: Uint8Array, off: number): boolean {
+  return b[off] === 0xff;
+}
+
+/** True when the 16 bytes at `off` are all zero (::). */
+export function isUnspecified(b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 16; i++) if (b[off + i] !== 0) return false;
+  return true;
+}
+
+/** Compare 16 bytes. */
+export function equal16(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
+  for (let i = 0; i < 16; i++) if (a[aOff + i] !== b[bOff + i]) return false;
+  return true;
+}
+
+/** Compare 6 bytes (MAC addresses). */
+export function equal6(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
+  for (let i = 0; i < 6; i++) if (a[aOff + i] !== b[bOff + i]) return false;
+  return true;
+}
+
+/** The solicited-node prefix ff02::1:ff00:0/104 (RFC 4291 section 2.7.1). */
+const SOLICITED_NODE_PREFIX = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff];
+
+/** True when the 16 bytes at `groupOff` are the solicited-node group of the address at `addrOff`. */
+export function isSolicitedNodeOf(group: Uint8Array, groupOff: number, addr: Uint8Array, addrOff: number): boolean {
+  for (let i = 0; i < 13; i++) if (group[groupOff + i] !== SOLICITED_NODE_PREFIX[i]) return false;
+  return (
+    group[groupOff + 13] === addr[addrOff + 13] &&
+    group[groupOff + 14] === addr[addrOff + 14] &&
+    group[groupOff + 15] === addr[addrOff + 15]
+  );
+}
+
+/** True when the 16 bytes at `off` are some solicited-node group (ff02::1:ffxx:xxxx). */
+export function isSolicitedNode(b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 13; i++) if (b[off + i] !== SOLICITED_NODE_PREFIX[i]) return false;
+  return true;
+}
+
+/** Write the solicited-node group of the address at `addrOff` into `out` at `outOff`. */
+export function solicitedNodeAddress(addr: Uint8Array, addrOff: number, out: Uint8Array, outOff: number): void {
+  for (let i = 0; i < 13; i++) out[outOff + i] = SOLICITED_NODE_PREFIX[i]!;
+  out[outOff + 13] = addr[addrOff + 13]!;
+  out[outOff + 14] = addr[addrOff + 14]!;
+  out[outOff + 15] = addr[addrOff + 15]!;
+}
+
+/** Write the Ethernet multicast MAC (33:33:ff:xx:xx:xx) of the solicited-node group of an address. */
+export function solicitedNodeMac(addr: Uint8Array, addrOff: number, out: Uint8Array, outOff: number): void {
+  out[outOff] = 0x33;
+  out[outOff + 1] = 0x33;
+  out[outOff + 2] = 0xff;
+  out[outOff + 3] = addr[addrOff + 13]!;
+  out[outOff + 4] = addr[addrOff + 14]!;
+  out[outOff + 5] = addr[addrOff + 15]!;
+}
+
+/** Write the Ethernet multicast MAC for any IPv6 multicast group (33:33 + low 32 bits, RFC 2464 section 7). */
+export function multicastMac(group: Uint8Array, groupOff: number, out: Uint8Array, outOff: number): void {
+  out[outOff] = 0x33;
+  out[outOff + 1] = 0x33;
+  out[outOff + 2] = group[groupOff + 12]!;
+  out[outOff + 3] = group[groupOff + 13]!;
+  out[outOff + 4] = group[groupOff + 14]!;
+  out[outOff + 5] = group[groupOff + 15]!;
+}
+
+/** Parse `aa:bb:cc:dd:ee:ff` (or with `-`) to 6 bytes. Edge use only. @throws Error on bad input. */
+export function parseMac(text: string): Uint8Array {
+  const parts = text.trim().split(/[:-]/);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) {
+    throw new Error(`invalid MAC address '${text}' (expected aa:bb:cc:dd:ee:ff)`);
+  }
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+/** Format 6 bytes at `off` as `aa:bb:cc:dd:ee:ff`. Edge use only. */
+export function formatMac(b: Uint8Array, off = 0): string {
+  const out: string[] = [];
+  for (let i = 0; i < 6; i++) out.push((b[off + i] ?? 0).toString(16).padStart(2, '0'));
+  return out.join(':');
+}
