@@ -1,0 +1,108 @@
+/**
+ * IPv6 text at the edges: parse and print addresses and prefixes with the `ip-address` package.
+ *
+ * Everything inside the program carries addresses as 16 bytes (see `src/ndp/address.ts`); text
+ * only appears where people type or read it (flags, config, Docker's API, logs, `explain`).
+ * Parsing is strict: IPv4, zone identifiers, brackets, stray characters and out-of-range prefix
+ * lengths are rejected with an `Error` that quotes the input, never silently accepted.
+ */
+import { Address6 } from 'ip-address';
+
+/** A parsed prefix: 16 bytes with the host bits zeroed, and its length. */
+export interface Cidr {
+  readonly prefix: Uint8Array;
+  readonly length: number;
+}
+
+const LENGTH_RE = /^(?:0|[1-9][0-9]{0,2})$/;
+/** Characters an IPv6 address may be written with (hex groups, `::`, embedded dotted IPv4). */
+const ADDRESS_RE = /^[0-9A-Fa-f:.]+$/;
+
+/**
+ * Parse one IPv6 address (no prefix length, no zone) into 16 bytes.
+ *
+ * Accepts every RFC 4291 section 2.2 text form, including `::` elision and a trailing dotted
+ * IPv4 part (`::ffff:192.0.2.1`). Surrounding whitespace is ignored.
+ * @throws Error when the text is not exactly one IPv6 address (IPv4, zone id `%eth0`, `/len`,
+ *   brackets, bad groups).
+ */
+export function parseAddress(text: string): Uint8Array {
+  if (typeof text !== 'string') throw new TypeError(`IPv6 address must be a string, got ${typeof text}`);
+  const t = text.trim();
+  if (t === '') throw new Error('invalid IPv6 address: empty string');
+  if (t.includes('%')) throw new Error(`invalid IPv6 address '${text}': zone identifiers (%...) are not allowed`);
+  if (t.includes('/')) throw new Error(`invalid IPv6 address '${text}': a prefix length is not allowed here`);
+  if (!t.includes(':')) {
+    const hint = /^[0-9.]+$/.test(t) ? ' (IPv4 is not supported)' : '';
+    throw new Error(`invalid IPv6 address '${text}'${hint}`);
+  }
+  if (!ADDRESS_RE.test(t)) throw new Error(`invalid IPv6 address '${text}': unexpected characters`);
+  let a: Address6;
+  try {
+    a = new Address6(t);
+  } catch (e) {
+    throw new Error(`invalid IPv6 address '${text}': ${(e as Error).message}`);
+  }
+  const bytes = a.toUnsignedByteArray();
+  if (bytes.length !== 16) throw new Error(`invalid IPv6 address '${text}': got ${bytes.length} bytes, not 16`);
+  return Uint8Array.from(bytes);
+}
+
+/**
+ * Parse `ADDR` (a /128) or `ADDR/LEN` (LEN 0..128, decimal, no leading zeros).
+ * Host bits beyond LEN are zeroed, so `2001:db8::1/64` gives `2001:db8::/64`.
+ * @throws Error on any bad input (see {@link parseAddress}; also a missing, non-decimal or
+ *   out-of-range length).
+ */
+export function parseCidr(text: string): Cidr {
+  if (typeof text !== 'string') throw new TypeError(`IPv6 prefix must be a string, got ${typeof text}`);
+  const t = text.trim();
+  const slash = t.indexOf('/');
+  if (slash < 0) return { prefix: parseAddress(t), length: 128 };
+  const lenText = t.slice(slash + 1);
+  if (!LENGTH_RE.test(lenText)) {
+    throw new Error(`invalid IPv6 prefix '${text}': prefix length '${lenText}' is not a number 0..128`);
+  }
+  const length = Number(lenText);
+  if (length > 128) throw new Error(`invalid IPv6 prefix '${text}': prefix length ${length} is out of range 0..128`);
+  let prefix: Uint8Array;
+  try {
+    prefix = parseAddress(t.slice(0, slash));
+  } catch (e) {
+    throw new Error(`invalid IPv6 prefix '${text}': ${(e as Error).message}`);
+  }
+  maskBytes(prefix, 0, length);
+  return { prefix, length };
+}
+
+/** Zero the bits beyond `length` of the 16 bytes at `off`, in place. */
+export function maskBytes(b: Uint8Array, off: number, length: number): void {
+  for (let i = 0; i < 16; i++) {
+    const bits = length - i * 8;
+    if (bits >= 8) continue;
+    b[off + i] = bits <= 0 ? 0 : b[off + i]! & (0xff << (8 - bits));
+  }
+}
+
+/**
+ * Print the 16 bytes at `off` in RFC 5952 canonical form (lower case, no leading zeros, the
+ * longest run of two or more zero groups as `::`, the first such run on a tie).
+ * @throws RangeError when fewer than 16 bytes are available at `off`.
+ */
+export function formatAddress(b: Uint8Array, off = 0): string {
+  if (!Number.isInteger(off) || off < 0 || off + 16 > b.length) {
+    throw new RangeError(`formatAddress: need 16 bytes at offset ${off}, buffer has ${b.length}`);
+  }
+  return Address6.fromUnsignedByteArray(Array.from(b.subarray(off, off + 16))).correctForm();
+}
+
+/**
+ * Print a prefix as `ADDR/LEN` (always with the length, also for /128).
+ * @throws RangeError when `length` is not an integer 0..128 or `prefix` is shorter than 16 bytes.
+ */
+export function formatCidr(prefix: Uint8Array, length: number): string {
+  if (!Number.isInteger(length) || length < 0 || length > 128) {
+    throw new RangeError(`formatCidr: prefix length ${length} is out of range 0..128`);
+  }
+  return `${formatAddress(prefix, 0)}/${length}`;
+}
