@@ -85,3 +85,80 @@ export function formatMac(b: Uint8Array, off = 0): string {
   for (let i = 0; i < 6; i++) out.push((b[off + i] ?? 0).toString(16).padStart(2, '0'));
   return out.join(':');
 }
+
+/** True when the 16 bytes at `off` are a link-local unicast address (fe80::/10, RFC 4291 section 2.5.6). */
+export function isLinkLocalUnicast(b: Uint8Array, off: number): boolean {
+  return b[off] === 0xfe && (b[off + 1]! & 0xc0) === 0x80;
+}
+
+/**
+ * Format 16 bytes at `off` as IPv6 text in the RFC 5952 canonical form (lower case,
+ * longest run of two or more zero groups as `::`, first run on ties). Edge use only.
+ */
+export function formatIPv6(b: Uint8Array, off = 0): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push(((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0));
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (x: number[]): string => x.map((v) => v.toString(16)).join(':');
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+/**
+ * Parse IPv6 text (`2001:db8::1`, `::`, `::ffff:192.0.2.1`; no zone, no prefix length) to 16 bytes.
+ * Edge use only.
+ * @throws Error on malformed text.
+ */
+export function parseIPv6(text: string): Uint8Array {
+  const bad = (): Error => new Error(`invalid IPv6 address '${text}'`);
+  let s = text.trim();
+  const groups: number[] = [];
+  // An embedded dotted IPv4 tail (RFC 4291 section 2.2, form 3) becomes two groups.
+  const v4 = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  let tail: number[] = [];
+  if (v4) {
+    const o = v4.slice(2, 6).map(Number);
+    if (o.some((x) => x > 255)) throw bad();
+    tail = [(o[0]! << 8) | o[1]!, (o[2]! << 8) | o[3]!];
+    s = v4[1]!.endsWith('::') ? v4[1]! : v4[1]!.slice(0, -1);
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) throw bad();
+  const parseHalf = (h: string): number[] => {
+    if (h === '') return [];
+    return h.split(':').map((p) => {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) throw bad();
+      return parseInt(p, 16);
+    });
+  };
+  const head = parseHalf(halves[0]!);
+  if (halves.length === 2) {
+    const rest = [...parseHalf(halves[1]!), ...tail];
+    const fill = 8 - head.length - rest.length;
+    if (fill < 1) throw bad();
+    groups.push(...head, ...new Array<number>(fill).fill(0), ...rest);
+  } else {
+    groups.push(...head, ...tail);
+  }
+  if (groups.length !== 8) throw bad();
+  const out = new Uint8Array(16);
+  groups.forEach((v, i) => {
+    out[2 * i] = v >>> 8;
+    out[2 * i + 1] = v & 0xff;
+  });
+  return out;
+}
