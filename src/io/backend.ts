@@ -27,6 +27,9 @@ export interface BackendStats {
   sendErrors: number;
 }
 
+/** Anything that sends whole frames: a back end, or the daemon routing to whichever is open. */
+export type FrameSink = Pick<PacketBackend, 'send'>;
+
 export interface PacketBackend {
   readonly name: 'afpacket' | 'pcap' | 'file';
   /** Begin delivering batches. `onBatch` runs on the event loop, once per batch. */
