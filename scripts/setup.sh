@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything ndp-responder's build, demo and tests need on a fresh Debian machine, then build.
+# Idempotent: skips what is already there. Run as root (apt-get, network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: libpcap-dev (node_pcap), the real NDP peers and tools the lab tests drive,
+# Docker for the two-host scenario, and the competitors the benchmark measures.
+PKGS=(libpcap-dev iproute2 iputils-ping ndisc6 tcpdump busybox-static docker.io util-linux procps
+      ndppd npd6 netsniff-ng tcpreplay g++ make python3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies (native ones are approved in package.json's allowScripts).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# TypeScript to dist/, the native addon to build/Release/.
+echo "setup: build"
+npm run --silent build

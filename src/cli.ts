@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/** The command line: dispatch, and the one place errors become messages and exit codes. */
+import { readFileSync } from 'node:fs';
+import { UsageError } from './config.js';
+import { DaemonError } from './daemon.js';
+import { MAIN_HELP } from './commands/help.js';
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      return (await import('./commands/run.js')).runCommand(rest);
+    case 'replay':
+      return (await import('./commands/replay.js')).replayCommand(rest);
+    case 'explain':
+      return (await import('./commands/explain.js')).explainCommand(rest);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(rest);
+    case 'demo':
+      return (await import('./commands/demo.js')).demoCommand(rest);
+    case '--version':
+    case '-V':
+      process.stdout.write(version() + '\n');
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(MAIN_HELP);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command '${cmd}' (see 'ndp-responder --help')`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ndp-responder: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof DaemonError) {
+      process.stderr.write(`ndp-responder: ${err.message}\n`);
+      process.exit(1);
+    }
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`ndp-responder: ${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}\n`);
+    if (process.env.NDP_RESPONDER_DEBUG) process.stderr.write(`${e?.stack}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,100 @@
+/** `ndp-responder run`: the live daemon. */
+import { ANSWER_OPTIONS, COMMON_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, intFlag, logLevel, parseFlags, staticRules } from '../config.js';
+import { Daemon } from '../daemon.js';
+import { makeLogger } from '../logger.js';
+import { parseListen } from '../metrics.js';
+import { RUN_HELP } from './help.js';
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  ...RULE_OPTIONS,
+  ...ANSWER_OPTIONS,
+  interface: { type: 'string', short: 'i' },
+  backend: { type: 'string' },
+  docker: { type: 'string' },
+  'docker-network': { type: 'string', multiple: true },
+  'docker-label-opt-in': { type: 'boolean' },
+  'max-groups': { type: 'string' },
+  'no-mld': { type: 'boolean' },
+  promiscuous: { type: 'boolean' },
+  'no-announce': { type: 'boolean' },
+  metrics: { type: 'string' },
+} as const;
+
+/** `--docker` takes an optional URL: a bare `--docker` becomes `--docker=` (default URL). */
+export function normaliseOptionalDocker(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (a === '--docker' && (next === undefined || next.startsWith('-') || !/^(unix|tcp|http|https|npipe):\/\//.test(next))) {
+      out.push('--docker=');
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values } = parseFlags('run', normaliseOptionalDocker(args), OPTIONS, false);
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const ifname = values.interface;
+  if (ifname === undefined || ifname === '') throw new UsageError('run: --interface IF is required');
+  const backend = values.backend ?? 'afpacket';
+  if (backend !== 'afpacket' && backend !== 'pcap') throw new UsageError(`--backend: '${backend}' is not one of afpacket, pcap`);
+  const rules = staticRules(values);
+  const settings = answerSettings(values);
+  if (values.metrics !== undefined) {
+    try {
+      parseListen(values.metrics);
+    } catch (e) {
+      throw new UsageError(`--metrics: ${(e as Error).message}`);
+    }
+  }
+  const docker =
+    values.docker !== undefined
+      ? { url: values.docker === '' ? undefined : values.docker, networks: values['docker-network'] ?? [], labelOptIn: values['docker-label-opt-in'] ?? false }
+      : undefined;
+  if (docker === undefined && (values['docker-network'] !== undefined || values['docker-label-opt-in'])) {
+    throw new UsageError('--docker-network and --docker-label-opt-in need --docker');
+  }
+  if (docker === undefined && rules.length === 0) {
+    throw new UsageError('run: nothing to answer: give --prefix, --address, --address-file or --docker');
+  }
+  const logger = makeLogger(logLevel(values['log-level']));
+  const daemon = new Daemon({
+    ifname,
+    backend,
+    rules,
+    settings,
+    docker,
+    maxGroups: intFlag(values['max-groups'], '--max-groups', 4096, 0, 1 << 24),
+    mld: values['no-mld'] !== true,
+    promiscuous: values.promiscuous === true,
+    announce: values['no-announce'] !== true,
+    metrics: values.metrics,
+    logger,
+  });
+  await daemon.start();
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      daemon.stop().then(
+        () => resolve(0),
+        (e) => {
+          logger.error({ err: e }, 'clean-up failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
