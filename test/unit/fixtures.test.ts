@@ -1,0 +1,224 @@
+/**
+ * The committed fixtures are well-formed: every pcap is classic pcap with LINKTYPE_ETHERNET and
+ * has its tcpdump rendering beside it; captures and the malformed set are non-empty; the
+ * malformed manifest has one entry per frame, covers every input drop reason, and each drop
+ * frame breaks exactly ONE rule (checked by an independent all-rules checker, not the parser).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { icmp6ChecksumValid } from '../../src/ndp/checksum.js';
+import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../../src/ndp/drop-reason.js';
+
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures');
+
+/** The captured fixtures (scripts/capture-fixtures.sh). */
+const CAPTURES = ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns', 'kernel-na', 'kernel-dad-na'];
+
+/** Drop reasons a single input frame can show (the rest need a table, a host or an output). */
+const INPUT_REASONS = [
+  'too-short',
+  'not-ipv6',
+  'stacked-vlan',
+  'bad-ip-version',
+  'truncated',
+  'not-icmpv6',
+  'not-ns',
+  'bad-hop-limit',
+  'bad-checksum',
+  'bad-code',
+  'icmp-too-short',
+  'target-multicast',
+  'bad-option-length',
+  'unspecified-source-bad-destination',
+  'unspecified-source-with-sllao',
+  'multicast-source',
+  'bad-source-link-layer',
+  'destination-mismatch',
+];
+
+interface PcapFile {
+  linktype: number;
+  frames: Uint8Array[];
+}
+
+/** Minimal classic pcap reader. @throws on anything that is not classic pcap. */
+function readPcap(path: string): PcapFile {
+  const buf = readFileSync(path);
+  if (buf.length < 24) throw new Error('shorter than the global header');
+  const m = buf.readUInt32LE(0);
+  const le = m === 0xa1b2c3d4 || m === 0xa1b23c4d;
+  const mb = buf.readUInt32BE(0);
+  if (!le && mb !== 0xa1b2c3d4 && mb !== 0xa1b23c4d) throw new Error(`bad magic 0x${m.toString(16)}`);
+  const u16 = (o: number): number => (le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
+  const u32 = (o: number): number => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+  if (u16(4) !== 2) throw new Error(`version ${u16(4)}.${u16(6)}`);
+  const frames: Uint8Array[] = [];
+  let off = 24;
+  while (off < buf.length) {
+    if (off + 16 > buf.length) throw new Error('partial record header');
+    const incl = u32(off + 8);
+    const orig = u32(off + 12);
+    if (incl > orig) throw new Error('captured length > original length');
+    off += 16;
+    if (off + incl > buf.length) throw new Error('record runs past the end');
+    frames.push(new Uint8Array(buf.subarray(off, off + incl)));
+    off += incl;
+  }
+  return { linktype: u32(20), frames };
+}
+
+const LL = 'ff02:0000:0000:0000:0000:0001:ff';
+const hex16 = (b: Uint8Array, o: number): string =>
+  Array.from(b.subarray(o, o + 16), (x) => x.toString(16).padStart(2, '0'))
+    .join('')
+    .replace(/(....)(?!$)/g, '$1:');
+
+/**
+ * Every NS rule a frame breaks, all evaluated (not first-failure like the parser), as far as the
+ * frame's structure allows. The rules are the ones of src/ndp/drop-reason.ts.
+ */
+function violations(f: Uint8Array): string[] {
+  const v: string[] = [];
+  if (f.length < 54) return ['too-short'];
+  let off = 12;
+  let tags = 0;
+  let et = (f[off]! << 8) | f[off + 1]!;
+  while (et === 0x8100 || et === 0x88a8) {
+    if (et === 0x88a8 || tags === 1) v.push('stacked-vlan');
+    tags++;
+    off += 4;
+    et = (f[off]! << 8) | f[off + 1]!;
+  }
+  if (et !== 0x86dd) return [...new Set([...v, 'not-ipv6'])];
+  const ip = off + 2;
+  if (f.length < ip + 40) return [...v, 'too-short'];
+  if (f[ip]! >>> 4 !== 6) v.push('bad-ip-version');
+  const plen = (f[ip + 4]! << 8) | f[ip + 5]!;
+  if (ip + 40 + plen > f.length) return [...v, 'truncated'];
+  let nh = f[ip + 6]!;
+  let icmp = ip + 40;
+  if (nh !== 58) {
+    v.push('not-icmpv6');
+    if (nh !== 0) return v;
+    nh = f[icmp]!; // follow one Hop-by-Hop header to judge the message behind it
+    icmp += (f[icmp + 1]! + 1) * 8;
+    if (nh !== 58) return v;
+  }
+  const icmpLen = ip + 40 + plen - icmp;
+  if (icmpLen === 0) return [...v, 'icmp-too-short'];
+  if (f[icmp] !== 135) v.push('not-ns');
+  if (f[ip + 7] !== 255) v.push('bad-hop-limit');
+  if (!icmp6ChecksumValid(f, ip + 8, ip + 24, icmp, icmpLen)) v.push('bad-checksum');
+  if (f[icmp + 1] !== 0) v.push('bad-code');
+  if (icmpLen < 24) return [...v, 'icmp-too-short'];
+  const src = hex16(f, ip + 8);
+  const dst = hex16(f, ip + 24);
+  const target = hex16(f, icmp + 8);
+  const unspecified = /^[0:]+$/.test(src);
+  if (target.startsWith('ff')) v.push('target-multicast');
+  if (src.startsWith('ff')) v.push('multicast-source');
+  const dstSolicited = dst.startsWith(LL);
+  if (unspecified && !dstSolicited) v.push('unspecified-source-bad-destination');
+  if (dst !== target && dst !== `${LL}${target.slice(32)}`) v.push('destination-mismatch');
+  let o = icmp + 24;
+  const end = icmp + icmpLen;
+  let sllao = false;
+  while (o < end) {
+    const len = (f[o + 1] ?? 0) * 8;
+    if (o + 2 > end || len === 0 || o + len > end) {
+      v.push('bad-option-length');
+      break;
+    }
+    if (f[o] === 1) {
+      sllao = true;
+      if (len !== 8 || (f[o + 2]! & 1) === 1) v.push('bad-source-link-layer');
+    }
+    o += len;
+  }
+  if (unspecified && sllao) v.push('unspecified-source-with-sllao');
+  return [...new Set(v)];
+}
+
+/** True when the target of a valid untagged-or-tagged NS is inside 2003:ab11::8000:0:0:0/66. */
+function targetInContainerRange(f: Uint8Array): boolean {
+  let ip = 14;
+  while (((f[ip - 2]! << 8) | f[ip - 1]!) === 0x8100) ip += 4;
+  const t = f.subarray(ip + 48, ip + 64);
+  const pre = [0x20, 0x03, 0xab, 0x11, 0, 0, 0, 0];
+  return pre.every((b, i) => t[i] === b) && (t[8]! & 0xc0) === 0x80;
+}
+
+const pcaps = readdirSync(FIXTURES).filter((n) => n.endsWith('.pcap'));
+
+t.test('every pcap is classic Ethernet pcap with a text rendering beside it', async (t) => {
+  for (const c of [...CAPTURES.map((n) => `${n}.pcap`), 'malformed.in.pcap']) {
+    t.ok(pcaps.includes(c), `${c} exists`);
+  }
+  for (const name of pcaps) {
+    const p = readPcap(join(FIXTURES, name));
+    t.equal(p.linktype, 1, `${name}: LINKTYPE_ETHERNET`);
+    // Golden outputs (*.out.pcap) may legitimately hold no answer; inputs may not be empty.
+    if (!name.endsWith('.out.pcap')) t.ok(p.frames.length > 0, `${name}: has frames`);
+    t.ok(existsSync(join(FIXTURES, name.replace(/\.pcap$/, '.txt'))), `${name}: .txt rendering beside it`);
+  }
+  t.ok(existsSync(join(FIXTURES, 'README.md')), 'fixtures/README.md exists');
+  t.ok(existsSync(join(FIXTURES, 'capture-info.txt')), 'capture provenance exists');
+});
+
+t.test('captured frames are what their names say', async (t) => {
+  const one = (n: string): Uint8Array => readPcap(join(FIXTURES, `${n}.pcap`)).frames[0]!;
+  for (const n of ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns']) {
+    t.same(violations(one(n)), [], `${n}: a valid NS`);
+  }
+  const vlan = one('vlan-ns');
+  t.equal((vlan[12]! << 8) | vlan[13]!, 0x8100, 'vlan-ns: 802.1Q tag in-band');
+  t.equal(((vlan[14]! << 8) | vlan[15]!) & 0xfff, 42, 'vlan-ns: VID 42');
+  t.equal(one('dad-ns')[22], 0, 'dad-ns: source is ::');
+  t.equal(one('nud-ns')[0]! & 1, 0, 'nud-ns: unicast Ethernet destination');
+  for (const n of ['kernel-na', 'kernel-dad-na']) {
+    const fr = readPcap(join(FIXTURES, `${n}.pcap`)).frames;
+    t.equal(fr.length, 2, `${n}: NS then NA`);
+    t.equal(fr[1]![54], 136, `${n}: second frame is an NA`);
+  }
+});
+
+t.test('malformed manifest matches the pcap and covers every input drop reason', async (t) => {
+  const frames = readPcap(join(FIXTURES, 'malformed.in.pcap')).frames;
+  const manifest = JSON.parse(readFileSync(join(FIXTURES, 'malformed.json'), 'utf8')) as {
+    index: number;
+    name: string;
+    expect: string;
+    note: string;
+  }[];
+  t.equal(manifest.length, frames.length, 'one manifest entry per frame');
+  t.same(
+    manifest.map((m) => m.index),
+    frames.map((_, i) => i),
+    'indexes are 0..n-1 in order',
+  );
+  t.equal(new Set(manifest.map((m) => m.name)).size, manifest.length, 'names are unique');
+  const known = new Set([...DROP_REASON_NAMES.slice(1), ...ANSWER_KIND_NAMES.slice(1)]);
+  for (const m of manifest) {
+    t.ok(known.has(m.expect), `${m.name}: expect '${m.expect}' is a known reason or answer kind`);
+    t.ok(m.note.length > 0, `${m.name}: has a note`);
+  }
+  for (const r of INPUT_REASONS) t.ok(manifest.some((m) => m.expect === r), `covers ${r}`);
+  t.ok(manifest.some((m) => m.expect === 'answer'), 'has valid frames to answer');
+  t.ok(manifest.some((m) => m.expect === 'dad-defence'), 'has a DAD probe to defend');
+
+  for (const m of manifest) {
+    const f = frames[m.index]!;
+    const got = violations(f);
+    if (m.expect === 'answer' || m.expect === 'dad-defence') {
+      t.same(got, [], `${m.name}: breaks no rule`);
+      t.ok(targetInContainerRange(f), `${m.name}: target inside 2003:ab11::8000:0:0:0/66`);
+      const ip = (f[12] === 0x81 ? 18 : 14);
+      const unspecified = f.subarray(ip + 8, ip + 24).every((b) => b === 0);
+      t.equal(unspecified, m.expect === 'dad-defence', `${m.name}: source :: exactly when a DAD defence is expected`);
+    } else {
+      t.same(got, [m.expect], `${m.name}: breaks exactly one rule, ${m.expect}`);
+    }
+  }
+});
