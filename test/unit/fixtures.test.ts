@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { icmp6ChecksumValid } from '../../src/ndp/checksum.js';
 import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../../src/ndp/drop-reason.js';
+import { readPcap } from '../support/pcap.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures');
 
@@ -37,37 +38,6 @@ const INPUT_REASONS = [
   'bad-source-link-layer',
   'destination-mismatch',
 ];
-
-interface PcapFile {
-  linktype: number;
-  frames: Uint8Array[];
-}
-
-/** Minimal classic pcap reader. @throws on anything that is not classic pcap. */
-function readPcap(path: string): PcapFile {
-  const buf = readFileSync(path);
-  if (buf.length < 24) throw new Error('shorter than the global header');
-  const m = buf.readUInt32LE(0);
-  const le = m === 0xa1b2c3d4 || m === 0xa1b23c4d;
-  const mb = buf.readUInt32BE(0);
-  if (!le && mb !== 0xa1b2c3d4 && mb !== 0xa1b23c4d) throw new Error(`bad magic 0x${m.toString(16)}`);
-  const u16 = (o: number): number => (le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
-  const u32 = (o: number): number => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
-  if (u16(4) !== 2) throw new Error(`version ${u16(4)}.${u16(6)}`);
-  const frames: Uint8Array[] = [];
-  let off = 24;
-  while (off < buf.length) {
-    if (off + 16 > buf.length) throw new Error('partial record header');
-    const incl = u32(off + 8);
-    const orig = u32(off + 12);
-    if (incl > orig) throw new Error('captured length > original length');
-    off += 16;
-    if (off + incl > buf.length) throw new Error('record runs past the end');
-    frames.push(new Uint8Array(buf.subarray(off, off + incl)));
-    off += incl;
-  }
-  return { linktype: u32(20), frames };
-}
 
 const LL = 'ff02:0000:0000:0000:0000:0001:ff';
 const hex16 = (b: Uint8Array, o: number): string =>

@@ -1,0 +1,87 @@
+/**
+ * Golden replays: every case of fixtures/golden.json, run through the real CLI
+ * (`ndp-responder replay`), must write its .out.pcap byte for byte. And so that a golden file
+ * is not just "what the code printed once", every answer is also checked against its NS by an
+ * independent reference (test/support/reference-na.ts), and every malformed frame's decision
+ * against fixtures/malformed.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { readPcap } from '../support/pcap.js';
+import { checkAnswer } from '../support/reference-na.js';
+import { mac as macOf, ip6 } from '../support/frames.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const fixtures = join(root, 'fixtures');
+const golden = JSON.parse(readFileSync(join(fixtures, 'golden.json'), 'utf8')) as {
+  cases: { input: string; output: string; args: string[] }[];
+};
+const tmp = mkdtempSync(join(tmpdir(), 'ndp-golden-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+function replay(input: string, out: string, args: string[]): { stdout: string; lines: string[][] } {
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'replay', input, '-o', out, '--explain', ...args], {
+    encoding: 'utf8',
+  });
+  const lines = stdout
+    .split('\n')
+    .filter((l) => /^\d+\t/.test(l))
+    .map((l) => l.split('\t'));
+  return { stdout, lines };
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+for (const c of golden.cases) {
+  t.test(`${c.input} -> ${c.output}`, async (t) => {
+    const out = join(tmp, c.output);
+    const { lines } = replay(join(fixtures, c.input), out, c.args);
+    const got = readFileSync(out);
+    const want = readFileSync(join(fixtures, c.output));
+    t.ok(got.equals(want), 'output equals the golden file byte for byte');
+
+    const inFrames = readPcap(join(fixtures, c.input)).frames;
+    const outFrames = readPcap(out).frames;
+    t.equal(lines.length, inFrames.length, 'one explain line per input frame');
+    const answered = lines.filter((l) => l[2] === 'answer' || l[2] === 'dad-defence');
+    t.equal(outFrames.length, answered.length, 'one output frame per answered input frame, nothing else');
+    const expectation = {
+      mac: macOf(flag(c.args, '--mac')!),
+      sourcePolicy: (flag(c.args, '--source-policy') ?? 'target') as 'target' | 'link-local',
+      linkLocal: flag(c.args, '--link-local') ? ip6(flag(c.args, '--link-local')!) : undefined,
+      router: c.args.includes('--router'),
+      override: !c.args.includes('--no-override'),
+    } as const;
+    answered.forEach((l, k) => {
+      const ns = inFrames[Number(l[0])]!;
+      const problems = checkAnswer(ns, outFrames[k]!, { ...expectation, linkLocal: expectation.linkLocal ?? new Uint8Array(16) });
+      t.same(problems, [], `answer ${k} (frame ${l[0]}, target ${l[1]}) is right by the reference`);
+    });
+  });
+}
+
+t.test('malformed.in.pcap: each frame gets exactly the manifest verdict', async (t) => {
+  const manifest = JSON.parse(readFileSync(join(fixtures, 'malformed.json'), 'utf8')) as { index: number; name: string; expect: string }[];
+  const c = golden.cases.find((x) => x.input === 'malformed.in.pcap')!;
+  const { lines } = replay(join(fixtures, c.input), join(tmp, 'm.pcap'), c.args);
+  t.equal(lines.length, manifest.length);
+  for (const m of manifest) {
+    const l = lines[m.index]!;
+    const verdict = l[2] === 'drop' ? l[3] : l[2];
+    t.equal(verdict, m.expect, `#${m.index} ${m.name}`);
+  }
+});
+
+t.test('kernel-ns with an exclusion covering the target: nothing is written', async (t) => {
+  const c = golden.cases.find((x) => x.output === 'kernel-ns.excluded.out.pcap')!;
+  const { lines } = replay(join(fixtures, c.input), join(tmp, 'x.pcap'), c.args);
+  t.equal(lines[0]![2], 'drop');
+  t.equal(lines[0]![3], 'excluded');
+  t.equal(readPcap(join(tmp, 'x.pcap')).frames.length, 0);
+});
