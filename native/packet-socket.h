@@ -1,0 +1,95 @@
+// PacketSocket: one AF_PACKET socket bound to one interface, with a classic BPF filter,
+// driven by uv_poll on the env's loop. Receives in batches with recvmmsg() into one buffer
+// that JavaScript owns; sends batches with sendmmsg(). Policy lives in TypeScript
+// (src/io/afpacket.ts): this class only moves frames and counts.
+#pragma once
+
+#include <linux/if_packet.h>
+#include <napi.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace ndp {
+
+class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+
+  /**
+   * new PacketSocket({ ifindex, filter, rxBuffer, lengths, slots, slotSize,
+   *                    rcvbuf, qdiscBypass, ignoreOutgoing, maxBatchesPerWake })
+   * Opens socket(AF_PACKET, SOCK_RAW, 0), attaches the filter, then binds (ETH_P_ALL).
+   */
+  explicit PacketSocket(const Napi::CallbackInfo& info);
+  ~PacketSocket() override;
+
+ private:
+  // JS methods.
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Membership(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnCleanup(void* arg);
+
+  void Drain();
+  /** Fix up message i after recvmmsg: VLAN re-insertion, truncation; returns captured length. */
+  uint32_t Finish(unsigned i);
+  void ReadKernelStats();
+  /** Close socket and poll handle. `from_js` false when called by the env cleanup hook. */
+  void CloseInternal(bool from_js);
+  bool FailIfClosed(Napi::Env env, const char* syscall);
+
+  napi_env env_ = nullptr;
+  int fd_ = -1;
+  int ifindex_ = 0;
+  uv_poll_t* poll_ = nullptr;
+  bool closed_ = false;
+  bool in_callback_ = false;
+  bool pending_unref_ = false;
+  bool referenced_ = false;
+  bool hook_registered_ = false;
+
+  // Receive side: JS-owned memory, kept alive by the references below.
+  uint8_t* rx_ = nullptr;
+  uint32_t* lengths_ = nullptr;
+  uint32_t slots_ = 0;
+  uint32_t slot_size_ = 0;
+  uint32_t max_batches_per_wake_ = 8;
+  Napi::ObjectReference rx_ref_;
+  Napi::ObjectReference lengths_ref_;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  std::vector<mmsghdr> rmsgs_;
+  std::vector<iovec> riov_;
+  std::vector<uint8_t> cmsg_;
+  size_t cmsg_space_ = 0;
+
+  // Send side: scratch arrays grown to the largest batch seen.
+  std::vector<mmsghdr> smsgs_;
+  std::vector<iovec> siov_;
+
+  // Counters (uint64; JS reads them as doubles, exact up to 2^53).
+  uint64_t received_ = 0;
+  uint64_t batches_ = 0;
+  uint64_t wakeups_ = 0;
+  uint64_t truncated_ = 0;
+  uint64_t vlan_reinserted_ = 0;
+  uint64_t recv_errors_ = 0;
+  uint64_t sent_ = 0;
+  uint64_t send_errors_ = 0;
+  uint64_t send_calls_ = 0;
+  uint64_t kernel_packets_ = 0;
+  uint64_t kernel_drops_ = 0;
+  int last_recv_errno_ = 0;
+  int last_send_errno_ = 0;
+};
+
+}  // namespace ndp
