@@ -296,3 +296,27 @@ t.test('MLD queries pass the filter: crafted, and from a real bridge querier', a
   t.equal(query.subarray(38, 54).toString('hex'), 'ff020000000000000000000000000001', 'to ff02::1');
   await ra.call({ op: 'close', h: 'mld' });
 });
+
+t.test('worker threads: the socket polls on the worker\'s own loop; terminating the worker closes it', async (t) => {
+  const mac = '33:33:ff:00:00:42';
+  await ra.call({ op: 'worker', ifname: 'eth0', mac });
+  const started = await ra.waitFor((x) => x['ev'] === 'worker', 15_000);
+  t.equal(started['state'], 'started', String(started['message'] ?? ''));
+  t.ok((await r.linkMulticast('eth0')).includes(mac), 'the worker\'s membership is on the link');
+  await pa.call({ op: 'send', h: 'tx', frames: [hexOf(makeNS({ ethSrc: P_MAC, target: '2001:db8::42' }))] });
+  const batch = await ra.waitFor((x) => x['ev'] === 'worker' && x['state'] === 'batch');
+  t.ok((batch['count'] as number) >= 1, 'the worker received a batch');
+  const term = await ra.call({ op: 'terminateWorker' });
+  t.equal(term['exitCode'], 1, 'worker terminated');
+  t.notOk((await r.linkMulticast('eth0')).includes(mac), 'its socket was closed by the env cleanup hook');
+  t.ok((await ra.call({ op: 'stats', h: 'main' }))['stats'], 'the main thread\'s back end is unaffected');
+
+  // process.exit() with a started back end still open: a clean exit, no crash.
+  const ex = await startAgent(r);
+  await ex.call({ op: 'open', ifname: 'eth0' });
+  await ex.call({ op: 'start', mode: 'frames' });
+  await ex.call({ op: 'addMulticast', mac: '33:33:ff:00:00:43' });
+  ex.child.stdin!.write(JSON.stringify({ op: 'exitNow', id: 0 }) + '\n');
+  t.equal(await ex.end(), 0, 'exit code 0');
+  t.notOk((await r.linkMulticast('eth0')).includes('33:33:ff:00:00:43'));
+});

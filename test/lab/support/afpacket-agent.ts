@@ -10,10 +10,14 @@
  *   send {frames: hex[]}                                -> {sent}
  *   blast {frames: hex[], batch, durationMs, maxFrames} -> {sent, errors, elapsedMs, calls}
  *   addMulticast/removeMulticast {mac}, setAllMulticast/setPromiscuous {on}
- *   stats -> {stats, counted, firstNs, lastNs}          close -> {}
+ *   stats -> {stats, counted, spanMs, fd}                close -> {}
+ *   worker {ifname, mac}: a worker thread opens a back end, adds `mac`, starts, and reports
+ *     {ev: 'worker', state: 'started'|'batch'}; terminateWorker -> {exitCode}
+ *   exitNow: process.exit(0) with every back end left open (env cleanup hooks close them)
  * Without `--agent` (e.g. when tap runs every file under test/) it exits at once.
  */
 import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
 
 import { AfPacketBackend, type AfPacketOptions } from '../../../src/io/afpacket.js';
 import { ACCEPT_ALL, type BpfProgram, NA_ONLY, NS_AND_MLD_QUERY } from '../../../src/io/bpf.js';
@@ -28,6 +32,21 @@ interface Entry {
 }
 
 const backends = new Map<string, Entry>();
+let worker: Worker | undefined;
+
+/** Worker thread body (CommonJS eval): loads the TS back end through tsx's API. */
+const WORKER_CODE = `
+const { parentPort, workerData } = require('node:worker_threads');
+import('tsx/esm/api')
+  .then(({ tsImport }) => tsImport(workerData.module, workerData.parent))
+  .then(({ AfPacketBackend }) => {
+    const b = AfPacketBackend.open({ ifname: workerData.ifname });
+    b.addMulticast(Uint8Array.from(workerData.mac.split(':').map((x) => parseInt(x, 16))));
+    b.start((batch) => parentPort.postMessage({ state: 'batch', count: batch.count }));
+    parentPort.postMessage({ state: 'started', fd: b.fd });
+  })
+  .catch((e) => parentPort.postMessage({ state: 'error', message: String(e && e.message) }));
+`;
 
 function out(rec: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(rec) + '\n');
@@ -153,6 +172,27 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
     case 'close':
       entry(h).b.close();
       return { fd: entry(h).b.fd };
+    case 'worker': {
+      worker = new Worker(WORKER_CODE, {
+        eval: true,
+        workerData: {
+          module: new URL('../../../src/io/afpacket.ts', import.meta.url).href,
+          parent: import.meta.url,
+          ifname: req['ifname'],
+          mac: req['mac'],
+        },
+      });
+      worker.on('message', (m: Record<string, unknown>) => out({ ev: 'worker', ...m }));
+      worker.on('error', (err) => out({ ev: 'worker', state: 'error', message: err.message }));
+      return {};
+    }
+    case 'terminateWorker':
+      if (!worker) throw new Error('no worker');
+      // Async: the reply comes when the worker's env (and its cleanup hooks) are gone.
+      void worker.terminate().then((exitCode) => out({ id: req['id'], exitCode }));
+      return { deferred: true };
+    case 'exitNow':
+      process.exit(0);
     default:
       throw new Error(`unknown op ${String(req['op'])}`);
   }
@@ -168,7 +208,8 @@ rl.on('line', (line) => {
     return;
   }
   try {
-    out({ id: req['id'], ...handle(req) });
+    const res = handle(req);
+    if (res['deferred'] !== true) out({ id: req['id'], ...res });
   } catch (err) {
     out({ id: req['id'], error: errorJson(err) });
   }
