@@ -73,7 +73,8 @@ export interface SystemError extends Error {
 // ---------------------------------------------------------------------------------------------
 // The addon.
 
-interface NativeStats {
+/** Counters as the addon reports them. */
+export interface NativeStats {
   received: number;
   batches: number;
   wakeups: number;
@@ -89,7 +90,8 @@ interface NativeStats {
   lastSendErrno: number;
 }
 
-interface NativePacketSocket {
+/** The addon's socket class, as {@link AfPacketBackend} uses it. */
+export interface NativePacketSocket {
   readonly fd: number;
   start(cb: (count: number) => void): void;
   send(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
@@ -98,7 +100,8 @@ interface NativePacketSocket {
   close(): void;
 }
 
-interface NativeModule {
+/** The addon's exports. Pass a fake to {@link AfPacketBackend.open} to test the logic above it without a kernel. */
+export interface NativeModule {
   PacketSocket: new (opts: {
     ifindex: number;
     filter: Uint8Array;
@@ -279,8 +282,9 @@ export class AfPacketBackend implements PacketBackend {
    * @throws TypeError/RangeError (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE) for bad options.
    * @throws SystemError code ENODEV when the interface does not exist; EPERM/EACCES ("needs
    *   CAP_NET_RAW (run as root)") when not permitted; ERR_NATIVE_ADDON_MISSING when not built.
+   * @param native the addon (default: build/Release/ndp_native.node); injectable for unit tests.
    */
-  static open(opts: AfPacketOptions): AfPacketBackend {
+  static open(opts: AfPacketOptions, native?: NativeModule): AfPacketBackend {
     if (typeof opts !== 'object' || opts === null) throw argError('ERR_INVALID_ARG_TYPE', 'afpacket: options must be an object');
     const { ifname } = opts;
     if (typeof ifname !== 'string' || ifname.length === 0) {
@@ -298,7 +302,7 @@ export class AfPacketBackend implements PacketBackend {
       throw argError('ERR_INVALID_ARG_TYPE', 'afpacket: onError must be a function');
     }
 
-    const native = loadNative();
+    native ??= loadNative();
     let ifindex: number;
     try {
       ifindex =
