@@ -366,6 +366,11 @@ export class PcapBackend implements PacketBackend {
     return this.#raw !== undefined;
   }
 
+  /** The link-local address that selects the raw-socket path, as text (null: none, every frame is injected). */
+  get linkLocalText(): string | null {
+    return this.#linkLocal === null ? null : formatIPv6(this.#linkLocal);
+  }
+
   /** Change the link-local address that selects the raw-socket path (after an interface flap). */
   setLinkLocal(addr: Uint8Array | null): void {
     if (addr !== null && addr.length !== 16) throw argError('pcap: link-local address must be 16 bytes');
