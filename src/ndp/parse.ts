@@ -54,6 +54,8 @@ import type { NsView } from './ns-view.js';
  *     length 1 (6-byte MAC) or carries a group MAC. Unknown options are skipped. The first
  *     SLLAO and the first Nonce option (RFC 3971 5.3.2) are recorded.
  * 16. `UnspecifiedSourceWithSllao`: source is :: and an SLLAO is present (RFC 4861 7.1.1).
+ * 17. `BadSourceLinkLayer` again: a specified source, no SLLAO, and a group Ethernet source MAC
+ *     (the answer would go to that MAC, and a group MAC is never a sender).
  *
  * Cost for a typical NS: the checksum over 72 bytes dominates (see bench/codec.bench.ts).
  */
@@ -172,6 +174,8 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
     off += optLen;
   }
   if (unspecified && sllaoOff >= 0) return DropReason.UnspecifiedSourceWithSllao;
+  // The answer goes to the SLLAO, else to the frame's source MAC: that must then be unicast.
+  if (!unspecified && sllaoOff < 0 && (frame[start + 6]! & 1) !== 0) return DropReason.BadSourceLinkLayer;
   view.sllaoOff = sllaoOff;
   view.nonceOff = nonceOff;
   return DropReason.None;

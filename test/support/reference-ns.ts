@@ -136,6 +136,7 @@ export function referenceDecodeNS(frame: Uint8Array): ReferenceNs {
   const dstIsTargetsGroup =
     isSolicitedNodeGroup(ip.dst) && ip.dst[13] === target[13] && ip.dst[14] === target[14] && ip.dst[15] === target[15];
   if (!dstIsTarget && !dstIsTargetsGroup) return fail('destination is neither the target nor its solicited-node group');
+  if (!unspecified && sllaos.length === 0 && (frame[6]! & 1) === 1) return fail('no SLLAO and a group Ethernet source: nowhere to answer');
 
   r.sllaoMacOffset = sllaos.length > 0 ? sllaos[0]!.frameOffset + 2 : -1;
   const nonce = options.find((o) => o.type === 14);

@@ -83,6 +83,12 @@ const cases: Case[] = [
   { name: 'SLLAO with a group MAC', frame: makeNS({ sllao: '01:00:5e:00:00:01' }), want: DropReason.BadSourceLinkLayer },
   { name: 'SLLAO with 33:33 MAC', frame: makeNS({ sllao: '33:33:00:00:00:01' }), want: DropReason.BadSourceLinkLayer },
   {
+    name: 'no SLLAO and a group Ethernet source MAC (the answer would go to a group)',
+    frame: makeNS({ sllao: null, ethSrc: '33:33:00:00:00:01' }),
+    want: DropReason.BadSourceLinkLayer,
+  },
+  { name: 'DAD probe from a group Ethernet source is still defended (answer goes to ff02::1)', frame: makeNS({ src: '::', sllao: null, ethSrc: '03:00:00:00:00:01' }), want: DropReason.None },
+  {
     name: 'SLLAO of length 2 (16 bytes)',
     frame: makeNS({ sllao: null, options: [{ type: 1, value: [2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0] }] }),
     want: DropReason.BadSourceLinkLayer,
