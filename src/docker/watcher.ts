@@ -320,7 +320,7 @@ export class DockerWatcher {
       const ended = new Promise<string>((resolve) => {
         s.on('data', (chunk: Buffer) => {
           if (ac.signal.aborted) return;
-          for (const ev of decoder.push(chunk)) this.onEvent(ev, ac);
+          for (const ev of decoder.push(chunk)) this.onEvent(ev);
         });
         s.on('end', () => resolve('event stream ended'));
         s.on('close', () => resolve('event stream closed'));
@@ -331,6 +331,8 @@ export class DockerWatcher {
       // Event continuity was lost: tombstones and half-gathered bursts no longer mean anything.
       this.dead.clear();
       this.pending.clear();
+      if (this.batchTimer) clearTimeout(this.batchTimer);
+      this.batchTimer = null;
       await this.enqueue(() => this.fullSync(ac, 'connect'));
       this.connected = true;
       this.lastError = null;
@@ -366,7 +368,7 @@ export class DockerWatcher {
     return AbortSignal.any([ac.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
   }
 
-  private onEvent(ev: unknown, ac: AbortController): void {
+  private onEvent(ev: unknown): void {
     const eff = eventEffect(ev);
     if (eff.kind === 'ignore') {
       this.log.debug({ action: eff.action }, 'docker event ignored');
@@ -382,9 +384,14 @@ export class DockerWatcher {
     if (this.batchTimer === null) {
       this.batchTimer = setTimeout(() => {
         this.batchTimer = null;
-        this.enqueue(() => this.applyBatch(ac)).catch((err: unknown) => {
-          this.log.warn({ err: errText(err) }, 'docker: applying events failed; resyncing');
-          ac.abort(err);
+        // Applied by whichever session is current then; a new session clears `pending` and
+        // does a full sync instead.
+        const cur = this.session;
+        if (!cur || cur.signal.aborted) return;
+        this.enqueue(() => this.applyBatch(cur)).catch((err: unknown) => {
+          if (cur.signal.aborted) return;
+          this.log.warn({ err: errText(err) }, 'docker: applying events failed; reconnecting');
+          cur.abort(err);
         });
       }, this.coalesceMs);
     }

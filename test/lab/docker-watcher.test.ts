@@ -4,7 +4,9 @@
  */
 import { pino, type Logger } from 'pino';
 import t from 'tap';
-import { DockerWatcher, type DockerSink } from '../../src/docker/watcher.js';
+import Docker from 'dockerode';
+import { JsonLineDecoder } from '../../src/docker/events.js';
+import { DockerWatcher, dockerOptions, type DockerSink } from '../../src/docker/watcher.js';
 import type { Rule } from '../../src/table/rule.js';
 import { DockerLab, IMAGE } from './support/docker-lab.js';
 
@@ -151,7 +153,30 @@ t.test('initial sync: every running container, in one swap', async (t) => {
   t.equal(st.reconnects, 0);
 });
 
+/** Engine-side time (ms since the epoch) of container events, from a second event stream. */
+async function eventClock(url: string): Promise<{ times: Map<string, number>; close: () => void }> {
+  const times = new Map<string, number>();
+  const ac = new AbortController();
+  const stream = (await new Docker(dockerOptions(url)).getEvents({
+    filters: JSON.stringify({ type: ['container'], event: ['start', 'die'] }),
+    abortSignal: ac.signal,
+  } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+  const dec = new JsonLineDecoder();
+  stream.on('data', (b: Buffer) => {
+    for (const e of dec.push(b) as { Action: string; Actor: { ID: string }; timeNano: number }[]) {
+      times.set(`${e.Action} ${e.Actor.ID}`, e.timeNano / 1e6);
+    }
+  });
+  stream.on('error', () => {});
+  return { times, close: () => ac.abort() };
+}
+
 t.test('docker run: address in the table by the time docker run returns; stop/kill: gone at once', async (t) => {
+  const clock = await eventClock(lab.host('d1').url);
+  t.teardown(clock.close);
+  const wall = (at: number): number => performance.timeOrigin + at;
+  const fromStartEvent: number[] = [];
+  const fromDieEvent: number[] = [];
   const appear: number[] = [];
   const appearFromStart: number[] = [];
   const gone: number[] = [];
@@ -170,6 +195,9 @@ t.test('docker run: address in the table by the time docker run returns; stop/ki
     appear.push(at! - tRet);
     appearFromStart.push(at! - tStart);
     t.ok(at! - tRet < 1000, `${name}: ${r1(at! - tRet)} ms after docker run returned (< 1 s)`);
+    const tEvent = clock.times.get(`start ${id}`);
+    t.ok(tEvent, 'start event seen by the reference stream');
+    if (tEvent !== undefined) fromStartEvent.push(wall(at!) - tEvent);
     const rule = sink.rule(addr!);
     t.same(rule?.source, { kind: 'docker', containerId: id, containerName: name, network: 'bridge' });
 
@@ -182,6 +210,9 @@ t.test('docker run: address in the table by the time docker run returns; stop/ki
     t.not(removed, null, `${name}: removed after ${how[0]}`);
     const rat = sink.firstSwap(tStop, (rules) => !rules.some((r) => r.text === `${addr}/128`));
     gone.push(rat! - tStopRet);
+    const tDie = clock.times.get(`die ${id}`);
+    t.ok(tDie, 'die event seen by the reference stream');
+    if (tDie !== undefined) fromDieEvent.push(wall(rat!) - tDie);
     t.ok(rat! - tStopRet < 1000, `${name}: removed ${r1(rat! - tStopRet)} ms after docker ${how[0]} returned`);
     await dk(['rm', name]);
   }
@@ -190,6 +221,12 @@ t.test('docker run: address in the table by the time docker run returns; stop/ki
       `median ${r1(median(appearFromStart))} ms after it was started`,
   );
   t.comment(`stop/kill -> out of table: median ${r1(median(gone))} ms after the command returned (all: ${gone.map(r1).join(', ')})`);
+  t.comment(
+    `engine event -> table swap: start ${r1(median(fromStartEvent))} ms median (all: ${fromStartEvent.map(r1).join(', ')}); ` +
+      `die ${r1(median(fromDieEvent))} ms median (all: ${fromDieEvent.map(r1).join(', ')})`,
+  );
+  t.ok(median(fromStartEvent) < 100, 'start event to table: well under 100 ms');
+  t.ok(median(fromDieEvent) < 100, 'die event to table: well under 100 ms');
   t.ok(median(appear) < 1000);
   // The start event precedes docker run's own exit, so the table is normally ahead of the CLI.
   t.ok(median(appear) < 250, `median ${r1(median(appear))} ms: the event path, not a poll`);
