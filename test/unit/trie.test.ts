@@ -165,6 +165,45 @@ t.test('clear', async (t) => {
   trie.checkInvariants();
 });
 
+t.test('shared values: overwrite and delete keep each entry its own value', async (t) => {
+  const trie = new RadixTrie<object>();
+  const red = { c: 'red' };
+  const blue = { c: 'blue' };
+  const key = (i: number): Uint8Array => A(`2001:db8::${i.toString(16)}`);
+  for (let i = 0; i < 100; i++) trie.insert(key(i), 0, 128, i % 2 === 0 ? red : blue);
+  trie.checkInvariants();
+  t.equal(trie.insert(key(4), 0, 128, blue), red, 'overwrite returns the old shared value');
+  t.equal(trie.insert(key(4), 0, 128, blue), blue, 'same value again');
+  t.equal(trie.lookup(key(4), 0), blue);
+  t.equal(trie.lookup(key(6), 0), red, 'the neighbour sharing the old value keeps it');
+  for (let i = 0; i < 100; i += 3) trie.delete(key(i), 0, 128);
+  trie.checkInvariants();
+  let bad = 0;
+  for (let i = 0; i < 100; i++) {
+    const want = i % 3 === 0 ? undefined : i === 4 || i % 2 === 1 ? blue : red;
+    if (trie.lookup(key(i), 0) !== want) bad++;
+  }
+  t.equal(bad, 0, 'every entry has its own value after overwrites and deletes');
+  // Many distinct values interleaved with shared ones.
+  for (let i = 100; i < 300; i++) trie.insert(key(i), 0, 128, i % 5 === 0 ? red : { i });
+  trie.checkInvariants();
+  t.same((trie.lookup(key(123), 0) as { i: number }).i, 123);
+  t.equal(trie.lookup(key(125), 0), red);
+});
+
+t.test('undefined as a value does not revive a freed value slot', async (t) => {
+  const trie = new RadixTrie<string | undefined>();
+  trie.insert(A('::ff'), 0, 128, 'keep'); // so the table does not reset when ::a goes
+  trie.insert(A('::a'), 0, 128, undefined);
+  trie.delete(A('::a'), 0, 128);
+  trie.insert(A('::b'), 0, 128, undefined);
+  trie.insert(A('::c'), 0, 128, 'x');
+  t.ok(trie.has(A('::b'), 0, 128));
+  t.equal(trie.lookup(A('::b'), 0), undefined);
+  t.equal(trie.lookup(A('::c'), 0), 'x');
+  trie.checkInvariants();
+});
+
 t.test('many /128 in one /64 with deletes (hash growth and backward shift)', async (t) => {
   const trie = new RadixTrie<number>();
   const base = A('2001:db8:0:1::');
@@ -219,6 +258,8 @@ function makeGen(rng: Prng) {
 
 t.test('seeded random operations agree with a linear-scan reference', async (t) => {
   for (const seed of [1, 2, 3, 0xdecaf, 0x5eed]) {
+    // Odd seeds draw values from a pool of three, so value slots are shared and reference counted.
+    const shared = seed % 2 === 1;
     const rng = new Prng(seed);
     const gen = makeGen(rng);
     const trie = new RadixTrie<number>();
@@ -231,7 +272,7 @@ t.test('seeded random operations agree with a linear-scan reference', async (t) 
       if (r < 5 || live.length === 0) {
         const k = gen.key();
         const len = gen.length();
-        const v = op;
+        const v = shared ? op % 3 : op;
         if (trie.insert(k, 0, len, v) !== ref.insert(k, 0, len, v)) mismatches++;
         live.push([k, len]);
       } else if (r < 7) {
@@ -239,7 +280,8 @@ t.test('seeded random operations agree with a linear-scan reference', async (t) 
         const [k0, len] = rng.pick(live);
         const k = k0.slice();
         if (len < 128) k[15] = k[15]! ^ 1;
-        if (trie.insert(k, 0, len, -op) !== ref.insert(k, 0, len, -op)) mismatches++;
+        const v = shared ? (op + 1) % 3 : -op;
+        if (trie.insert(k, 0, len, v) !== ref.insert(k, 0, len, v)) mismatches++;
       } else if (r < 9) {
         const i = rng.int(live.length);
         const [k, len] = live[i]!;
@@ -280,6 +322,7 @@ t.test('seeded random operations agree with a linear-scan reference', async (t) 
       `seed ${seed}: entries() order and content`,
     );
     t.same([...trie.values()].sort((a, b) => a - b), ref.entries().map((e) => e.value).sort((a, b) => a - b), 'values()');
+    trie.checkInvariants();
     // Drain completely: the trie returns to empty with no leaked nodes.
     let drainBad = 0;
     for (const e of ref.entries()) if (trie.delete(e.key, 0, e.length) !== e.value) drainBad++;
