@@ -9,7 +9,19 @@ if [ "$(id -u)" != 0 ]; then echo "test.sh: run as root (the lab tests create ne
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 mkdir -p .tap
 [ $# -gt 0 ] || set -- test/unit test/lab
-NO_COLOR=1 npx tap --reporter=terse --no-color "$@" 2>&1 | tee .tap/console.txt
-status=${PIPESTATUS[0]}
-node scripts/tap-summary.mjs .tap/console.txt || status=1
+# tap runs TypeScript through tsx (package.json), so folders are expanded to their *.test.ts here.
+files=()
+for a in "$@"; do
+  if [ -d "$a" ]; then while IFS= read -r f; do files+=("$f"); done < <(find "$a" -name '*.test.ts' | sort)
+  else files+=("$a"); fi
+done
+status=0
+NO_COLOR=1 npx tap --reporter=tap --reporter-file=.tap/report.tap "${files[@]}" || status=$?
+# One line per test file, then every failed assertion with its diagnostics, then the count.
+grep -E '^(not )?ok ' .tap/report.tap || true
+if grep -qE '^\s*not ok ' .tap/report.tap; then
+  echo "---- failures ----"
+  awk '/^[[:space:]]*not ok /{p=1} p{print} /^[[:space:]]*\.\.\.$/{p=0}' .tap/report.tap | grep -v '^[[:space:]]*# Subtest' | head -400
+fi
+node scripts/tap-summary.mjs .tap/report.tap || status=1
 exit "$status"
