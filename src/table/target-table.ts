@@ -99,11 +99,14 @@ function pick(list: readonly Rule[]): Rule {
 /** Field-by-field equality of two sources. */
 export function sameSource(a: RuleSource, b: RuleSource): boolean {
   if (a === b) return true;
-  if (a.kind !== b.kind) return false;
-  const ka = Object.keys(a) as (keyof RuleSource)[];
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (a[k] !== b[k]) return false;
-  return true;
+  switch (a.kind) {
+    case 'static':
+      return b.kind === 'static' && a.flag === b.flag;
+    case 'docker':
+      return b.kind === 'docker' && a.containerId === b.containerId && a.containerName === b.containerName && a.network === b.network;
+    case 'host':
+      return b.kind === 'host' && a.ifname === b.ifname;
+  }
 }
 
 /** Same rule identity, for two rules known to have the same prefix and length. */
@@ -151,17 +154,16 @@ function cellHas(cell: Cell | undefined, r: Rule): Rule | undefined {
   return undefined;
 }
 
-function cellHasObject(cell: Cell | undefined, r: Rule): boolean {
-  if (cell === undefined) return false;
-  return Array.isArray(cell) ? cell.includes(r) : cell === r;
+/** Add `r` to the group index, where `cell` is what the index holds at r's prefix now. */
+function cellAdd(index: RadixTrie<Cell>, cell: Cell | undefined, r: Rule): void {
+  if (cell === undefined) index.insert(r.prefix, 0, r.length, r);
+  else if (Array.isArray(cell)) cell.push(r);
+  else index.insert(r.prefix, 0, r.length, [cell, r]);
 }
 
 /** Add `r` to the group index (it must not be there yet). */
 function indexAdd(index: RadixTrie<Cell>, r: Rule): void {
-  const cell = index.get(r.prefix, 0, r.length);
-  if (cell === undefined) index.insert(r.prefix, 0, r.length, r);
-  else if (Array.isArray(cell)) cell.push(r);
-  else index.insert(r.prefix, 0, r.length, [cell, r]);
+  cellAdd(index, index.get(r.prefix, 0, r.length), r);
 }
 
 /** Remove the object `r` from the group index. */
@@ -179,11 +181,12 @@ function indexRemove(index: RadixTrie<Cell>, r: Rule): void {
   }
 }
 
-function* cellRules(index: RadixTrie<Cell>): IterableIterator<Rule> {
-  for (const cell of index.values()) {
-    if (Array.isArray(cell)) yield* cell;
-    else yield cell;
-  }
+/** Call `fn` with every rule of a group index. */
+function forEachRule(index: RadixTrie<Cell>, fn: (r: Rule) => void): void {
+  index.forEachValue((cell) => {
+    if (Array.isArray(cell)) for (const r of cell) fn(r);
+    else fn(cell);
+  });
 }
 
 interface Group {
@@ -228,8 +231,10 @@ export class TargetTable {
 
   /** The rules of `group`, in no particular order. */
   groupRules(group: string): Rule[] {
+    const out: Rule[] = [];
     const g = this.groups.get(group);
-    return g === undefined ? [] : [...cellRules(g.index)];
+    if (g !== undefined) forEachRule(g.index, (r) => out.push(r));
+    return out;
   }
 
   /**
@@ -260,9 +265,16 @@ export class TargetTable {
     return { rule, shadowed, answered: rule !== undefined && rule.action === Action.Answer };
   }
 
-  /** The /128 Answer rules that win: the exact addresses we answer for. */
-  *exactAnswers(): IterableIterator<Rule> {
-    for (const r of this.win.values()) if (r.length === 128 && r.action === Action.Answer) yield r;
+  /**
+   * The /128 Answer rules that win: the exact addresses we answer for, in no particular order.
+   * A snapshot: changing the table while iterating is fine.
+   */
+  exactAnswers(): IterableIterator<Rule> {
+    const out: Rule[] = [];
+    this.win.forEachValue((r) => {
+      if (r.length === 128 && r.action === Action.Answer) out.push(r);
+    });
+    return out.values();
   }
 
   /** Number of winning Answer rules shorter than /128 (their addresses cannot be enumerated). */
@@ -280,24 +292,38 @@ export class TargetTable {
     checkGroup(group);
     checkRules(rules, group);
     const old = this.groups.get(group);
-    const next = new RadixTrie<Cell>();
+    // Which of the current rules stay (by object), and which given rules are new (deduplicated).
+    const kept = new Set<Rule>();
+    const fresh = new RadixTrie<Cell>();
     const added: Rule[] = [];
-    let size = 0;
     for (const r of rules) {
-      if (cellHas(next.get(r.prefix, 0, r.length), r) !== undefined) continue; // duplicate
-      const kept = old === undefined ? undefined : cellHas(old.index.get(r.prefix, 0, r.length), r);
-      indexAdd(next, kept ?? r);
-      if (kept === undefined) added.push(r);
-      size++;
+      const k = old === undefined ? undefined : cellHas(old.index.get(r.prefix, 0, r.length), r);
+      if (k !== undefined) {
+        kept.add(k);
+        continue;
+      }
+      const cell = fresh.get(r.prefix, 0, r.length);
+      if (cellHas(cell, r) !== undefined) continue; // a duplicate of a new rule
+      cellAdd(fresh, cell, r);
+      added.push(r);
     }
     const removed: Rule[] = [];
-    if (old !== undefined) {
-      for (const r of cellRules(old.index)) if (!cellHasObject(next.get(r.prefix, 0, r.length), r)) removed.push(r);
+    if (old !== undefined && kept.size < old.size) {
+      forEachRule(old.index, (r) => {
+        if (!kept.has(r)) removed.push(r);
+      });
     }
+    if (removed.length === 0 && added.length === 0) return this.commit(removed, added);
     // Everything is known: apply.
-    if (size === 0) this.groups.delete(group);
-    else this.groups.set(group, { index: next, size });
-    this.total += size - (old?.size ?? 0);
+    if (old === undefined) {
+      this.groups.set(group, { index: fresh, size: added.length });
+    } else {
+      for (const r of removed) indexRemove(old.index, r);
+      for (const r of added) indexAdd(old.index, r);
+      old.size += added.length - removed.length;
+      if (old.size === 0) this.groups.delete(group);
+    }
+    this.total += added.length - removed.length;
     return this.commit(removed, added);
   }
 
@@ -313,8 +339,9 @@ export class TargetTable {
     const added: Rule[] = [];
     for (const r of rules) {
       if (g !== undefined && cellHas(g.index.get(r.prefix, 0, r.length), r) !== undefined) continue;
-      if (cellHas(fresh.get(r.prefix, 0, r.length), r) !== undefined) continue;
-      indexAdd(fresh, r);
+      const cell = fresh.get(r.prefix, 0, r.length);
+      if (cellHas(cell, r) !== undefined) continue;
+      cellAdd(fresh, cell, r);
       added.push(r);
     }
     if (added.length > 0) {
@@ -334,7 +361,11 @@ export class TargetTable {
   removeRules(group: string, predicate: (r: Rule) => boolean): TableChange {
     const g = this.groups.get(group);
     const removed: Rule[] = [];
-    if (g !== undefined) for (const r of cellRules(g.index)) if (predicate(r)) removed.push(r);
+    if (g !== undefined) {
+      forEachRule(g.index, (r) => {
+        if (predicate(r)) removed.push(r);
+      });
+    }
     if (g !== undefined && removed.length > 0) {
       for (const r of removed) indexRemove(g.index, r);
       g.size -= removed.length;

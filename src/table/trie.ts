@@ -332,6 +332,29 @@ export class RadixTrie<V> {
     }
   }
 
+  /**
+   * Call `fn` with every value, in no particular order: `values()` without a generator, for bulk
+   * work over large tables.
+   * @throws Error when `fn` modifies the trie (the iteration stops there).
+   */
+  forEachValue(fn: (value: V) => void): void {
+    const v = this.version;
+    const buckets = this.buckets;
+    const values = this.exactValues;
+    for (let b = 0; b < buckets.length; b += BUCKET) {
+      const occ = buckets[b + OCC]!;
+      if (occ === 0) continue;
+      fn(values[occ - 1] as V);
+      if (this.version !== v) throw new Error('RadixTrie modified during iteration');
+    }
+    for (let n = 0; n < this.nodeTop; n++) {
+      const s = this.nodes[n * NODE + SLOT]!;
+      if (s < 0) continue;
+      fn(this.slotValues[s] as V);
+      if (this.version !== v) throw new Error('RadixTrie modified during iteration');
+    }
+  }
+
   // ---------------------------------------------------------------- keys
 
   /** Load the 16 key bytes into `kw`, zeroing bits beyond `length`. */

@@ -151,6 +151,7 @@ t.test('iteration throws when the trie changes underneath', async (t) => {
   t.throws(() => {
     for (const v of trie.values()) put(trie, `2001:db8::${v + 10}`, v);
   }, /modified during iteration/);
+  t.throws(() => trie.forEachValue((v) => put(trie, `2001:db8::${v + 20}`, v)), /modified during iteration/);
 });
 
 t.test('clear', async (t) => {
@@ -321,7 +322,11 @@ t.test('seeded random operations agree with a linear-scan reference', async (t) 
       ref.entries().map((e) => [hex(e.key), e.length, e.value]),
       `seed ${seed}: entries() order and content`,
     );
-    t.same([...trie.values()].sort((a, b) => a - b), ref.entries().map((e) => e.value).sort((a, b) => a - b), 'values()');
+    const want = ref.entries().map((e) => e.value).sort((a, b) => a - b);
+    t.same([...trie.values()].sort((a, b) => a - b), want, 'values()');
+    const each: number[] = [];
+    trie.forEachValue((v) => each.push(v));
+    t.same(each.sort((a, b) => a - b), want, 'forEachValue()');
     trie.checkInvariants();
     // Drain completely: the trie returns to empty with no leaked nodes.
     let drainBad = 0;
