@@ -3,7 +3,7 @@
  *
  *   P (peer) eth0 -- pp [ S: br0, MLD snooping + querier, mcast_flood off on both ports ] pr -- eth0 R
  *
- * R runs the back end and the manager (this file again, with `--agent`, inside R). The bridge
+ * R runs the back end, a TargetTable and the manager (this file again, with `--agent`, inside R). The bridge
  * forwards a solicited-node NS to R only once R has reported the group with MLD, which is what
  * the manager is for. tcpdump on the switch port pr records every MLD report R sends.
  */
@@ -17,40 +17,30 @@ if (process.argv[2] === '--agent') await agent();
 else await main();
 
 // ---------------------------------------------------------------------------------------------
-// Agent, inside R: a back end, a small in-memory table, the manager; JSON lines on stdio.
+// Agent, inside R: a back end, the target table, the manager; JSON lines on stdio.
 
 async function agent(): Promise<void> {
   const { MembershipManager } = await import('../../src/engine/membership.js');
   const { parseMldQuery } = await import('../../src/ndp/mld.js');
-  const { parseIPv6, formatIPv6 } = await import('../../src/ndp/address.js');
+  const { formatIPv6 } = await import('../../src/ndp/address.js');
   const { readInterfaceFacts, toHostFacts } = await import('../../src/io/interface.js');
   const { Action } = await import('../../src/table/rule.js');
-  type Rule = import('../../src/table/rule.js').Rule;
+  const { TargetTable, makeRule } = await import('../../src/table/target-table.js');
   type PacketBackend = import('../../src/io/backend.js').PacketBackend;
   type Manager = import('../../src/engine/membership.js').MembershipManager;
 
-  /** The table as the manager sees it: /128 answers plus a count of answer prefixes. */
-  class Table {
-    readonly rules = new Map<string, Rule>();
-    prefixes = 0;
-    readonly listeners = new Set<(c: unknown) => void>();
-    exactAnswers(): Iterable<Rule> {
-      return this.rules.values();
-    }
-    answerPrefixCount(): number {
-      return this.prefixes;
-    }
-    onChange(l: (c: unknown) => void): () => void {
-      this.listeners.add(l);
-      return () => this.listeners.delete(l);
-    }
-    emit(): void {
-      for (const l of this.listeners) l({});
-    }
-  }
+  // The real table: a group of /128 answers and a group of answer prefixes.
+  const table = new TargetTable();
+  const addresses = new Set<string>();
+  const setAddresses = (): void =>
+    void table.replaceGroup('lab', [...addresses].map((a) => makeRule(a, Action.Answer, { kind: 'static', flag: '--address' })));
+  const setPrefixes = (n: number): void =>
+    void table.replaceGroup(
+      'prefixes',
+      Array.from({ length: n }, (_, i) => makeRule(`2001:db8:${(i + 1).toString(16)}::/64`, Action.Answer, { kind: 'static', flag: '--prefix' })),
+    );
 
   const out = (rec: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(rec) + '\n');
-  const table = new Table();
   let backend: PacketBackend | undefined;
   let manager: Manager | undefined;
 
@@ -92,18 +82,15 @@ async function agent(): Promise<void> {
         return {};
       }
       case 'add':
-        for (const a of req['addresses'] as string[]) {
-          table.rules.set(a, { prefix: parseIPv6(a), length: 128, action: Action.Answer, source: { kind: 'static', flag: '--address' }, text: a });
-        }
-        table.emit();
+        for (const a of req['addresses'] as string[]) addresses.add(a);
+        setAddresses();
         return {};
       case 'remove':
-        for (const a of req['addresses'] as string[]) table.rules.delete(a);
-        table.emit();
+        for (const a of req['addresses'] as string[]) addresses.delete(a);
+        setAddresses();
         return {};
       case 'prefixes':
-        table.prefixes = req['n'] as number;
-        table.emit();
+        setPrefixes(req['n'] as number);
         return {};
       case 'stats':
         return { manager: manager!.stats(), backend: backend!.stats() };

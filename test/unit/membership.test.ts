@@ -2,6 +2,7 @@ import t from 'tap';
 import { MembershipManager, type MembershipBackend, type MembershipTable } from '../../src/engine/membership.js';
 import type { HostFacts } from '../../src/engine/types.js';
 import { Action, type Rule } from '../../src/table/rule.js';
+import { makeRule, TargetTable } from '../../src/table/target-table.js';
 import { ip6, mac, referenceIcmp6Checksum } from '../support/frames.js';
 
 const host: HostFacts = { ifname: 'eth0', mac: mac('02:00:00:00:00:aa'), linkLocal: ip6('fe80::aa') };
@@ -423,4 +424,34 @@ t.test('bad options', async (t) => {
   t.throws(() => new MembershipManager({ backend, host, table, maxGroups: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => new MembershipManager({ backend, host, table, robustness: 0 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => new MembershipManager({ backend, host, table, mtu: 500 }), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+t.test('with the real TargetTable: only winning /128 answers count; answer prefixes need all-multicast', async (t) => {
+  const table = new TargetTable();
+  const backend = new FakeBackend();
+  const m = new MembershipManager({ backend, host, table, coalesceMs: 1, robustness: 1 });
+  t.teardown(() => m.close());
+  const addr = (a: string): Rule => makeRule(a, Action.Answer, { kind: 'static', flag: '--address' });
+  table.replaceGroup('docker', [addr('2001:db8::8000:0:0:10'), addr('2001:db8::8000:0:0:11')]);
+  m.sync();
+  t.same([...backend.macs()].sort(), ['33:33:ff:00:00:10', '33:33:ff:00:00:11']);
+
+  // An exclusion covering ::11 beats its /128 answer: its group leaves.
+  table.replaceGroup('static', [makeRule('2001:db8::8000:0:0:11/128', Action.Exclude, { kind: 'static', flag: '--exclude' })]);
+  m.sync();
+  t.same([...backend.macs()], ['33:33:ff:00:00:10']);
+  t.same(backend.reports().at(-1)!.records, [{ type: TO_IN, group: 'ff02:0:0:0:0:1:ff00:11' }]);
+
+  // The interface's own address (a host rule) is never ours to answer either.
+  table.replaceGroup('host', [makeRule('2001:db8::8000:0:0:10', Action.Exclude, { kind: 'host', ifname: 'eth0' })]);
+  m.sync();
+  t.match(m.stats(), { groups: 0, macs: 0 });
+
+  // An answer prefix.
+  table.replaceGroup('static', [makeRule('2001:db8:1::/64', Action.Answer, { kind: 'static', flag: '--prefix' })]);
+  m.sync();
+  t.match(m.stats(), { prefixes: 1, allmulti: true, groups: 1 }, 'the exclusion went, so ::11 answers again');
+  table.replaceGroup('static', []);
+  await sleep(10); // through the table's change listener and the coalescing timer
+  t.match(m.stats(), { prefixes: 0, allmulti: false });
 });
