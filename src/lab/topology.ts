@@ -91,10 +91,15 @@ export function createLab(opts: LabOptions = {}): Lab {
   try {
     for (const n of all) ip(['netns', 'add', n]);
     nsExec(sw, ['ip', 'link', 'set', 'lo', 'up']);
-    const br = ['ip', 'link', 'add', 'br0', 'type', 'bridge'];
-    if (opts.snooping) br.push('mcast_snooping', '1', 'mcast_querier', '1');
-    else br.push('mcast_snooping', '0');
-    nsExec(sw, br);
+    // A snooping bridge forwards multicast by its MLD table only while a querier exists, and its
+    // own querier only counts once it has queried from a usable IPv6 address; until then, with
+    // mcast_flood off, it delivers no multicast at all. br0 gets a non-tentative address so its
+    // queries work; callers wait with waitForSnooping() (measured here: ~10 s after creation).
+    nsExec(sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge', ...(opts.snooping ? ['mcast_snooping', '1', 'mcast_querier', '1', 'mcast_startup_query_interval', '100'] : ['mcast_snooping', '0'])]);
+    if (opts.snooping) {
+      nsExec(sw, ['sysctl', '-q', '-w', 'net.ipv6.conf.br0.accept_dad=0']);
+      nsExec(sw, ['ip', '-6', 'addr', 'add', 'fe80::ff/64', 'dev', 'br0', 'nodad']);
+    }
     nsExec(sw, ['ip', 'link', 'set', 'br0', 'up']);
     for (const [i, h] of [h1, h2].entries()) {
       const port = `p${i + 1}`;
@@ -163,3 +168,18 @@ export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs: number):
     child.once('exit', onExit);
   });
 }
+
+/**
+ * Wait until a snooping switch forwards by its MLD table: h2 solicits h1's own address (which
+ * h1's kernel reported) until h1's kernel answers. Resolves with the wait in ms.
+ * @throws after `timeoutMs`.
+ */
+export async function waitForSnooping(lab: Lab, timeoutMs = 30_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (nsTry(lab.h2.ns, ['ndisc6', '-1', '-r', '1', '-w', '300', lab.h1.addr, 'eth0']).status === 0) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the snooping switch did not start forwarding within ${timeoutMs} ms`);
+}
+
