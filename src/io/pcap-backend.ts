@@ -59,8 +59,8 @@
  * non-blocking libpcap read returns "break" only once a frame is waiting. So close() sends one
  * wake-up packet from the raw socket: ICMPv6 type 200 (private experimentation, RFC 4443) to
  * ff02::114 (IANA "any private experiment") with hop limit 1; the capture filter admits that
- * packet (from our MAC, type 200), and the read it triggers frees the handle. Frames of that type are never
- * delivered. Without a raw socket the handle is freed by the next captured frame.
+ * packet (from our MAC, type 200), and the read it triggers frees the handle. Frames of that
+ * type are never delivered. Without a raw socket the handle is freed by the next captured frame.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
