@@ -5,7 +5,11 @@
 #include <linux/if_packet.h>
 #include <napi.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "errors.h"
@@ -34,7 +38,54 @@ Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, idx);
 }
 
+// interfaceInfo(name): { ifindex, mac: Uint8Array(6), flags, mtu } by ioctl, in the calling
+// thread's network namespace (unlike /sys, which shows the namespace it was mounted in: a process
+// that entered a namespace with setns/nsenter still sees the old one there).
+Napi::Value InterfaceInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ndp::CodedError(env, "ERR_INVALID_ARG_TYPE", "name must be a string", true).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.empty() || name.size() >= IF_NAMESIZE) {
+    ndp::SystemError(env, ENODEV, "ioctl").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ndp::SystemError(env, errno, "socket").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  struct ifreq ifr;
+  auto ask = [&](unsigned long req) {
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, name.c_str(), name.size());
+    return ioctl(fd, req, &ifr);
+  };
+  Napi::Object o = Napi::Object::New(env);
+  if (ask(SIOCGIFINDEX) < 0) {
+    int err = errno;
+    close(fd);
+    ndp::SystemError(env, err == ENODEV || err == ENXIO ? ENODEV : err, "ioctl").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  o.Set("ifindex", Napi::Number::New(env, ifr.ifr_ifindex));
+  if (ask(SIOCGIFHWADDR) == 0) {
+    Napi::Uint8Array mac = Napi::Uint8Array::New(env, 6);
+    memcpy(mac.Data(), ifr.ifr_hwaddr.sa_data, 6);
+    o.Set("mac", mac);
+    o.Set("hwtype", Napi::Number::New(env, ifr.ifr_hwaddr.sa_family));
+  }
+  if (ask(SIOCGIFFLAGS) == 0) o.Set("flags", Napi::Number::New(env, static_cast<unsigned short>(ifr.ifr_flags)));
+  if (ask(SIOCGIFMTU) == 0) o.Set("mtu", Napi::Number::New(env, ifr.ifr_mtu));
+  close(fd);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("interfaceInfo", Napi::Function::New<InterfaceInfo>(env, "interfaceInfo"));
   exports.Set("PacketSocket", ndp::PacketSocket::Init(env));
   exports.Set("ifNameToIndex", Napi::Function::New<IfNameToIndex>(env, "ifNameToIndex"));
   exports.Set("PACKET_MR_MULTICAST", Napi::Number::New(env, PACKET_MR_MULTICAST));

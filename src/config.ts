@@ -105,7 +105,8 @@ export function staticRules(values: {
   const rules: Rule[] = [];
   for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
   for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));
-  for (const f of values['address-file'] ?? []) rules.push(...readAddressFile(f));
+  // No spread: an address file can hold a million entries, more than a call's arguments.
+  for (const f of values['address-file'] ?? []) for (const r of readAddressFile(f)) rules.push(r);
   for (const t of values.exclude ?? []) rules.push(ruleFrom(t, '--exclude'));
   return rules;
 }

@@ -115,6 +115,8 @@ export interface NativeModule {
     maxBatchesPerWake: number;
   }) => NativePacketSocket;
   ifNameToIndex(name: string): number;
+  /** ioctl view of an interface in the calling thread's namespace. @throws ENODEV. */
+  interfaceInfo?(name: string): { ifindex: number; mac?: Uint8Array; hwtype?: number; flags?: number; mtu?: number };
   PACKET_MR_MULTICAST: number;
   PACKET_MR_PROMISC: number;
   PACKET_MR_ALLMULTI: number;

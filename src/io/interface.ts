@@ -7,6 +7,7 @@
  * here caches; callers re-read (poll, or re-read after a send error).
  */
 import { readFileSync } from 'node:fs';
+import { loadNative, type NativeModule } from './afpacket.js';
 import { formatIPv6 } from '../ndp/address.js';
 import type { HostFacts } from '../engine/types.js';
 
@@ -25,6 +26,7 @@ export const IFA_F_PERMANENT = 0x80;
 
 /** Interface flags from /sys/class/net/IF/flags (IFF_*, include/uapi/linux/if.h). */
 export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
 export const IFF_PROMISC = 0x100;
 export const IFF_ALLMULTI = 0x200;
 export const IFF_MULTICAST = 0x1000;
@@ -202,11 +204,27 @@ export function readInterfaceFacts(ifname: string, paths: InterfaceFactsPaths = 
       throw err;
     }
   };
-  const ifindex = parseSysNumber(read('ifindex'), `${ifname} ifindex`);
-  const mac = parseSysMac(read('address'), `${ifname} address`);
-  const mtu = parseSysNumber(read('mtu'), `${ifname} mtu`);
-  const flags = parseSysNumber(read('flags'), `${ifname} flags`);
-  const operstate = read('operstate').trim();
+  // /sys shows the namespace it was mounted in; a process that entered another namespace with
+  // setns/nsenter (a sidecar, `nsenter --net`) sees the wrong interfaces there. The native
+  // addon's ioctls answer for the namespace we really run in, so they come first.
+  const live = paths.sysClassNet === undefined ? ioctlFacts(ifname) : undefined;
+  let ifindex: number, mac: Uint8Array, mtu: number, flags: number, operstate: string;
+  if (live !== undefined) {
+    ({ ifindex, mac, mtu, flags } = live);
+    let sysIndex = -1;
+    try {
+      sysIndex = parseSysNumber(read('ifindex'), `${ifname} ifindex`);
+    } catch {
+      /* not in this /sys */
+    }
+    operstate = sysIndex === ifindex ? read('operstate').trim() : (flags & IFF_RUNNING) !== 0 ? 'up' : 'down';
+  } else {
+    ifindex = parseSysNumber(read('ifindex'), `${ifname} ifindex`);
+    mac = parseSysMac(read('address'), `${ifname} address`);
+    mtu = parseSysNumber(read('mtu'), `${ifname} mtu`);
+    flags = parseSysNumber(read('flags'), `${ifname} flags`);
+    operstate = read('operstate').trim();
+  }
   let inet6 = '';
   try {
     inet6 = readFileSync(paths.procIfInet6 ?? '/proc/net/if_inet6', 'utf8');
@@ -267,3 +285,27 @@ export function toHostFacts(facts: InterfaceFacts): HostFacts {
   }
   return { ifname: facts.ifname, mac: facts.mac, linkLocal: facts.linkLocal };
 }
+
+/**
+ * ifindex, MAC, MTU and flags from the native addon's ioctls, or undefined when the addon is not
+ * built (the pcap back end's portable case: then /sys is read).
+ * @throws InterfaceError ENODEV when the interface does not exist in this namespace.
+ */
+function ioctlFacts(ifname: string): { ifindex: number; mac: Uint8Array; mtu: number; flags: number } | undefined {
+  let info: ReturnType<NonNullable<NativeModule['interfaceInfo']>>;
+  try {
+    const native = loadNative();
+    if (native.interfaceInfo === undefined) return undefined;
+    info = native.interfaceInfo(ifname);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENODEV') throw new InterfaceError('ENODEV', `interface '${ifname}' does not exist`, { cause: err });
+    return undefined;
+  }
+  // ARPHRD_ETHER = 1: only Ethernet interfaces have the 6-byte MAC we answer with.
+  if (info.mac === undefined || info.hwtype !== 1) {
+    throw new InterfaceError('EINVAL', `interface '${ifname}' is not an Ethernet interface`);
+  }
+  return { ifindex: info.ifindex, mac: Uint8Array.from(info.mac), mtu: info.mtu ?? 1500, flags: info.flags ?? 0 };
+}
+
