@@ -302,8 +302,9 @@ function ioctlFacts(ifname: string): { ifindex: number; mac: Uint8Array; mtu: nu
     if (code === 'ENODEV') throw new InterfaceError('ENODEV', `interface '${ifname}' does not exist`, { cause: err });
     return undefined;
   }
-  // ARPHRD_ETHER = 1: only Ethernet interfaces have the 6-byte MAC we answer with.
-  if (info.mac === undefined || info.hwtype !== 1) {
+  // ARPHRD_ETHER (1) has the 6-byte MAC we answer with; ARPHRD_LOOPBACK (772) reports a zero
+  // one, as /sys does. Others (tun: ARPHRD_NONE) have no link-layer address to answer with.
+  if (info.mac === undefined || (info.hwtype !== 1 && info.hwtype !== 772)) {
     throw new InterfaceError('EINVAL', `interface '${ifname}' is not an Ethernet interface`);
   }
   return { ifindex: info.ifindex, mac: Uint8Array.from(info.mac), mtu: info.mtu ?? 1500, flags: info.flags ?? 0 };

@@ -96,26 +96,33 @@ export function isLinkLocalUnicast(b: Uint8Array, off: number): boolean {
  * longest run of two or more zero groups as `::`, first run on ties). Edge use only.
  */
 export function formatIPv6(b: Uint8Array, off = 0): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0));
+  // Find the longest run (>= 2) of zero groups, the first on ties.
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
+    if ((b[off + 2 * i] ?? 0) !== 0 || (b[off + 2 * i + 1] ?? 0) !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && g[j] === 0) j++;
+    while (j < 8 && (b[off + 2 * j] ?? 0) === 0 && (b[off + 2 * j + 1] ?? 0) === 0) j++;
     if (j - i > bestLen) {
       bestStart = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = (x: number[]): string => x.map((v) => v.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += (((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0)).toString(16);
+  }
+  return out;
 }
 
 /**
@@ -124,6 +131,8 @@ export function formatIPv6(b: Uint8Array, off = 0): string {
  * @throws Error on malformed text.
  */
 export function parseIPv6(text: string): Uint8Array {
+  const fast = parseHexIPv6(text);
+  if (fast !== null) return fast;
   const bad = (): Error => new Error(`invalid IPv6 address '${text}'`);
   let s = text.trim();
   const groups: number[] = [];
@@ -162,3 +171,61 @@ export function parseIPv6(text: string): Uint8Array {
   });
   return out;
 }
+
+/**
+ * The hex-group forms (no dotted IPv4 tail) in one pass over the characters, without regular
+ * expressions or intermediate arrays: the bulk path for address files. Returns null for
+ * anything it does not accept (the caller then tries the general parser or reports the error).
+ */
+function parseHexIPv6(text: string): Uint8Array | null {
+  const n = text.length;
+  const groups = new Uint16Array(8);
+  let count = 0;
+  let gap = -1; // index in groups where '::' stands
+  let i = 0;
+  if (n >= 2 && text.charCodeAt(0) === 58 && text.charCodeAt(1) === 58) {
+    gap = 0;
+    i = 2;
+    if (i === n) return new Uint8Array(16);
+  } else if (n > 0 && text.charCodeAt(0) === 58) {
+    return null;
+  }
+  while (i < n) {
+    let v = 0;
+    let digits = 0;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      let d: number;
+      if (c >= 48 && c <= 57) d = c - 48;
+      else if (c >= 97 && c <= 102) d = c - 87;
+      else if (c >= 65 && c <= 70) d = c - 55;
+      else break;
+      v = (v << 4) | d;
+      if (++digits > 4) return null;
+      i++;
+    }
+    if (digits === 0 || count === 8) return null;
+    groups[count++] = v;
+    if (i === n) break;
+    if (text.charCodeAt(i) !== 58) return null; // '.', space or anything else
+    i++;
+    if (i < n && text.charCodeAt(i) === 58) {
+      if (gap >= 0) return null;
+      gap = count;
+      i++;
+      if (i === n) break;
+    } else if (i === n) {
+      return null; // a trailing single ':'
+    }
+  }
+  if (gap < 0 ? count !== 8 : count > 7) return null;
+  const out = new Uint8Array(16);
+  const shift = gap < 0 ? 0 : 8 - count;
+  for (let k = 0; k < count; k++) {
+    const at = gap >= 0 && k >= gap ? k + shift : k;
+    out[2 * at] = groups[k]! >>> 8;
+    out[2 * at + 1] = groups[k]! & 0xff;
+  }
+  return out;
+}
+

