@@ -115,6 +115,9 @@ t.test('a user-defined IPv6 network is followed', async (t) => {
   await lab.dockerOk('d1', ['run', '-d', '--name', 'web5', '--network', 'v6net', IMAGE, ...SLEEPER]);
   const [web5] = await lab.containerAddresses('d1', 'web5');
   t.match(web5, /^2003:ab11::4/, `web5 has ${web5} on v6net`);
-  const r = await lab.ping6('d2', 'web2', web5!, 1, 2);
+  await waitFor(async () => (await ndisc6(web5!)) === d1mac, { timeoutMs: 3000, what: 'web5 answered by d1' });
+  t.pass("web5's address is answered with d1's MAC");
+  // Two tries: a fresh network's container may still be running DAD on its own address.
+  const r = await lab.ping6('d2', 'web2', web5!, 2, 2);
   t.ok(r.ok, 'web2 reaches web5 on the user-defined network');
 });

@@ -43,8 +43,10 @@ t.test('acceptance scenario: lost without NDP help, works with proxy entries', a
   await lab.flushNeigh('d2');
   const before = await lab.ping6('d2', 'web2', a1!, 2, 1);
   t.notOk(before.ok, `no answer without help: ${before.stdout.trim().split('\n').at(-2) ?? ''}`);
+  // The reason: d2 never learns a link-layer address for web1 (its entry, if the kernel still
+  // keeps it, is FAILED or INCOMPLETE; failed entries may already be garbage-collected).
   const neigh = await lab.neigh('d2');
-  t.match(neigh, new RegExp(`${a1} .*(FAILED|INCOMPLETE)`), `d2 tried to resolve ${a1}: ${neigh.trim()}`);
+  t.notMatch(neigh, new RegExp(`${a1} lladdr `), `d2 has no link-layer address for ${a1}: ${neigh.trim()}`);
 
   await lab.kernelProxy('d1', a1!, true);
   await lab.kernelProxy('d2', a2!, true);
