@@ -12,6 +12,7 @@ import { readInterfaceFacts, onLinkPrefixes, type InterfaceFacts } from './io/in
 import { Responder } from './engine/responder.js';
 import { Announcer } from './engine/announcer.js';
 import { MembershipManager } from './engine/membership.js';
+import { warmUp } from './engine/warm-up.js';
 import type { AnswerSettings, HostFacts } from './engine/types.js';
 import { TargetTable, makeRule } from './table/target-table.js';
 import { formatAddress, formatCidr } from './table/cidr.js';
@@ -103,6 +104,8 @@ export class Daemon {
         if (c.added.length > 0) this.announcer?.added(c.added);
       });
     }
+    const warmMs = warmUp(this.host, this.opts.settings);
+    this.log.debug({ ms: Math.round(warmMs) }, 'engine warmed up');
     this.openLink();
 
     if (this.opts.docker !== undefined) {
