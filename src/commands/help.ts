@@ -111,3 +111,17 @@ and 2003:ab11::c000/66) on a veth "container", forwarding on, no kernel proxy en
 Shows the cross-host ping failing, starts ndp-responder on both hosts, shows it succeeding and
 the neighbour tables. Everything is removed at the end (unless --keep).
 `;
+
+/** docs/cli.md: every command's help, generated (scripts/make-cli-doc.ts). */
+export function renderCliDoc(): string {
+  const sections: [string, string][] = [
+    ['ndp-responder', MAIN_HELP],
+    ['run', RUN_HELP],
+    ['replay', REPLAY_HELP],
+    ['explain', EXPLAIN_HELP],
+    ['doctor', DOCTOR_HELP],
+    ['demo', DEMO_HELP],
+  ];
+  const body = sections.map(([name, text]) => `## ${name}\n\n\`\`\`text\n${text.trimEnd()}\n\`\`\`\n`).join('\n');
+  return `# Command-line reference\n\nGenerated from the program's own \`--help\` texts by \`scripts/make-cli-doc.ts\`; do not edit by hand.\n\n${body}`;
+}
