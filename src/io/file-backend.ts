@@ -12,6 +12,7 @@ import { endianness } from 'node:os';
 import type { PcapSession } from 'pcap';
 import { formatMac } from '../ndp/address.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
+import { CodedError } from './coded-error.js';
 
 const require = createRequire(import.meta.url);
 type PcapModule = typeof import('pcap');
@@ -52,14 +53,7 @@ export interface FileReplayResult {
 }
 
 /** An Error with a `code`. */
-export class FileBackendError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'FileBackendError';
-    this.code = code;
-  }
-}
+export class FileBackendError extends CodedError {}
 
 let pcapModule: PcapModule | undefined;
 function loadPcap(): PcapModule {

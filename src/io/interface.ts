@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { loadNative, type NativeModule } from './afpacket.js';
 import { formatIPv6 } from '../ndp/address.js';
 import type { HostFacts } from '../engine/types.js';
+import { CodedError } from './coded-error.js';
 
 /** Scope of an IPv6 address as the kernel reports it (`ifp->scope`, include/net/ipv6.h). */
 export type AddressScope = 'global' | 'host' | 'link' | 'site' | 'compat' | 'unknown';
@@ -76,14 +77,7 @@ export interface OnLinkPrefix {
 }
 
 /** An Error with a `code`, as Node's own errors have. */
-export class InterfaceError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InterfaceError';
-    this.code = code;
-  }
-}
+export class InterfaceError extends CodedError {}
 
 /** Map the kernel's scope value (hex column 4 of if_inet6) to a name. */
 export function scopeName(scope: number): AddressScope {

@@ -73,6 +73,7 @@ import { formatIPv6, formatMac } from '../ndp/address.js';
 import type { HostFacts } from '../engine/types.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { isValidIfname, readInterfaceFacts } from './interface.js';
+import { CodedError } from './coded-error.js';
 
 const require = createRequire(import.meta.url);
 
@@ -192,14 +193,7 @@ export interface PcapStats extends BackendStats {
 }
 
 /** An Error with a `code`. */
-export class PcapBackendError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PcapBackendError';
-    this.code = code;
-  }
-}
+export class PcapBackendError extends CodedError {}
 
 function argError(message: string): Error {
   return Object.assign(new RangeError(message), { code: 'ERR_OUT_OF_RANGE' });

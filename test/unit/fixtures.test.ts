@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { icmp6ChecksumValid } from '../../src/ndp/checksum.js';
-import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../../src/ndp/drop-reason.js';
+import { DROP_REASON_NAMES, ANSWER_KIND_NAMES, DropReason } from '../../src/ndp/drop-reason.js';
 import { readPcap } from '../support/pcap.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures');
@@ -18,26 +18,7 @@ const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixt
 const CAPTURES = ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns', 'kernel-na', 'kernel-dad-na'];
 
 /** Drop reasons a single input frame can show (the rest need a table, a host or an output). */
-const INPUT_REASONS = [
-  'too-short',
-  'not-ipv6',
-  'stacked-vlan',
-  'bad-ip-version',
-  'truncated',
-  'not-icmpv6',
-  'not-ns',
-  'bad-hop-limit',
-  'bad-checksum',
-  'bad-code',
-  'icmp-too-short',
-  'target-multicast',
-  'bad-option-length',
-  'unspecified-source-bad-destination',
-  'unspecified-source-with-sllao',
-  'multicast-source',
-  'bad-source-link-layer',
-  'destination-mismatch',
-];
+const INPUT_REASONS = DROP_REASON_NAMES.slice(DropReason.TooShort, DropReason.DestinationMismatch + 1);
 
 const LL = 'ff02:0000:0000:0000:0000:0001:ff';
 const hex16 = (b: Uint8Array, o: number): string =>
