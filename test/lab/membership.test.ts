@@ -10,8 +10,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { serveJsonLines } from './support/netns.js';
 
 if (process.argv[2] === '--agent') await agent();
 else await main();
@@ -103,20 +103,7 @@ async function agent(): Promise<void> {
     }
   };
 
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    let req: Record<string, unknown>;
-    try {
-      req = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    handle(req).then(
-      (r) => out({ id: req['id'], ...r }),
-      (err: { message?: string; code?: unknown }) => out({ id: req['id'], error: { message: err.message ?? String(err), code: err.code } }),
-    );
-  });
-  out({ ev: 'ready' });
+  serveJsonLines(handle);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { serveJsonLines } from './support/netns.js';
 
 if (process.argv[2] === '--agent') await agent();
 else await main();
@@ -103,22 +103,7 @@ async function agent(): Promise<void> {
     }
   };
 
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    let req: Record<string, unknown>;
-    try {
-      req = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    try {
-      out({ id: req['id'], ...handle(req) });
-    } catch (err) {
-      const e = err as { message?: string; code?: unknown };
-      out({ id: req['id'], error: { message: e.message ?? String(err), code: e.code } });
-    }
-  });
-  out({ ev: 'ready' });
+  serveJsonLines(handle);
 }
 
 // ---------------------------------------------------------------------------------------------

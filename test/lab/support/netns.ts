@@ -439,3 +439,32 @@ export class Lab {
     }
   }
 }
+
+/** Write one JSON line on stdout (the agent side of {@link JsonLinesProcess}). */
+export function emitJsonLine(rec: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(rec) + '\n');
+}
+
+/**
+ * The agent side of {@link JsonLinesProcess}: read one JSON request per stdin line, answer each
+ * with `{ id, ...result }` or `{ id, error: { message, code } }`, then announce `{ ev: 'ready' }`.
+ * Lines that are not JSON are ignored.
+ */
+export function serveJsonLines(handle: (req: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>): void {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    let req: Record<string, unknown>;
+    try {
+      req = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    Promise.resolve()
+      .then(() => handle(req))
+      .then(
+        (r) => emitJsonLine({ id: req['id'], ...r }),
+        (err: { message?: string; code?: unknown }) => emitJsonLine({ id: req['id'], error: { message: err?.message ?? String(err), code: err?.code } }),
+      );
+  });
+  emitJsonLine({ ev: 'ready' });
+}
