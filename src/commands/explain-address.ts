@@ -27,7 +27,7 @@ export function describeSource(s: RuleSource): string {
     case 'static':
       return s.flag;
     case 'host':
-      return `address of interface ${s.ifname}`;
+      return `an address of interface ${s.ifname}`;
     case 'docker':
       return `container ${s.containerName} (${s.containerId.slice(0, 12)}) on network ${s.network}`;
   }
