@@ -71,6 +71,8 @@ export class Daemon {
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   private linkUp = false;
+  /** Set when the socket reported an error: the next interface check reopens it. */
+  private reopen = false;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
 
@@ -198,7 +200,7 @@ export class Daemon {
       backend =
         this.opts.backend === 'pcap'
           ? PcapBackend.open({ ifname: this.opts.ifname, host: this.host })
-          : AfPacketBackend.open({ ifname: this.opts.ifname, ifindex: this.facts.ifindex });
+          : AfPacketBackend.open({ ifname: this.opts.ifname, ifindex: this.facts.ifindex, onError: (e) => this.linkError(e) });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'EPERM' || code === 'EACCES') {
@@ -239,7 +241,13 @@ export class Daemon {
     return this.backend.send(buf, offsets, lengths, count);
   }
 
-  /** Follow the interface: gone, back (new ifindex), MAC or addresses changed. */
+  /** The socket reported an error (e.g. ENETDOWN when the link went down): reopen on the next check. */
+  private linkError(e: Error): void {
+    this.log.warn({ err: e.message, code: (e as NodeJS.ErrnoException).code }, 'packet socket error; reopening');
+    this.reopen = true;
+  }
+
+  /** Follow the interface: gone, back (new ifindex), MAC or addresses changed, down and up again. */
   private checkInterface(): void {
     let f: InterfaceFacts | undefined;
     try {
@@ -254,17 +262,26 @@ export class Daemon {
       }
       return;
     }
+    // A link that went down and came up again gets a fresh socket: the kernel unhooks a packet
+    // socket when its device goes down and flags it with ENETDOWN.
+    const cameUp = f.up && !this.facts.up;
     const changed =
-      f.ifindex !== this.facts.ifindex || !sameBytes(f.mac, this.facts.mac) || !sameBytes(f.linkLocal, this.facts.linkLocal);
+      cameUp ||
+      this.reopen ||
+      f.ifindex !== this.facts.ifindex ||
+      !sameBytes(f.mac, this.facts.mac) ||
+      !sameBytes(f.linkLocal, this.facts.linkLocal);
     const addrsChanged =
       f.addresses.length !== this.facts.addresses.length ||
       f.addresses.some((a, i) => !sameBytes(a.addr, this.facts.addresses[i]?.addr ?? null));
+    if (!f.up && this.facts.up) this.log.warn({ interface: f.ifname }, 'interface down');
     this.facts = f;
     if (addrsChanged) {
       this.loadStatic();
       this.log.info({ addresses: f.addresses.map((a) => formatCidr(a.addr, a.prefixLength)) }, 'interface addresses changed');
     }
     if (changed || !this.linkUp) {
+      this.reopen = false;
       this.host = this.hostFacts(f);
       this.responder.setHost(this.host);
       if (this.linkUp) this.closeLink();
