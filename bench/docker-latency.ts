@@ -169,7 +169,7 @@ function lines(child: ChildProcess, onLine: (line: string, atNs: bigint) => void
     onLine(l, at);
   });
   child.stderr?.on('data', (d: Buffer) => log?.write('[stderr] ' + d.toString()));
-  child.once('exit', () => log?.end());
+  child.once('close', () => log?.end());
 }
 
 async function waitUntil<T>(fn: () => T | undefined | null | false, timeoutMs: number, stepMs = 2): Promise<T | undefined> {
@@ -441,6 +441,9 @@ interface ResponderLine {
 class Responder {
   readonly log: ResponderLine[] = [];
   readonly spawnNs: bigint;
+  /** Set when the process ended (by itself or by us). */
+  exited: { code: number | null; signal: string | null; atMs: number } | null = null;
+  private stopping = false;
   private constructor(readonly child: ChildProcess, spawnNs: bigint) {
     this.spawnNs = spawnNs;
   }
@@ -451,6 +454,10 @@ class Responder {
       lab.spawnIn('d1', process.execPath, [CLI, 'run', '--interface', 'eth0', '--docker', lab.host('d1').url, '--log-level', 'info', ...extra]),
     );
     const r = new Responder(child, spawnNs);
+    child.once('exit', (code, signal) => {
+      r.exited = { code, signal, atMs: Date.now() };
+      if (!r.stopping) console.log(`  ! responder (pid ${child.pid}) exited by itself: code ${code} signal ${signal}; see ${logFile}`);
+    });
     lines(
       child,
       (l, at) => {
@@ -503,6 +510,7 @@ class Responder {
   }
 
   stop(): Promise<void> {
+    this.stopping = true;
     return stopProcess(this.child, 5000);
   }
 }
@@ -567,6 +575,7 @@ async function startLatency(lab: DockerLab, peer: Peer, resp: Responder, opts: O
     } else {
       addr = '';
     }
+    if (resp.exited) throw new Error(`the responder exited during (a) (code ${resp.exited.code}, signal ${resp.exited.signal}) after ${out.length} containers`);
     const offset = await peer.clockOffset();
     let answered: Promise<string | undefined> | undefined;
     if (predicted) {
