@@ -44,7 +44,10 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = path.join(REPO, 'bench');
 const BUILD = path.join(BENCH, 'build');
 const RESULTS = path.join(BENCH, 'results');
-const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
+const REPO_CLI = path.join(REPO, 'dist', 'src', 'cli.js');
+const ADDON = path.join(REPO, 'build', 'Release', 'ndp_native.node');
+/** The responder actually run: a private copy of dist/ and the addon (see snapshotBuild). */
+let CLI = REPO_CLI;
 const SLEEPER = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 const METRICS = '[::1]:9464';
 
@@ -344,6 +347,41 @@ int main(int argc, char **argv) {
   return 0;
 }
 `;
+
+/**
+ * Other sessions may rebuild dist/ and the addon in this working tree while we run: a rebuilt
+ * .node file under a running responder kills it with SIGBUS (seen here). So the responder runs
+ * from a copy (package.json, dist/, build/Release/ndp_native.node, node_modules symlinked),
+ * taken once both have been quiet for 5 s. Returns what was copied, for the results.
+ */
+async function snapshotBuild(dir: string): Promise<Record<string, unknown>> {
+  const quiet = (): boolean => {
+    const newest = Math.max(fs.statSync(ADDON).mtimeMs, fs.statSync(REPO_CLI).mtimeMs, fs.statSync(path.join(REPO, 'dist', 'src', 'daemon.js')).mtimeMs);
+    return Date.now() - newest > 5000;
+  };
+  if ((await waitUntil(quiet, 120_000, 500)) === undefined) throw new Error('dist/ or the addon keep changing (someone is building); try again later');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'package.json'), path.join(dir, 'package.json'));
+  fs.copyFileSync(ADDON, path.join(dir, 'build', 'Release', 'ndp_native.node'));
+  fs.cpSync(path.join(REPO, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  CLI = path.join(dir, 'dist', 'src', 'cli.js');
+  const git = (args: string[]): string => {
+    try {
+      return execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    snapshot: path.relative(REPO, dir),
+    gitHead: git(['rev-parse', '--short', 'HEAD']),
+    dirty: git(['status', '--porcelain', '--', 'src', 'native']).split('\n').filter((l) => l !== ''),
+    addonMtime: fs.statSync(ADDON).mtime.toISOString(),
+    distMtime: fs.statSync(REPO_CLI).mtime.toISOString(),
+  };
+}
 
 function buildPeer(): string {
   fs.mkdirSync(BUILD, { recursive: true });
@@ -786,7 +824,7 @@ async function measureSync(lab: DockerLab, peer: Peer, logFile: string): Promise
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run as root (namespaces, dockerd, packet sockets)');
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
+  if (!fs.existsSync(REPO_CLI) || !fs.existsSync(ADDON)) throw new Error(`${REPO_CLI} or ${ADDON} is missing: run 'npm run build' first`);
   const stamp = new Date().toISOString().replace(/[:]/g, '').replace(/\..*$/, '');
   const logDir = path.join(BUILD, 'logs', `docker-${stamp}`);
   fs.mkdirSync(logDir, { recursive: true });
@@ -803,6 +841,10 @@ async function main(): Promise<number> {
   };
   const outFile = path.join(RESULTS, `docker-${stamp}.json`);
   const save = (): void => fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+  const snapDir = path.join(BUILD, `snapshot-${stamp}`);
+  result['build'] = await snapshotBuild(snapDir);
+  process.on('exit', () => fs.rmSync(snapDir, { recursive: true, force: true }));
+  console.log(`responder under test: copy of dist/ + addon in ${path.relative(REPO, snapDir)} (${JSON.stringify(result['build'])})`);
 
   console.log(`docker-latency: lab up (2 Docker hosts), load ${loadavg()}`);
   const lab = await DockerLab.up({ hosts: 2, containers: false });
