@@ -5,6 +5,7 @@
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@ constexpr uint32_t kMinSlotSize = 64;
 constexpr uint32_t kMaxSlotSize = 65536 + kVlanHlen;
 constexpr uint32_t kMaxFilterInsns = 4096;  // BPF_MAXINSNS
 constexpr uint32_t kMaxSendBatch = 1024;    // UIO_MAXIOV, the sendmmsg() vlen limit
+constexpr uint32_t kDefaultRingBytes = 4u << 20;
+constexpr uint32_t kMaxRingBytes = 256u << 20;
+constexpr uint32_t kRingBlock = 1u << 16;   // 64 KiB blocks (order-4 pages, vmalloc fallback)
 
 // Throw `e` and return an empty value (C++ exceptions are off: the error is left pending).
 Napi::Value Throw(const Napi::Error& e) {
@@ -131,6 +135,7 @@ PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
   }
   auto fail = [&](const char* syscall) {
     int err = errno;
+    UnmapRing();
     ::close(fd);
     SystemError(env, err, syscall).ThrowAsJavaScriptException();
   };
@@ -151,8 +156,14 @@ PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
       }
     }
   }
-  // The kernel strips 802.1Q tags on receive; auxdata gives them back (see Finish()).
+  // The kernel strips 802.1Q tags on receive; auxdata gives them back (see Finish()). A ring
+  // carries the same facts in each frame's header.
   if (SetInt(fd, SOL_PACKET, PACKET_AUXDATA, 1) < 0) { fail("setsockopt"); return; }
+  slot_size_ = slot_size;
+  if (GetBool(o, "rxRing") && SetupRing(fd, rcvbuf) < 0) {
+    // No ring (ENOMEM, or a kernel without TPACKET_V2): recvmmsg works on any socket.
+    ring_ = nullptr;
+  }
   if (GetBool(o, "ignoreOutgoing") && SetInt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1) < 0) {
     { fail("setsockopt"); return; }
   }
@@ -213,6 +224,63 @@ PacketSocket::~PacketSocket() {
     ::close(fd_);
     fd_ = -1;
   }
+  UnmapRing();
+}
+
+void PacketSocket::UnmapRing() {
+  if (ring_ != nullptr) {
+    munmap(ring_, ring_len_);
+    ring_ = nullptr;
+    ring_len_ = 0;
+  }
+}
+
+int PacketSocket::SetupRing(int fd, uint32_t bytes) {
+  if (SetInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2) < 0) return -1;
+  // Each frame: tpacket2_hdr + sockaddr_ll, then the frame at tp_mac (the kernel aligns the
+  // network header: at most TPACKET_ALIGN(TPACKET2_HDRLEN + 16) bytes in), then room for
+  // slotSize - kVlanHlen bytes of frame, like a recvmmsg slot.
+  uint32_t room = slot_size_ - kVlanHlen;
+  uint32_t frame = TPACKET_ALIGN(TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + room + 16);
+  long page = sysconf(_SC_PAGESIZE);
+  uint32_t pg = page > 0 ? static_cast<uint32_t>(page) : 4096;
+  uint32_t block = kRingBlock;
+  if (frame > block) block = (frame + pg - 1) / pg * pg;
+  if (bytes == 0) bytes = kDefaultRingBytes;
+  if (bytes > kMaxRingBytes) bytes = kMaxRingBytes;
+  uint32_t blocks = bytes / block;
+  if (blocks < 2) blocks = 2;
+  tpacket_req req;
+  req.tp_block_size = block;
+  req.tp_block_nr = blocks;
+  req.tp_frame_size = frame;
+  req.tp_frame_nr = (block / frame) * blocks;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) {
+    int err = errno;
+    SetInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V1);
+    errno = err;
+    return -1;
+  }
+  size_t len = static_cast<size_t>(block) * blocks;
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+  if (m == MAP_FAILED) m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) {
+    int err = errno;
+    tpacket_req none;
+    memset(&none, 0, sizeof none);
+    setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &none, sizeof none);
+    SetInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V1);
+    errno = err;
+    return -1;
+  }
+  ring_ = static_cast<uint8_t*>(m);
+  ring_len_ = len;
+  block_size_ = block;
+  frames_per_block_ = block / frame;
+  frame_size_ = frame;
+  frame_nr_ = req.tp_frame_nr;
+  ring_head_ = 0;
+  return 0;
 }
 
 void PacketSocket::OnCleanup(void* arg) {
@@ -330,39 +398,87 @@ uint32_t PacketSocket::Finish(unsigned i) {
   return len;
 }
 
+uint32_t PacketSocket::FillFromRing() {
+  const uint32_t room = slot_size_ - kVlanHlen;
+  uint32_t n = 0;
+  while (n < slots_) {
+    tpacket2_hdr* h = RingFrame(ring_head_);
+    uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    if ((st & TP_STATUS_USER) == 0) break;
+    const uint8_t* src = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
+    uint8_t* dst = rx_ + static_cast<size_t>(n) * slot_size_;
+    // Same result as recvmmsg + Finish(): at most `room` bytes, then the tag put back.
+    uint32_t len = h->tp_snaplen < room ? h->tp_snaplen : room;
+    if (h->tp_len > len) truncated_++;
+    if ((st & TP_STATUS_VLAN_VALID) && len >= 12) {
+      uint16_t tpid = (st & TP_STATUS_VLAN_TPID_VALID) ? h->tp_vlan_tpid : ETH_P_8021Q;
+      memcpy(dst, src, 12);
+      dst[12] = static_cast<uint8_t>(tpid >> 8);
+      dst[13] = static_cast<uint8_t>(tpid);
+      dst[14] = static_cast<uint8_t>(h->tp_vlan_tci >> 8);
+      dst[15] = static_cast<uint8_t>(h->tp_vlan_tci);
+      memcpy(dst + 12 + kVlanHlen, src + 12, len - 12);
+      len += kVlanHlen;
+      vlan_reinserted_++;
+    } else {
+      memcpy(dst, src, len);
+    }
+    lengths_[n] = len;
+    // Give the frame back to the kernel: the copy above must be complete first.
+    __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    ring_head_ = ring_head_ + 1 == frame_nr_ ? 0 : ring_head_ + 1;
+    n++;
+  }
+  return n;
+}
+
+bool PacketSocket::Deliver(Napi::Env env, uint32_t n) {
+  received_ += n;
+  batches_++;
+  in_callback_ = true;
+  callback_.MakeCallback(Value(), {Napi::Number::New(env, n)}, *async_context_);
+  in_callback_ = false;
+  if (env.IsExceptionPending()) {
+    // Same as an exception thrown from any Node callback: 'uncaughtException'.
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+    return false;
+  }
+  return !closed_;
+}
+
 void PacketSocket::Drain() {
   wakeups_++;
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   for (uint32_t b = 0; b < max_batches_per_wake_ && !closed_; ++b) {
-    for (uint32_t i = 0; i < slots_; ++i) {
-      rmsgs_[i].msg_hdr.msg_controllen = cmsg_space_;
-      rmsgs_[i].msg_hdr.msg_flags = 0;
-      rmsgs_[i].msg_len = 0;
-    }
-    int n = recvmmsg(fd_, rmsgs_.data(), slots_, MSG_DONTWAIT | MSG_TRUNC, nullptr);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        recv_errors_++;
-        last_recv_errno_ = errno;
+    uint32_t n = 0;
+    if (ring_ != nullptr) {
+      n = FillFromRing();
+    } else {
+      for (uint32_t i = 0; i < slots_; ++i) {
+        rmsgs_[i].msg_hdr.msg_controllen = cmsg_space_;
+        rmsgs_[i].msg_hdr.msg_flags = 0;
+        rmsgs_[i].msg_len = 0;
       }
+      int r = recvmmsg(fd_, rmsgs_.data(), slots_, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          recv_errors_++;
+          last_recv_errno_ = errno;
+        }
+        break;
+      }
+      n = static_cast<uint32_t>(r);
+      for (uint32_t i = 0; i < n; ++i) lengths_[i] = Finish(i);
+    }
+    if (n == 0) {
+      if (b == 0) polls_empty_++;
       break;
     }
-    if (n == 0) break;
-    for (int i = 0; i < n; ++i) lengths_[i] = Finish(static_cast<unsigned>(i));
-    received_ += static_cast<uint64_t>(n);
-    batches_++;
-    in_callback_ = true;
-    callback_.MakeCallback(Value(), {Napi::Number::New(env, n)}, *async_context_);
-    in_callback_ = false;
-    if (env.IsExceptionPending()) {
-      // Same as an exception thrown from any Node callback: 'uncaughtException'.
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
-      break;
-    }
-    if (static_cast<uint32_t>(n) < slots_) break;  // drained; the poll is level-triggered anyway
+    if (!Deliver(env, n)) break;
+    if (n < slots_) break;  // drained; the poll is level-triggered anyway
   }
 }
 
@@ -490,6 +606,8 @@ Napi::Value PacketSocket::Stats(const Napi::CallbackInfo& info) {
   put("sendCalls", send_calls_);
   put("kernelPackets", kernel_packets_);
   put("kernelDrops", kernel_drops_);
+  put("emptyWakeups", polls_empty_);
+  put("ringFrames", ring_ != nullptr ? frame_nr_ : 0);
   o.Set("lastRecvErrno", Napi::Number::New(env, last_recv_errno_));
   o.Set("lastSendErrno", Napi::Number::New(env, last_send_errno_));
   return o;
@@ -510,6 +628,7 @@ void PacketSocket::CloseInternal(bool from_js) {
     ::close(fd_);  // the kernel drops every membership of this socket here
     fd_ = -1;
   }
+  UnmapRing();  // Drain() never touches the ring after a callback that may have closed us
   if (!from_js) return;  // env teardown: references are released by the env itself
   if (hook_registered_) {
     napi_remove_env_cleanup_hook(env_, &PacketSocket::OnCleanup, this);

@@ -21,8 +21,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 
   /**
    * new PacketSocket({ ifindex, filter, rxBuffer, lengths, slots, slotSize,
-   *                    rcvbuf, qdiscBypass, ignoreOutgoing, maxBatchesPerWake })
+   *                    rcvbuf, qdiscBypass, ignoreOutgoing, maxBatchesPerWake, rxRing })
    * Opens socket(AF_PACKET, SOCK_RAW, 0), attaches the filter, then binds (ETH_P_ALL).
+   * rxRing: receive through a TPACKET_V2 ring of about `rcvbuf` bytes mapped into this process
+   * (the kernel writes each frame straight into it: no skb clone, no socket queue, no recvmmsg);
+   * frames are copied from the ring into the JS slots exactly as recvmmsg would have put them.
    */
   explicit PacketSocket(const Napi::CallbackInfo& info);
   ~PacketSocket() override;
@@ -40,11 +43,22 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   static void OnCleanup(void* arg);
 
   void Drain();
+  /** Ring receive: copy up to slots_ ready frames into the JS slots; returns how many. */
+  uint32_t FillFromRing();
+  /** Hand `n` filled slots to JS; false when the callback threw or closed the socket. */
+  bool Deliver(Napi::Env env, uint32_t n);
+  /** Set up the TPACKET_V2 RX ring on fd (before bind); errno-style failure: -1. */
+  int SetupRing(int fd, uint32_t bytes);
   /** Fix up message i after recvmmsg: VLAN re-insertion, truncation; returns captured length. */
   uint32_t Finish(unsigned i);
   void ReadKernelStats();
   /** Close socket and poll handle. `from_js` false when called by the env cleanup hook. */
   void CloseInternal(bool from_js);
+  void UnmapRing();
+  tpacket2_hdr* RingFrame(uint32_t i) const {
+    return reinterpret_cast<tpacket2_hdr*>(ring_ + static_cast<size_t>(i / frames_per_block_) * block_size_ +
+                                           static_cast<size_t>(i % frames_per_block_) * frame_size_);
+  }
   bool FailIfClosed(Napi::Env env, const char* syscall);
 
   napi_env env_ = nullptr;
@@ -72,6 +86,16 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   std::vector<uint8_t> cmsg_;
   size_t cmsg_space_ = 0;
 
+  // TPACKET_V2 RX ring (when ring_ != nullptr): frame i lives in block i / frames_per_block_
+  // at offset (i % frames_per_block_) * frame_size_ (frames never straddle blocks).
+  uint8_t* ring_ = nullptr;
+  size_t ring_len_ = 0;
+  uint32_t block_size_ = 0;
+  uint32_t frames_per_block_ = 0;
+  uint32_t frame_size_ = 0;
+  uint32_t frame_nr_ = 0;
+  uint32_t ring_head_ = 0;
+
   // Send side: scratch arrays grown to the largest batch seen.
   std::vector<mmsghdr> smsgs_;
   std::vector<iovec> siov_;
@@ -88,6 +112,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   uint64_t send_calls_ = 0;
   uint64_t kernel_packets_ = 0;
   uint64_t kernel_drops_ = 0;
+  uint64_t polls_empty_ = 0;
   int last_recv_errno_ = 0;
   int last_send_errno_ = 0;
 };
