@@ -24,6 +24,7 @@ constexpr uint32_t kMaxSendBatch = 1024;    // UIO_MAXIOV, the sendmmsg() vlen l
 constexpr uint32_t kDefaultRingBytes = 4u << 20;
 constexpr uint32_t kMaxRingBytes = 256u << 20;
 constexpr uint32_t kRingBlock = 1u << 16;   // 64 KiB blocks (order-4 pages, vmalloc fallback)
+constexpr uint32_t kRingFrame = 256;        // 16,384 frames in the default 4 MiB
 
 // Throw `e` and return an empty value (C++ exceptions are off: the error is left pending).
 Napi::Value Throw(const Napi::Error& e) {
@@ -237,11 +238,13 @@ void PacketSocket::UnmapRing() {
 
 int PacketSocket::SetupRing(int fd, uint32_t bytes) {
   if (SetInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2) < 0) return -1;
-  // Each frame: tpacket2_hdr + sockaddr_ll, then the frame at tp_mac (the kernel aligns the
-  // network header: at most TPACKET_ALIGN(TPACKET2_HDRLEN + 16) bytes in), then room for
-  // slotSize - kVlanHlen bytes of frame, like a recvmmsg slot.
-  uint32_t room = slot_size_ - kVlanHlen;
-  uint32_t frame = TPACKET_ALIGN(TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + room + 16);
+  // Small frames: tpacket2_hdr + sockaddr_ll, then the frame at tp_mac (the kernel aligns the
+  // network header TPACKET_ALIGN(TPACKET2_HDRLEN + 16) = 80 bytes in), then kRingFrame - 66
+  // bytes of frame: every NS and most MLD queries. A longer frame is also queued whole on the
+  // socket (PACKET_COPY_THRESH) and marked TP_STATUS_COPY in the ring: FillFromRing() reads it
+  // from there, so nothing is cut short that a recvmmsg slot would have held.
+  uint32_t frame = kRingFrame;
+  if (SetInt(fd, SOL_PACKET, PACKET_COPY_THRESH, 1) < 0) return -1;
   long page = sysconf(_SC_PAGESIZE);
   uint32_t pg = page > 0 ? static_cast<uint32_t>(page) : 4096;
   uint32_t block = kRingBlock;
@@ -405,6 +408,23 @@ uint32_t PacketSocket::FillFromRing() {
     tpacket2_hdr* h = RingFrame(ring_head_);
     uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
     if ((st & TP_STATUS_USER) == 0) break;
+    if (st & TP_STATUS_COPY) {
+      // Too long for a ring frame: the whole frame waits on the socket queue, in ring order.
+      mmsghdr& m = rmsgs_[n];
+      m.msg_hdr.msg_controllen = cmsg_space_;
+      m.msg_hdr.msg_flags = 0;
+      ssize_t r = recvmsg(fd_, &m.msg_hdr, MSG_DONTWAIT | MSG_TRUNC);
+      if (r >= 0) {
+        m.msg_len = static_cast<unsigned>(r);
+        lengths_[n] = Finish(n);
+        __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        ring_head_ = ring_head_ + 1 == frame_nr_ ? 0 : ring_head_ + 1;
+        n++;
+        continue;
+      }
+      recv_errors_++;  // cannot happen (the copy is queued before the frame is marked): use the cut frame
+      last_recv_errno_ = errno;
+    }
     const uint8_t* src = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
     uint8_t* dst = rx_ + static_cast<size_t>(n) * slot_size_;
     // Same result as recvmmsg + Finish(): at most `room` bytes, then the tag put back.

@@ -189,8 +189,10 @@ t.test('RX ring and recvmmsg deliver the same frames (tags, truncation, counters
   // Small slots (256 bytes: 252 of frame) so that a long frame is cut the same way by both.
   await ra.call({ op: 'open', h: 'ring', ifname: 'eth0', filter: 'all', opts: { rxRing: true, slotSize: 256 } });
   await ra.call({ op: 'open', h: 'mmsg', ifname: 'eth0', filter: 'all', opts: { rxRing: false, slotSize: 256 } });
+  await ra.call({ op: 'open', h: 'ringbig', ifname: 'eth0', filter: 'all', opts: { rxRing: true } });
   await ra.call({ op: 'start', h: 'ring' });
   await ra.call({ op: 'start', h: 'mmsg' });
+  await ra.call({ op: 'start', h: 'ringbig' });
   t.equal(((await ra.call({ op: 'stats', h: 'mmsg' }))['stats'] as Record<string, number>)['ringFrames'], 0, 'rxRing false: no ring');
   const long = makeIcmp6Frame({ ethSrc: P_MAC, icmp: [200, 0, 0, 0, ...new Array<number>(400).fill(0x5a)] });
   const frames = [
@@ -209,6 +211,10 @@ t.test('RX ring and recvmmsg deliver the same frames (tags, truncation, counters
   t.equal(ours(viaRing)[1], hexOf(frames[1]!), '802.1Q tag put back from the ring header');
   t.equal(ours(viaRing)[2], hexOf(frames[2]!), '802.1ad outer tag put back from the ring header');
   t.equal(ours(viaRing)[3], hexOf(long.subarray(0, 252)), 'long frame cut to slotSize - 4');
+  // Longer than a ring frame (about 190 bytes), shorter than a default slot: handed over whole.
+  const viaBig = await collectUntil(ra, 'ringbig', (f) => f.length === long.length, []);
+  t.equal(ours(viaBig)[3], hexOf(long), 'a frame longer than a ring frame arrives whole, in order');
+  await ra.call({ op: 'close', h: 'ringbig' });
   const sr = (await ra.call({ op: 'stats', h: 'ring' }))['stats'] as Record<string, number>;
   const sm = (await ra.call({ op: 'stats', h: 'mmsg' }))['stats'] as Record<string, number>;
   t.ok(sr['truncated']! >= 1 && sm['truncated']! >= 1, 'truncation counted by both');
