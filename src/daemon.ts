@@ -36,6 +36,8 @@ export interface DaemonOptions {
   announce: boolean;
   metrics?: string | undefined;
   logger: Logger;
+  /** Nice value for the answering thread (`--nice`); 0 leaves the priority alone. */
+  nice: number;
   /** How often the interface is re-read (flaps, address and MAC changes). */
   pollMs?: number;
 }
@@ -51,8 +53,6 @@ export class DaemonError extends Error {
   }
 }
 
-/** Scheduling priority of the answering thread (see Daemon.raisePriority). */
-const RESPONDER_NICE = -10;
 
 function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === null || b === null) return a === b;
@@ -208,7 +208,7 @@ export class Daemon {
    */
   private raisePriority(): void {
     try {
-      if (getPriority() > RESPONDER_NICE) setPriority(RESPONDER_NICE);
+      if (this.opts.nice < 0 && getPriority() > this.opts.nice) setPriority(this.opts.nice);
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, 'cannot raise the scheduling priority');
     }

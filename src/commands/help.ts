@@ -54,6 +54,10 @@ Packets:
   --no-mld               do not send MLD reports (use when no switch snoops MLD)
   --promiscuous          receive every frame on the link (last resort)
   --no-announce          do not send unsolicited NAs when an address appears
+  --nice N               scheduling priority of the answering thread, -20..0 (default -10: under
+                         an NS flood the kernel's receive work would otherwise take half of the
+                         responder's CPU for packets it then cannot answer; 0 leaves it alone;
+                         needs CAP_SYS_NICE, silently kept otherwise)
 
 Operations:
   --metrics HOST:PORT    serve Prometheus metrics at /metrics and /explain?address=A

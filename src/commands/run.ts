@@ -19,6 +19,7 @@ const OPTIONS = {
   promiscuous: { type: 'boolean' },
   'no-announce': { type: 'boolean' },
   metrics: { type: 'string' },
+  nice: { type: 'string' },
 } as const;
 
 /** `--docker` takes an optional URL: a bare `--docker` becomes `--docker=` (default URL). */
@@ -77,6 +78,7 @@ export async function runCommand(args: string[]): Promise<number> {
     promiscuous: values.promiscuous === true,
     announce: values['no-announce'] !== true,
     metrics: values.metrics,
+    nice: niceFlag(values.nice),
     logger,
   });
   await daemon.start();
@@ -98,3 +100,11 @@ export async function runCommand(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
 }
+
+/** `--nice N`: -20..0, default -10. */
+function niceFlag(text: string | undefined): number {
+  if (text === undefined) return -10;
+  if (!/^-?\d+$/.test(text) || Number(text) < -20 || Number(text) > 0) throw new UsageError(`--nice: '${text}' is not a whole number from -20 to 0`);
+  return Number(text);
+}
+

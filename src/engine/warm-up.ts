@@ -40,22 +40,52 @@ export function syntheticNS(target: Uint8Array): Uint8Array {
   return f;
 }
 
+/** A DAD probe (source ::, no SLLAO) for `target`. */
+export function syntheticDAD(target: Uint8Array): Uint8Array {
+  const f = syntheticNS(target).subarray(0, NS_FRAME_LEN - 8).slice();
+  const ip = ETH_HLEN;
+  f.fill(0, ip + 8, ip + 24);
+  f[ip + 5] = 24;
+  writeIcmp6Checksum(f, ip + 8, ip + 24, ip + IPV6_HLEN, 24);
+  return f;
+}
+
 /**
- * Run decide() `iterations` times on an answered, a dropped and a DAD-shaped frame against a
- * scratch table of the same class as the live one. Returns the time it took in ms.
+ * Run decide() `iterations` times on answered (prefix and exact), excluded, unmatched and DAD
+ * frames against a scratch table of the same class as the live one. Returns the time it took in ms.
  */
 export function warmUp(host: HostFacts, settings: AnswerSettings, iterations = 20_000): number {
   const t0 = performance.now();
+  // The same kinds of rules the live table holds, so every path of match() and decide() runs:
+  // exact /128 hits (the hash), prefix hits (the trie), exclusions, misses, and DAD probes.
   const table = new TargetTable();
-  table.replaceGroup('warm-up', [makeRule('2001:db8:ffff::/64', Action.Answer, { kind: 'static', flag: '--prefix' })]);
-  const hit = syntheticNS(Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10));
-  const miss = syntheticNS(Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0xee, 0xee, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10));
+  const prefix = Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const addr = (last: number, net = 0xff): Uint8Array => {
+    const a = prefix.slice();
+    a[4] = a[5] = net;
+    a[15] = last;
+    return a;
+  };
+  table.replaceGroup('static', [
+    makeRule('2001:db8:ffff::/64', Action.Answer, { kind: 'static', flag: '--prefix' }),
+    makeRule('2001:db8:ffff::20/124', Action.Exclude, { kind: 'static', flag: '--exclude' }),
+  ]);
+  table.replaceGroup('docker', [
+    makeRule('2001:db8:eeee::10', Action.Answer, { kind: 'docker', containerId: 'warm-up', containerName: 'warm-up', network: 'warm-up' }),
+  ]);
+  const frames = [
+    syntheticNS(addr(0x10)), // prefix hit
+    syntheticNS(addr(0x10, 0xee)), // exact /128 hit
+    syntheticNS(addr(0x21)), // excluded
+    syntheticNS(addr(0x11, 0xdd)), // no rule
+    syntheticDAD(addr(0x12)), // DAD probe: defended
+  ];
   const view = new NsView();
   const d = new Decision();
   const out = new Uint8Array(NA_FRAME_LEN_VLAN);
   let answered = 0;
   for (let i = 0; i < iterations; i++) {
-    const f = (i & 3) === 3 ? miss : hit;
+    const f = frames[i % frames.length]!;
     decide(f, 0, f.length, table, host, settings, view, out, 0, d);
     if (d.kind !== 0) answered++;
   }
