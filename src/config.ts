@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseMac } from './ndp/address.js';
 import { parseAddress, parseCidr } from './table/cidr.js';
 import { Action, type Rule, type RuleSource } from './table/rule.js';
-import { makeRule } from './table/target-table.js';
+import { makeAddressRules, makeRule } from './table/target-table.js';
 import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from './engine/types.js';
 
 /** A bad flag, value or file: printed as one line, exit status 2. */
@@ -78,20 +78,28 @@ export function readAddressFile(path: string): Rule[] {
   } catch (e) {
     throw new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
   }
-  const rules: Rule[] = [];
+  const prefixes: Rule[] = [];
   const src = staticSource('--address');
+  const lines = text.split('\n');
+  // Plain addresses go back to back into one buffer (bulk /128 rules keep views into it);
+  // a line with a prefix length becomes an ordinary rule.
+  const addresses = new Uint8Array(lines.length * 16);
+  let count = 0;
   let lineNo = 0;
-  for (const raw of text.split('\n')) {
+  for (const raw of lines) {
     lineNo++;
     const hash = raw.indexOf('#');
     const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
     if (line === '') continue;
     try {
-      rules.push(makeRule(line, Action.Answer, src));
+      if (line.includes('/')) prefixes.push(makeRule(line, Action.Answer, src));
+      else addresses.set(parseAddress(line), 16 * count++);
     } catch (e) {
       throw new UsageError(`--address-file ${path}:${lineNo}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  const rules = makeAddressRules(addresses.slice(0, 16 * count), count, Action.Answer, src);
+  for (const r of prefixes) rules.push(r);
   return rules;
 }
 

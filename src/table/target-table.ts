@@ -35,7 +35,7 @@
  */
 import { Action, type Rule, type RuleSource } from './rule.js';
 import { RadixTrie } from './trie.js';
-import { formatCidr, parseCidr } from './cidr.js';
+import { formatAddress, formatCidr, parseCidr } from './cidr.js';
 
 /** What one mutating call changed, as far as answered /128 addresses are concerned. */
 export interface TableChange {
@@ -74,6 +74,35 @@ export function makeRule(text: string, action: Action, source: RuleSource): Rule
   const rule: Rule = { prefix, length, action, source, text: formatCidr(prefix, length) };
   checkRule(rule, 'makeRule');
   return rule;
+}
+
+/**
+ * A /128 rule for bulk sources (a million-line `--address-file`): its prefix is a view into one
+ * shared buffer and its text is only formatted when something reads it (explain, logs), which
+ * keeps loading fast and small.
+ */
+class AddressRule implements Rule {
+  readonly length = 128;
+  #text: string | undefined;
+  constructor(
+    readonly prefix: Uint8Array,
+    readonly action: Action,
+    readonly source: RuleSource,
+  ) {}
+  get text(): string {
+    return (this.#text ??= `${formatAddress(this.prefix, 0)}/128`);
+  }
+}
+
+/**
+ * /128 rules for `count` addresses stored back to back (16 bytes each) in `addresses`; the rules
+ * keep views into it.
+ */
+export function makeAddressRules(addresses: Uint8Array, count: number, action: Action, source: RuleSource): Rule[] {
+  if (addresses.length < count * 16) throw new RangeError(`makeAddressRules: ${count} addresses need ${count * 16} bytes`);
+  const rules: Rule[] = new Array(count);
+  for (let i = 0; i < count; i++) rules[i] = new AddressRule(addresses.subarray(i * 16, i * 16 + 16), action, source);
+  return rules;
 }
 
 /** Rank at one prefix: lower wins. */
