@@ -7,15 +7,12 @@
  * node_pcap reads the whole file inside one setImmediate callback, so a replay runs start to
  * finish without yielding; {@link FileBackend.done} settles when it has.
  */
-import { createRequire } from 'node:module';
-import { endianness } from 'node:os';
 import type { PcapSession } from 'pcap';
 import { formatMac } from '../ndp/address.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { CodedError } from './coded-error.js';
+import { headerU32, loadPcap } from './node-pcap.js';
 
-const require = createRequire(import.meta.url);
-type PcapModule = typeof import('pcap');
 
 /** The bit of node_pcap's session we use beyond its typings (pcap.js, `session.session`). */
 interface NativeSession {
@@ -55,10 +52,6 @@ export interface FileReplayResult {
 /** An Error with a `code`. */
 export class FileBackendError extends CodedError {}
 
-let pcapModule: PcapModule | undefined;
-function loadPcap(): PcapModule {
-  return (pcapModule ??= require('pcap') as PcapModule);
-}
 
 /**
  * Open an offline session, turning libpcap's errors into coded ones.
@@ -94,8 +87,6 @@ function openOffline(path: string, filter: string): PcapSession {
   }
   return session;
 }
-
-const LE = endianness() === 'LE';
 
 /** A {@link PacketBackend} over a capture file. */
 export class FileBackend implements PacketBackend {
@@ -174,9 +165,9 @@ export class FileBackend implements PacketBackend {
 
   #onPacket(data: Buffer, header: Buffer): void {
     if (this.#phase !== 'reading') return;
-    const tsSec = LE ? header.readUInt32LE(0) : header.readUInt32BE(0);
-    const tsUsec = LE ? header.readUInt32LE(4) : header.readUInt32BE(4);
-    let len = LE ? header.readUInt32LE(8) : header.readUInt32BE(8);
+    const tsSec = headerU32(header, 0);
+    const tsUsec = headerU32(header, 4);
+    let len = headerU32(header, 8);
     if (len > data.length) len = data.length;
     if (this.#count === this.batchSize || this.#used + len > this.#buf.length) this.#flush();
     if (this.#phase !== 'reading') return; // closed from inside onBatch

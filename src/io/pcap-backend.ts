@@ -74,6 +74,7 @@ import type { HostFacts } from '../engine/types.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { isValidIfname, readInterfaceFacts } from './interface.js';
 import { CodedError } from './coded-error.js';
+import { headerU32, loadPcap, type PcapModule } from './node-pcap.js';
 
 const require = createRequire(import.meta.url);
 
@@ -116,7 +117,6 @@ const ICMP6_FILTER = 1;
 // ---------------------------------------------------------------------------------------------
 // The two CommonJS addons, typed as far as we use them.
 
-type PcapModule = typeof import('pcap') & { warningHandler: (text: string) => unknown };
 interface NativeSession {
   dispatch(buf: Buffer, header: Buffer): number;
   read_callback: () => void;
@@ -252,8 +252,6 @@ export function parseDevMcast(text: string, ifname: string): Set<string> {
   return out;
 }
 
-const LE = endianness() === 'LE';
-
 /** A {@link PacketBackend} on libpcap (capture, inject) plus a raw ICMPv6 socket (send). */
 export class PcapBackend implements PacketBackend {
   readonly name = 'pcap' as const;
@@ -361,7 +359,7 @@ export class PcapBackend implements PacketBackend {
     const linkLocal = opts.linkLocal !== undefined ? opts.linkLocal : (opts.host?.linkLocal ?? facts.linkLocal);
     const filter = pcapCaptureFilter(opts.filter ?? PCAP_NS_AND_MLD_QUERY, formatMac(facts.mac));
 
-    const pcap = require('pcap') as PcapModule;
+    const pcap = loadPcap();
     checkFilter(pcap, filter);
     const warnings: string[] = [];
     const prevWarn = pcap.warningHandler;
@@ -450,8 +448,8 @@ export class PcapBackend implements PacketBackend {
 
   #onPacket(data: Buffer, header: Buffer): void {
     if (this.#closed) return;
-    const caplen = LE ? header.readUInt32LE(8) : header.readUInt32BE(8);
-    const wireLen = LE ? header.readUInt32LE(12) : header.readUInt32BE(12);
+    const caplen = headerU32(header, 8);
+    const wireLen = headerU32(header, 12);
     const len = Math.min(caplen, data.length);
     // Wake-up packets (ours or another instance's) are not for the engine.
     if (len > 54 && data[12] === 0x86 && data[13] === 0xdd && data[20] === 58 && data[54] === WAKE_TYPE) return;
@@ -643,7 +641,8 @@ export class PcapBackend implements PacketBackend {
     m[13] = mac[3]!;
     m[14] = mac[4]!;
     m[15] = mac[5]!;
-    if (LE) m.writeUInt32LE(this.ifindex, 16);
+    // struct ipv6_mreq's ifindex is a host-order int.
+    if (endianness() === 'LE') m.writeUInt32LE(this.ifindex, 16);
     else m.writeUInt32BE(this.ifindex, 16);
     return m;
   }
