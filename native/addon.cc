@@ -19,17 +19,26 @@ namespace {
 
 // ifNameToIndex(name): the interface index in the calling thread's network namespace.
 // Throws a system error (code ENODEV) when there is no such interface.
-Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
+// The interface-name argument of IfNameToIndex and InterfaceInfo: a string that can name an
+// interface. Throws (and returns false) otherwise: a type error, or ENODEV for `syscall`.
+bool ReadIfName(const Napi::CallbackInfo& info, const char* syscall, std::string* name) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
     ndp::CodedError(env, "ERR_INVALID_ARG_TYPE", "name must be a string", true).ThrowAsJavaScriptException();
-    return Napi::Value();
+    return false;
   }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  if (name.empty() || name.size() >= IF_NAMESIZE) {
-    ndp::SystemError(env, ENODEV, "if_nametoindex").ThrowAsJavaScriptException();
-    return Napi::Value();
+  *name = info[0].As<Napi::String>().Utf8Value();
+  if (name->empty() || name->size() >= IF_NAMESIZE) {
+    ndp::SystemError(env, ENODEV, syscall).ThrowAsJavaScriptException();
+    return false;
   }
+  return true;
+}
+
+Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name;
+  if (!ReadIfName(info, "if_nametoindex", &name)) return Napi::Value();
   unsigned idx = if_nametoindex(name.c_str());
   if (idx == 0) {
     ndp::SystemError(env, errno != 0 ? errno : ENODEV, "if_nametoindex").ThrowAsJavaScriptException();
@@ -43,15 +52,8 @@ Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
 // that entered a namespace with setns/nsenter still sees the old one there).
 Napi::Value InterfaceInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ndp::CodedError(env, "ERR_INVALID_ARG_TYPE", "name must be a string", true).ThrowAsJavaScriptException();
-    return Napi::Value();
-  }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  if (name.empty() || name.size() >= IF_NAMESIZE) {
-    ndp::SystemError(env, ENODEV, "ioctl").ThrowAsJavaScriptException();
-    return Napi::Value();
-  }
+  std::string name;
+  if (!ReadIfName(info, "ioctl", &name)) return Napi::Value();
   int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
