@@ -28,6 +28,7 @@ import {
 } from './constants.js';
 import type { NsView } from './ns-view.js';
 import type { AnswerSettings, HostFacts } from '../engine/types.js';
+import { ethernetIPv6 } from './ethernet.js';
 
 /** IPv6 payload of every NA we send: the NA (24) plus one Target Link-Layer Address option (8). */
 const NA_PAYLOAD_LEN = NA_LEN + 8;
@@ -242,16 +243,10 @@ export interface DecodedNA {
  */
 export function decodeNA(frame: Uint8Array, start = 0, length = frame.length - start): DecodedNA | null {
   const end = start + Math.min(length, frame.length - start);
-  if (!Number.isInteger(start) || start < 0 || !(end - start >= ETH_HLEN + IPV6_HLEN)) return null;
-  let ip = start + ETH_HLEN;
-  let vlanTci = -1;
-  let etherType = (frame[start + 12]! << 8) | frame[start + 13]!;
-  if (etherType === ETHERTYPE_VLAN) {
-    vlanTci = (frame[start + 14]! << 8) | frame[start + 15]!;
-    etherType = (frame[start + 16]! << 8) | frame[start + 17]!;
-    ip += VLAN_HLEN;
-  }
-  if (etherType !== ETHERTYPE_IPV6 || ip + IPV6_HLEN > end || frame[ip]! >>> 4 !== 6) return null;
+  if (!Number.isInteger(start) || start < 0) return null;
+  const l2 = ethernetIPv6(frame, start, end);
+  if (l2 === null) return null;
+  const { ip, vlanTci } = l2;
   const plen = (frame[ip + 4]! << 8) | frame[ip + 5]!;
   const icmp = ip + IPV6_HLEN;
   if (frame[ip + 6] !== IPPROTO_ICMPV6 || icmp + plen > end || plen < NA_LEN || frame[icmp] !== ICMPV6_NA) return null;

@@ -7,3 +7,4 @@ export * from './address.js';
 export * from './parse.js';
 export * from './build.js';
 export * from './mld.js';
+export * from './ethernet.js';

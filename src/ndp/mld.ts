@@ -16,6 +16,7 @@ import {
   IPV6_HLEN,
   VLAN_HLEN,
 } from './constants.js';
+import { ethernetIPv6 } from './ethernet.js';
 
 /** Multicast Address Record types, RFC 3810 section 5.2.12. */
 export const MLD2_MODE_IS_INCLUDE = 1;
@@ -188,16 +189,10 @@ export function parseMldQuery(frame: Uint8Array, start: number, length: number):
   if (!(length >= avail)) avail = length;
   if (!Number.isInteger(start) || start < 0 || !Number.isInteger(avail) || avail < ETH_HLEN + IPV6_HLEN) return null;
   const end = start + avail;
-  let ip = start + ETH_HLEN;
-  let vlanTci = -1;
-  let etherType = (frame[start + 12]! << 8) | frame[start + 13]!;
-  if (etherType === ETHERTYPE_VLAN) {
-    vlanTci = (frame[start + 14]! << 8) | frame[start + 15]!;
-    etherType = (frame[start + 16]! << 8) | frame[start + 17]!;
-    ip += VLAN_HLEN;
-  }
-  if (etherType !== ETHERTYPE_IPV6 || ip + IPV6_HLEN > end) return null;
-  if (frame[ip]! >>> 4 !== 6 || frame[ip + 7] !== 1 || frame[ip + 6] !== IPPROTO_HOPOPTS) return null;
+  const l2 = ethernetIPv6(frame, start, end);
+  if (l2 === null) return null;
+  const { ip, vlanTci } = l2;
+  if (frame[ip + 7] !== 1 || frame[ip + 6] !== IPPROTO_HOPOPTS) return null;
   if (!isLinkLocalUnicast(frame, ip + 8)) return null;
   const plen = (frame[ip + 4]! << 8) | frame[ip + 5]!;
   const payloadEnd = ip + IPV6_HLEN + plen;
