@@ -3,7 +3,7 @@
  * used to tell MLD-snooping switches which solicited-node groups we listen to.
  * Pure: no I/O. The report builder allocates nothing; the query parser copies the group.
  */
-import { isLinkLocalUnicast } from './address.js';
+import { isLinkLocalUnicast } from '../addr/index.js';
 import { icmp6ChecksumValid, writeIcmp6Checksum } from './checksum.js';
 import {
   ETHERTYPE_IPV6,
