@@ -3,7 +3,6 @@
  * multicast membership, unsolicited announcements, the Docker watcher and metrics together,
  * and keeps them right when the interface flaps or Docker restarts.
  */
-import type { Server } from 'node:http';
 import { getPriority, setPriority } from 'node:os';
 import type { Logger } from 'pino';
 import type { PacketBackend } from './io/backend.js';
@@ -16,11 +15,12 @@ import { MembershipManager } from './engine/membership.js';
 import { warmUp } from './engine/warm-up.js';
 import type { AnswerSettings, HostFacts } from './engine/types.js';
 import { TargetTable, makeRule } from './table/target-table.js';
-import { formatAddress, formatCidr } from './table/cidr.js';
+import { formatAddress, formatCidr, parseAddress } from './table/cidr.js';
 import { Action, type Rule } from './table/rule.js';
 import { DockerWatcher } from './docker/watcher.js';
 import { explainAddress } from './commands/explain-address.js';
-import { serveMetrics, type Metric } from './metrics.js';
+import { HttpError, startHttpServer, type HttpServerHandle } from './service/http-server.js';
+import { DaemonMetrics, type MetricsSnapshot } from './service/metrics.js';
 import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from './ndp/drop-reason.js';
 import { linkLocalFromMac } from './config.js';
 
@@ -70,7 +70,8 @@ export class Daemon {
   private membership: MembershipManager | undefined;
   private announcer: Announcer | undefined;
   private watcher: DockerWatcher | undefined;
-  private server: Server | undefined;
+  private http: HttpServerHandle | undefined;
+  private catalogue: DaemonMetrics | undefined;
   private poll: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
@@ -127,10 +128,25 @@ export class Daemon {
       await this.watcher.start();
     }
     if (this.opts.metrics !== undefined) {
-      this.server = await serveMetrics(
+      const catalogue = new DaemonMetrics({ snapshot: () => this.metricsSnapshot(), docker: this.watcher !== undefined, startedAt: this.startedAt });
+      this.catalogue = catalogue;
+      this.http = await startHttpServer(
         this.opts.metrics,
-        { metrics: () => this.metrics(), explain: (a) => explainAddress(this.table, a), healthy: () => this.linkUp },
-        this.log,
+        {
+          metrics: () => catalogue.metrics(),
+          metricsContentType: catalogue.contentType,
+          explain: (a) => {
+            try {
+              parseAddress(a);
+            } catch (e) {
+              throw new HttpError(400, (e as Error).message);
+            }
+            return explainAddress(this.table, a);
+          },
+          healthy: () => !this.stopped,
+          ready: () => this.readiness(),
+        },
+        this.log.child({ component: 'http' }),
       );
     }
     this.poll = setInterval(() => this.checkInterface(), this.opts.pollMs ?? 1000);
@@ -155,7 +171,7 @@ export class Daemon {
     this.announcer?.close();
     await this.watcher?.stop();
     this.closeLink();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.http?.close();
     this.log.info({ counters: this.responder?.counters.snapshot() }, 'stopped');
   }
 
@@ -250,6 +266,10 @@ export class Daemon {
     } catch (e) {
       this.log.warn({ err: e }, 'leaving multicast groups failed');
     }
+    if (this.catalogue !== undefined) {
+      const { backend, membership } = this.metricsSnapshot();
+      this.catalogue.retireLink(backend, membership);
+    }
     this.membership = undefined;
     this.backend?.close();
     this.backend = undefined;
@@ -314,54 +334,29 @@ export class Daemon {
     }
   }
 
-  metrics(): Metric[] {
+  /** What /metrics reads at each scrape (see service/metrics.ts). */
+  metricsSnapshot(): MetricsSnapshot {
     const c = this.responder.counters;
     const b = this.backend?.stats();
     const m = this.membership?.stats();
     const d = this.watcher?.status();
-    const out: Metric[] = [
-      { name: 'ndp_frames_total', help: 'Frames handed to the engine', type: 'counter', samples: [{ value: c.frames }] },
-      {
-        name: 'ndp_answers_total',
-        help: 'Neighbor Advertisements built, by kind',
-        type: 'counter',
-        samples: ANSWER_KIND_NAMES.slice(1).map((k, i) => ({ labels: { kind: k }, value: c.answered[i + 1]! })),
-      },
-      {
-        name: 'ndp_drops_total',
-        help: 'Frames not answered, by reason',
-        type: 'counter',
-        samples: DROP_REASON_NAMES.slice(1).map((k, i) => ({ labels: { reason: k }, value: c.drops[i + 1]! })),
-      },
-      { name: 'ndp_sent_total', help: 'Frames the kernel accepted to send', type: 'counter', samples: [{ value: c.sent }] },
-      { name: 'ndp_send_failed_total', help: 'Frames the kernel refused', type: 'counter', samples: [{ value: c.sendFailed }] },
-      { name: 'ndp_announced_total', help: 'Unsolicited NAs sent', type: 'counter', samples: [{ value: c.announced }] },
-      { name: 'ndp_mld_queries_total', help: 'MLD queries received', type: 'counter', samples: [{ value: c.mldQueries }] },
-      { name: 'ndp_table_rules', help: 'Rules in the target table', type: 'gauge', samples: [{ value: this.table.size }] },
-      { name: 'ndp_link_up', help: '1 when the packet socket is open', type: 'gauge', samples: [{ value: this.linkUp ? 1 : 0 }] },
-      { name: 'ndp_uptime_seconds', help: 'Seconds since start', type: 'gauge', samples: [{ value: (Date.now() - this.startedAt) / 1000 }] },
-    ];
-    if (b !== undefined) {
-      out.push(
-        { name: 'ndp_backend_received_total', help: 'Frames received by the back end', type: 'counter', samples: [{ value: b.received }] },
-        { name: 'ndp_backend_kernel_drops_total', help: 'Frames the kernel dropped before we read them', type: 'counter', samples: [{ value: b.kernelDrops }] },
-      );
-    }
-    if (m !== undefined) {
-      out.push(
-        { name: 'ndp_multicast_groups', help: 'Solicited-node groups served', type: 'gauge', samples: [{ value: m.groups }] },
-        { name: 'ndp_allmulti', help: '1 when receiving all multicast', type: 'gauge', samples: [{ value: m.allmulti ? 1 : 0 }] },
-        { name: 'ndp_mld_reports_total', help: 'MLD reports sent', type: 'counter', samples: [{ value: m.reportsSent }] },
-      );
-    }
-    if (d !== undefined) {
-      out.push(
-        { name: 'ndp_docker_connected', help: '1 while the Docker event stream is up', type: 'gauge', samples: [{ value: d.connected ? 1 : 0 }] },
-        { name: 'ndp_docker_addresses', help: 'Container addresses answered', type: 'gauge', samples: [{ value: d.addresses }] },
-        { name: 'ndp_docker_reconnects_total', help: 'Docker reconnects', type: 'counter', samples: [{ value: d.reconnects }] },
-      );
-    }
-    return out;
+    return {
+      counters: c,
+      tableRules: this.table.size,
+      linkUp: this.linkUp,
+      backend: this.backend && b ? { source: this.backend, received: b.received, kernelDrops: b.kernelDrops } : undefined,
+      membership: this.membership && m ? { source: this.membership, groups: m.groups, allmulti: m.allmulti, reportsSent: m.reportsSent } : undefined,
+      docker: d ? { connected: d.connected, addresses: d.addresses, reconnects: d.reconnects, synced: d.lastSync !== null } : undefined,
+    };
+  }
+
+  /** /readyz: the packet socket is open and, with --docker, the first Docker sync is done. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.stopped) reasons.push('stopping');
+    if (!this.linkUp) reasons.push(`packet socket on ${this.opts.ifname} is not open`);
+    if (this.watcher !== undefined && this.watcher.status().lastSync === null) reasons.push('first Docker sync not done');
+    return { ready: reasons.length === 0, reasons };
   }
 }
 
