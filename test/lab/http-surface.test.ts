@@ -123,3 +123,39 @@ t.test('/readyz says why: Docker unreachable means the first sync is not done', 
   t.match(m.body, /^ndp_docker_synced 0$/m);
   t.match(m.body, /^ndp_docker_connected 0$/m);
 });
+
+t.test('link gone and back: /readyz follows it, every series stays and counters never go backwards', async (t) => {
+  const { lab, d, p } = await setup(t);
+  const [, http] = await Promise.all([startDaemon(t, d, ['--prefix', '2001:db8:0:0:8000::/66']), httpAgent(t, d)]);
+  const sample = (body: unknown, name: string): number => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(String(body));
+    if (!m) throw new Error(`${name} missing from /metrics`);
+    return Number(m[1]);
+  };
+  t.equal(await ndisc6(p, '2001:db8::8000:0:0:7'), D_MAC, 'answered');
+  const before = (await http.get('/metrics')).body;
+  const received = sample(before, 'ndp_backend_received_total');
+  const answers = sample(before, 'ndp_answers_total\\{kind="answer"\\}');
+  t.ok(received >= 1 && answers >= 1, `counted: received ${received}, answers ${answers}`);
+
+  await d.ip(['link', 'del', 'eth0']);
+  await waitFor(async () => (await http.get('/readyz')).status === 503, { timeoutMs: 5000, what: '/readyz 503 once the link is gone' });
+  const r = await http.get('/readyz');
+  t.match(r.body, /packet socket on eth0 is not open/, `/readyz says why: ${String(r.body).trim()}`);
+  const down = (await http.get('/metrics')).body;
+  t.equal(sample(down, 'ndp_link_up'), 0, 'ndp_link_up 0');
+  t.equal(sample(down, 'ndp_backend_received_total'), received, 'back-end counter kept while the link is down');
+  t.equal(sample(down, 'ndp_answers_total\\{kind="answer"\\}'), answers, 'answers kept');
+  t.ok(sample(down, 'ndp_mld_reports_total') >= 0 && /^ndp_multicast_groups \d+$/m.test(String(down)), 'membership series present');
+  t.equal((await http.get('/healthz')).status, 200, 'still alive (/healthz 200)');
+
+  await lab.veth(d, 'eth0', p, 'eth0', { aMac: D_MAC });
+  await d.addr('eth0', '2001:db8::1/64');
+  await p.addr('eth0', '2001:db8::2/64');
+  await waitFor(async () => (await http.get('/readyz')).status === 200, { timeoutMs: 8000, what: '/readyz 200 once the link is back' });
+  t.equal(await ndisc6(p, '2001:db8::8000:0:0:8'), D_MAC, 'answered again on the new link');
+  const after = (await http.get('/metrics')).body;
+  t.equal(sample(after, 'ndp_link_up'), 1, 'ndp_link_up 1');
+  t.ok(sample(after, 'ndp_backend_received_total') > received, `received continues from ${received} (now ${sample(after, 'ndp_backend_received_total')})`);
+  t.ok(sample(after, 'ndp_answers_total\\{kind="answer"\\}') > answers, 'answers continue');
+});
