@@ -21,7 +21,6 @@ import { DockerWatcher } from './docker/watcher.js';
 import { explainAddress } from './commands/explain-address.js';
 import { HttpError, startHttpServer, type HttpServerHandle } from './service/http-server.js';
 import { DaemonMetrics, type MetricsSnapshot } from './service/metrics.js';
-import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from './ndp/drop-reason.js';
 import { linkLocalFromMac } from './config.js';
 
 export interface DaemonOptions {
