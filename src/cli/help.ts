@@ -60,7 +60,8 @@ Packets:
                          needs CAP_SYS_NICE, silently kept otherwise)
 
 Operations:
-  --metrics HOST:PORT    serve Prometheus metrics at /metrics and /explain?address=A
+  --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
+                         (docs/http.md)
                          (e.g. [::1]:9464)
   --log-level L          fatal, error, warn, info (default), debug (one line per decision), trace
   -h, --help             this help

@@ -2,7 +2,7 @@
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, intFlag, logLevel, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { Daemon } from '../service/daemon.js';
 import { makeLogger } from './logger.js';
-import { parseListen } from '../metrics.js';
+import { parseListen } from '../service/http-server.js';
 import { RUN_HELP } from './help.js';
 
 const OPTIONS = {
