@@ -1,6 +1,8 @@
 /** `ndp-responder run`: the live daemon. */
 import { ANSWER_OPTIONS, COMMON_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, intFlag, logLevel, parseFlags, staticRules } from '../config.js';
 import { Daemon } from '../daemon.js';
+import { parseDockerUrl } from '../docker/url.js';
+import { endpointOptions, processEnv } from '../docker/watcher.js';
 import { makeLogger } from '../logger.js';
 import { parseListen } from '../metrics.js';
 import { RUN_HELP } from './help.js';
@@ -28,7 +30,9 @@ export function normaliseOptionalDocker(args: string[]): string[] {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const next = args[i + 1];
-    if (a === '--docker' && (next === undefined || next.startsWith('-') || !/^(unix|tcp|http|https|npipe):\/\//.test(next))) {
+    // A following word is the URL when it has a scheme (any: ssh:// must reach its clear
+    // error) or is an absolute socket path; anything else is the next argument.
+    if (a === '--docker' && (next === undefined || !(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(next) || next.startsWith('/')))) {
       out.push('--docker=');
     } else {
       out.push(a);
@@ -60,6 +64,13 @@ export async function runCommand(args: string[]): Promise<number> {
     values.docker !== undefined
       ? { url: values.docker === '' ? undefined : values.docker, networks: values['docker-network'] ?? [], labelOptIn: values['docker-label-opt-in'] ?? false }
       : undefined;
+  if (docker !== undefined) {
+    try {
+      endpointOptions(parseDockerUrl(docker.url, processEnv()));
+    } catch (e) {
+      throw new UsageError(`--docker: ${(e as Error).message}`);
+    }
+  }
   if (docker === undefined && (values['docker-network'] !== undefined || values['docker-label-opt-in'])) {
     throw new UsageError('--docker-network and --docker-label-opt-in need --docker');
   }

@@ -160,12 +160,30 @@ export interface SelectOptions {
   readonly networks?: readonly string[];
   /** Only containers labelled `ndp-responder.enable=true`. */
   readonly labelOptIn?: boolean;
+  /**
+   * The driver of an address's network (`bridge`, `macvlan`...), undefined when unknown.
+   * Addresses on {@link ON_LINK_DRIVERS} networks are skipped.
+   */
+  readonly networkDriver?: (address: NetworkAddress) => string | undefined;
+}
+
+/**
+ * Network drivers that put a container on the uplink's link itself, with its own MAC (macvlan)
+ * or the parent's (ipvlan): the container answers its own Neighbor Solicitations (or, in ipvlan
+ * L3 mode, is routed, not bridged), so a second answer from us would only compete with it.
+ */
+export const ON_LINK_DRIVERS: ReadonlySet<string> = new Set(['macvlan', 'ipvlan']);
+
+/** The key under which a network's driver is looked up: its ID, else `name:` + its name. */
+export function networkKey(a: Pick<NetworkAddress, 'network' | 'networkId'>): string {
+  return a.networkId !== '' ? a.networkId : `name:${a.network}`;
 }
 
 export type SkipReason =
   | 'not-running'
   | 'label'
   | 'network-filter'
+  | 'on-link-driver'
   | 'invalid-address'
   | 'not-unicast'
   | 'out-of-scope'
@@ -236,6 +254,11 @@ export function selectRules(containers: Iterable<ContainerInfo>, opts: SelectOpt
       };
       if (!networkSelected(opts.networks, a.network, a.networkId)) {
         skip('network-filter');
+        continue;
+      }
+      const driver = opts.networkDriver?.(a);
+      if (driver !== undefined && ON_LINK_DRIVERS.has(driver)) {
+        skip('on-link-driver');
         continue;
       }
       let bytes: Uint8Array;

@@ -5,6 +5,8 @@ export {
   fromListEntry,
   labelAllows,
   networkSelected,
+  networkKey,
+  ON_LINK_DRIVERS,
   selectRules,
   dockerRule,
   type ContainerInfo,
@@ -15,4 +17,4 @@ export {
   type SkipReason,
 } from './addresses.js';
 export { EVENT_FILTERS, eventEffect, eventFiltersParam, JsonLineDecoder, type EventEffect } from './events.js';
-export { DEFAULT_DOCKER_URL, parseDockerUrl, type DockerEndpoint } from './url.js';
+export { DEFAULT_DOCKER_URL, parseDockerUrl, readTlsMaterial, type DockerEndpoint, type DockerEnv, type DockerTls, type TlsMaterial } from './url.js';
