@@ -274,6 +274,21 @@ export class DockerWatcher {
     return [...this.rules];
   }
 
+  /**
+   * A connection error as text; a TLS failure (untrusted engine certificate, name mismatch,
+   * handshake refused) also says where the certificates were taken from.
+   */
+  private connectError(err: unknown): string {
+    const text = errText(err);
+    const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+    const tls = this.endpoint.kind === 'tcp' ? this.endpoint.tls : undefined;
+    if (!tls) return text;
+    const tlsish =
+      (typeof code === 'string' && /CERT|SIGNATURE|ERR_TLS|ERR_SSL|ISSUER/.test(code)) || /certificate|ssl|tls/i.test(text);
+    if (!tlsish) return text;
+    return `${text}${typeof code === 'string' && !text.includes(code) ? ` (${code})` : ''}; TLS to ${this.endpoint.url} with certificates from ${tls.certDir} (ca.pem, cert.pem, key.pem; DOCKER_CERT_PATH)`;
+  }
+
   private settleFirst(): void {
     const r = this.resolveFirst;
     this.resolveFirst = null;
@@ -287,7 +302,7 @@ export class DockerWatcher {
       await this.enqueue(() => this.fullSync(ac, 'connect'));
       this.everSynced = true;
     } catch (err) {
-      this.lastError = errText(err);
+      this.lastError = this.connectError(err);
       this.log.warn({ reason: 'docker-unavailable', err: this.lastError, url: this.endpoint.url }, 'docker not reachable');
     } finally {
       this.session = null;
@@ -306,7 +321,7 @@ export class DockerWatcher {
           failures = 0;
         });
       } catch (err) {
-        reason = errText(err);
+        reason = this.connectError(err);
       }
       this.connected = false;
       if (this.stopped) break;
