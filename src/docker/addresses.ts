@@ -161,10 +161,12 @@ export interface SelectOptions {
   /** Only containers labelled `ndp-responder.enable=true`. */
   readonly labelOptIn?: boolean;
   /**
-   * The driver of an address's network (`bridge`, `macvlan`...), undefined when unknown.
-   * Addresses on {@link ON_LINK_DRIVERS} networks are skipped.
+   * The driver of an address's network (`bridge`, `macvlan`...); undefined when not known, null
+   * when Docker says the network does not exist (a container seen on a network that was removed
+   * meanwhile: its address is skipped until the disconnect is read). Addresses on
+   * {@link ON_LINK_DRIVERS} networks are skipped.
    */
-  readonly networkDriver?: (address: NetworkAddress) => string | undefined;
+  readonly networkDriver?: (address: NetworkAddress) => string | null | undefined;
 }
 
 /**
@@ -184,6 +186,7 @@ export type SkipReason =
   | 'label'
   | 'network-filter'
   | 'on-link-driver'
+  | 'network-gone'
   | 'invalid-address'
   | 'not-unicast'
   | 'out-of-scope'
@@ -257,6 +260,10 @@ export function selectRules(containers: Iterable<ContainerInfo>, opts: SelectOpt
         continue;
       }
       const driver = opts.networkDriver?.(a);
+      if (driver === null) {
+        skip('network-gone');
+        continue;
+      }
       if (driver !== undefined && ON_LINK_DRIVERS.has(driver)) {
         skip('on-link-driver');
         continue;

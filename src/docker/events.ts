@@ -95,11 +95,3 @@ export class JsonLineDecoder {
     return out;
   }
 }
-
-/** The ID of the network a `network destroy` event removed, else undefined. */
-export function destroyedNetworkId(event: unknown): string | undefined {
-  const e = obj(event);
-  if (e?.['Type'] !== 'network' || e['Action'] !== 'destroy') return undefined;
-  const id = obj(e['Actor'])?.['ID'];
-  return typeof id === 'string' && id !== '' ? id : undefined;
-}

@@ -35,7 +35,7 @@ import {
   type Skipped,
   type SkipReason,
 } from './addresses.js';
-import { destroyedNetworkId, eventEffect, eventFiltersParam, JsonLineDecoder } from './events.js';
+import { eventEffect, eventFiltersParam, JsonLineDecoder } from './events.js';
 import { parseDockerUrl, readTlsMaterial, type DockerEndpoint, type DockerEnv, type FileReader } from './url.js';
 
 /** Where the watcher puts its rules: the TargetTable, or anything with the same method. */
@@ -190,11 +190,11 @@ export class DockerWatcher {
   /** Addresses skipped as on-link at the last publish (each is logged at info once). */
   private onLinkSkipped = new Set<string>();
   /**
-   * Network driver by {@link networkKey}. A network's driver never changes, so an entry stays
-   * right for the network's life; the map is replaced on every full sync, entries go on
-   * `network destroy`, and a network not in it yet is inspected before its containers count.
+   * Network driver by {@link networkKey}; null for a network Docker no longer has. A network's
+   * driver never changes and IDs are not reused, so an entry stays right; the map is rebuilt on
+   * every full sync, and a network not in it yet is looked up before its containers count.
    */
-  private drivers = new Map<string, string>();
+  private drivers = new Map<string, string | null>();
 
   /** Every sync and event batch runs on this chain, one at a time. */
   private chain: Promise<void> = Promise.resolve();
@@ -419,8 +419,6 @@ export class DockerWatcher {
   }
 
   private onEvent(ev: unknown): void {
-    const goneNet = destroyedNetworkId(ev);
-    if (goneNet !== undefined) this.drivers.delete(goneNet);
     const eff = eventEffect(ev);
     if (eff.kind === 'ignore') {
       this.log.debug({ action: eff.action }, 'docker event ignored');
@@ -495,7 +493,7 @@ export class DockerWatcher {
     // Networks first: a network created after this list is inspected when first met.
     const nets = (await this.docker.listNetworks({ abortSignal: this.requestSignal(ac) } as never)) as unknown;
     if (!Array.isArray(nets)) throw new Error('docker: network list is not an array');
-    const drivers = new Map<string, string>();
+    const drivers = new Map<string, string | null>();
     for (const n of nets) {
       const o = n as { Id?: unknown; Name?: unknown; Driver?: unknown };
       const driver = typeof o.Driver === 'string' ? o.Driver : '';
@@ -525,8 +523,8 @@ export class DockerWatcher {
 
   /**
    * Look up the networks of `containers` whose driver is not known yet (created after the last
-   * full list). A network that is gone is remembered with driver '': its addresses leave with
-   * the disconnect that follows.
+   * full list). A network that is gone is remembered as null: its addresses are skipped, and
+   * leave for good with the disconnect that follows.
    */
   private async learnDrivers(ac: AbortController, containers: Iterable<ContainerInfo>): Promise<void> {
     const missing = new Map<string, string>();
@@ -545,7 +543,7 @@ export class DockerWatcher {
       const nets = (await this.docker.listNetworks({ filters, abortSignal: this.requestSignal(ac) } as never)) as unknown;
       if (!Array.isArray(nets)) throw new Error('docker: network list is not an array');
       const hit = (nets as { Id?: unknown; Name?: unknown; Driver?: unknown }[]).find((n) => (byId ? n.Id === ref : n.Name === ref));
-      const driver = typeof hit?.Driver === 'string' ? hit.Driver : '';
+      const driver = hit === undefined ? null : typeof hit.Driver === 'string' ? hit.Driver : '';
       this.drivers.set(key, driver);
       this.log.debug({ network: ref.slice(0, 12), driver }, 'docker network driver learnt');
     }

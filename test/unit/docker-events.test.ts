@@ -73,12 +73,3 @@ t.test('server-side filter', async (t) => {
   t.same(JSON.parse(eventFiltersParam()), { type: ['container', 'network'], event: ['start', 'die', 'destroy', 'rename', 'connect', 'disconnect'] });
   t.same([...EVENT_FILTERS.type], ['container', 'network']);
 });
-
-t.test('destroyedNetworkId', async (t) => {
-  const { destroyedNetworkId } = await import('../../src/docker/events.js');
-  t.equal(destroyedNetworkId({ Type: 'network', Action: 'destroy', Actor: { ID: 'n1' } }), 'n1');
-  t.equal(destroyedNetworkId({ Type: 'network', Action: 'create', Actor: { ID: 'n1' } }), undefined);
-  t.equal(destroyedNetworkId({ Type: 'container', Action: 'destroy', Actor: { ID: 'c1' } }), undefined);
-  t.equal(destroyedNetworkId({ Type: 'network', Action: 'destroy', Actor: {} }), undefined);
-  t.equal(destroyedNetworkId(null), undefined);
-});
