@@ -28,6 +28,7 @@ export const RULE_OPTIONS = {
 export const ANSWER_OPTIONS = {
   'source-policy': { type: 'string' },
   router: { type: 'boolean' },
+  override: { type: 'string' },
   'no-override': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -179,12 +180,20 @@ export function staticRules(values: {
   return rules;
 }
 
-/** Answer settings from --source-policy, --router and --no-override. */
+/** Answer settings from --source-policy, --router, --override and --no-override (= --override never). */
 export function answerSettings(values: {
   'source-policy'?: string | undefined;
   router?: boolean | undefined;
+  override?: string | undefined;
   'no-override'?: boolean | undefined;
 }): AnswerSettings {
+  if (values['no-override'] === true && values.override !== undefined && values.override !== 'never') {
+    throw new UsageError(`--no-override contradicts --override ${values.override}`);
+  }
+  const mode = values['no-override'] === true ? 'never' : (values.override ?? DEFAULT_ANSWER_SETTINGS.overrideMode!);
+  if (mode !== 'auto' && mode !== 'always' && mode !== 'never') {
+    throw new UsageError(`--override: '${mode}' is not one of auto, always, never`);
+  }
   const sp = values['source-policy'] ?? DEFAULT_ANSWER_SETTINGS.sourcePolicy;
   if (sp !== 'link-local' && sp !== 'target') {
     throw new UsageError(`--source-policy: '${sp}' is not one of link-local, target`);
@@ -192,7 +201,8 @@ export function answerSettings(values: {
   return {
     sourcePolicy: sp as SourcePolicy,
     router: values.router ?? DEFAULT_ANSWER_SETTINGS.router,
-    override: values['no-override'] === true ? false : DEFAULT_ANSWER_SETTINGS.override,
+    override: mode !== 'never',
+    overrideMode: mode,
   };
 }
 

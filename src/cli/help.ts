@@ -27,7 +27,11 @@ const ANSWER_HELP = `How answers are built:
                          providers' filters only accept that) or 'link-local' (the interface's
                          fe80:: address, RFC 4861's letter)
   --router               set the R flag (we are a router)
-  --no-override          clear the O flag (by default O=1: our answer replaces cached entries)`;
+  --override MODE        the O flag: 'auto' (default: O=1 for an exact address we know is ours,
+                         a container or an --address, once its probe found no other owner; O=0
+                         for an answer that comes only from a prefix rule, so a real owner's NA
+                         wins, RFC 4861 7.2.8), 'always' or 'never'
+  --no-override          the same as --override never`;
 
 const DOCKER_URL_HELP = `Docker URLs (--docker URL or $DOCKER_HOST):
   unix:///path, /path    the engine's Unix socket (TLS variables do not apply)

@@ -10,6 +10,8 @@ export class Counters {
   readonly drops = new Float64Array(DROP_REASON_COUNT);
   /** MLD queries seen (they share the capture filter with NS). */
   mldQueries = 0;
+  /** Router and Neighbor Advertisements of other nodes read by the conflict guard. */
+  adverts = 0;
   /** NAs the back end accepted / refused. */
   sent = 0;
   sendFailed = 0;
@@ -36,6 +38,7 @@ export class Counters {
     dropped: number;
     drops: Record<string, number>;
     mldQueries: number;
+    adverts: number;
     sent: number;
     sendFailed: number;
     announced: number;
@@ -57,6 +60,7 @@ export class Counters {
       dropped: this.totalDropped(),
       drops,
       mldQueries: this.mldQueries,
+      adverts: this.adverts,
       sent: this.sent,
       sendFailed: this.sendFailed,
       announced: this.announced,

@@ -4,7 +4,8 @@
  */
 import type { Logger } from 'pino';
 import type { FrameBatch, FrameSink } from '../io/backend.js';
-import { NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
+import { ICMPV6_NA, NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
+import { advertisedAddress } from '../ndp/advert.js';
 import { DropReason, FIRST_TARGET_REASON, dropReasonName, ANSWER_KIND_NAMES } from './verdict.js';
 import { NsView } from '../ndp/ns-view.js';
 import { parseMldQuery, type MldQuery } from '../ndp/mld.js';
@@ -89,6 +90,15 @@ export class Responder {
         if (q !== null) {
           c.mldQueries++;
           this.onMldQuery(q);
+        } else {
+          c.drops[d.reason]!++;
+        }
+      } else if (d.reason === DropReason.NotNS && this.table.observe !== undefined) {
+        // ... and Router and Neighbor Advertisements of other nodes: what they use is not ours.
+        const at = advertisedAddress(buf, start, len);
+        if (at >= 0) {
+          c.adverts++;
+          this.table.observe(buf, at, buf, start + 6, buf[at - 8] === ICMPV6_NA ? 'na-target' : 'ra-source');
         } else {
           c.drops[d.reason]!++;
         }

@@ -1,4 +1,5 @@
 import type { NaFlags, NaSender, SourcePolicy } from '../ndp/build.js';
+import type { OverrideMode } from './decide.js';
 
 export type { SourcePolicy };
 
@@ -22,12 +23,15 @@ export interface AnswerSettings extends NaFlags {
   readonly sourcePolicy: SourcePolicy;
   /** R flag (we are a router). Default false. */
   readonly router: boolean;
-  /** O flag. Default true (`--no-override` clears it). */
+  /** O flag when `overrideMode` is absent (and the value `overrideMode` starts from). */
   readonly override: boolean;
+  /** `--override auto|always|never` (see engine/decide.ts `overrideFor`); absent: `override` as is. */
+  readonly overrideMode?: OverrideMode;
 }
 
 export const DEFAULT_ANSWER_SETTINGS: AnswerSettings = Object.freeze({
   sourcePolicy: 'target',
   router: false,
   override: true,
+  overrideMode: 'auto',
 });

@@ -22,6 +22,12 @@ export const DropReason = Object.freeze({
   OwnAddress: 67,
   /** The engine could not write the answer (output buffer too small). */
   NoBufferSpace: 68,
+  /** Another node on the link uses the target (seen as the source of an NS, the target of an NA, a router, a DAD probe). */
+  InUseOnLink: 69,
+  /** The host's own routing table sends the target back out the uplink: it is not behind us. */
+  RoutedToUplink: 70,
+  /** The host has no usable route for the target (none, unreachable, blackhole, prohibit). */
+  NotRouted: 71,
 } as const);
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -36,6 +42,9 @@ export const DROP_REASON_NAMES: ReadonlyMap<number, string> = new Map([
   [DropReason.Excluded, 'excluded'],
   [DropReason.OwnAddress, 'own-address'],
   [DropReason.NoBufferSpace, 'no-buffer-space'],
+  [DropReason.InUseOnLink, 'in-use-on-link'],
+  [DropReason.RoutedToUplink, 'routed-to-uplink'],
+  [DropReason.NotRouted, 'not-routed'],
 ]);
 
 /** Size of a counter array indexed by DropReason. */

@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { AfPacketBackend } from '../io/afpacket.js';
+import { ND_AND_MLD_QUERY } from '../io/bpf.js';
 import type { BackendStats, FrameBatch, FrameSink, PacketBackend } from '../io/backend.js';
 import { readInterfaceFacts, toSenderFacts, type InterfaceFacts, type SenderFacts } from '../io/interface.js';
 import { PcapBackend } from '../io/pcap-backend.js';
@@ -160,7 +161,7 @@ export class Link implements FrameSink {
       backend =
         this.opts.backend === 'pcap'
           ? PcapBackend.open({ ifname: this.opts.ifname, host: toSenderFacts(facts) })
-          : AfPacketBackend.open({ ifname: this.opts.ifname, ifindex: facts.ifindex, onError: (e) => this.socketError(e) });
+          : AfPacketBackend.open({ ifname: this.opts.ifname, ifindex: facts.ifindex, filter: ND_AND_MLD_QUERY, onError: (e) => this.socketError(e) });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'EPERM' || code === 'EACCES') {

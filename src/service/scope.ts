@@ -12,7 +12,9 @@
  * it through `match`; the announcer and the membership manager follow its change reports.
  */
 import type { Logger } from 'pino';
-import { formatCidr, isLinkLocalUnicast, isMulticast, parseAddress, prefixCovers } from '../addr/index.js';
+import { formatAddress, formatCidr, formatMac, isLinkLocalUnicast, isMulticast, parseAddress, prefixCovers } from '../addr/index.js';
+import { DropReason } from '../engine/verdict.js';
+import { RadixTrie } from '../table/trie.js';
 import type { InterfaceAddress, OnLinkPrefix } from '../io/interface.js';
 import { onLinkPrefixes } from '../io/interface.js';
 import { Action, type Rule } from '../table/rule.js';
@@ -30,8 +32,38 @@ export interface UplinkAddresses {
   readonly addresses: readonly InterfaceAddress[];
 }
 
+/** How the host routes a target (service/routes.ts gives the live answer from rtnetlink). */
+export type RouteVerdict = 'elsewhere' | 'uplink' | 'local' | 'unreachable' | 'none';
+
+/** The host's routing table as the route check reads it: in memory, no syscall per packet. */
+export interface RouteOracle {
+  verdict(addr: Uint8Array, off: number): RouteVerdict;
+}
+
+/** How long an address seen in use by another node stays unclaimable after it was last seen. */
+export const IN_USE_TTL_MS = 10 * 60_000;
+/** At most this many addresses are remembered as in use (a flood of forged sources cannot grow it further). */
+export const IN_USE_MAX = 65_536;
+
+/** An address another node was seen using. */
+export interface InUse {
+  /** The other node's MAC, `aa:bb:cc:dd:ee:ff`. */
+  readonly mac: string;
+  /** What showed it: `ns-source`, `na-target`, `ra-source`, `dad-probe`, `router`. */
+  readonly how: string;
+  /** When it was last seen (ms since the epoch). */
+  seen: number;
+}
+
 export class Scope {
   readonly table = new TargetTable();
+  /** Addresses other nodes on the link use: never claimed (conflict guard). */
+  private readonly inUse = new RadixTrie<InUse>();
+  /** New addresses whose owner check (DAD probe) is still running: answered with O=0. */
+  private readonly probation = new RadixTrie<true>();
+  private routes: RouteOracle | undefined;
+  /** Counts of addresses found in use, by how. */
+  readonly conflicts = new Map<string, number>();
   private staticRules: readonly Rule[] = [];
   private answerRules = 0;
   private onLink: OnLinkPrefix[] = [];
@@ -43,6 +75,99 @@ export class Scope {
   /** Longest-prefix match on the live table (the engine's `MatchTable`). */
   match(addr: Uint8Array, off: number): Rule | undefined {
     return this.table.match(addr, off);
+  }
+
+  /** Turn the route check on (with the host's routes) or off (undefined). */
+  setRoutes(routes: RouteOracle | undefined): void {
+    this.routes = routes;
+  }
+
+  /** True while the route check is on. */
+  get routeCheck(): boolean {
+    return this.routes !== undefined;
+  }
+
+  /**
+   * The engine's last word on a target a rule answers (`MatchTable.vet`): never an address
+   * another node uses; with the route check, only a target the host routes away from the uplink
+   * (to docker0, a br-*, a veth), unless an exact `--address` rule names it.
+   */
+  vet(addr: Uint8Array, off: number, rule: Rule): DropReason {
+    if (this.inUse.size > 0) {
+      const u = this.inUse.get(addr, off, 128);
+      if (u !== undefined) {
+        if (Date.now() - u.seen < IN_USE_TTL_MS) return DropReason.InUseOnLink;
+        this.inUse.delete(addr, off, 128);
+      }
+    }
+    if (this.routes !== undefined && !isExactAddressRule(rule)) {
+      const v = this.routes.verdict(addr, off);
+      if (v === 'uplink') return DropReason.RoutedToUplink;
+      if (v !== 'elsewhere' && v !== 'local') return DropReason.NotRouted;
+    }
+    return DropReason.None;
+  }
+
+  /** `MatchTable.tentative`: the address is on probation (its owner check is running). */
+  tentative(addr: Uint8Array, off: number): boolean {
+    return this.probation.size > 0 && this.probation.get(addr, off, 128) !== undefined;
+  }
+
+  beginProbation(addr: Uint8Array): void {
+    this.probation.insert(addr, 0, 128, true);
+  }
+
+  endProbation(addr: Uint8Array): void {
+    this.probation.delete(addr, 0, 128);
+  }
+
+  /** Is the address known to be in use by another node right now? */
+  inUseBy(addr: Uint8Array, off = 0): InUse | undefined {
+    const u = this.inUse.get(addr, off, 128);
+    return u !== undefined && Date.now() - u.seen < IN_USE_TTL_MS ? u : undefined;
+  }
+
+  /**
+   * Another node (MAC at `macOff` of `macBuf`) showed it uses the address at `off` of `frame`.
+   * Recorded only when we would otherwise claim the address (an answer rule covers it), so a
+   * flood of unrelated sources costs one lookup each. A DAD probe for an exact address we hold
+   * (a container, an `--address`) is not a conflict: we defend it, unless it is on probation.
+   * @returns the rule whose claim is withdrawn when this is news, else undefined.
+   */
+  observe(frame: Uint8Array, off: number, macBuf: Uint8Array, macOff: number, how: string): Rule | undefined {
+    const rule = this.table.match(frame, off);
+    if (rule === undefined || rule.action !== Action.Answer) return undefined;
+    if (how === 'dad-probe' && rule.length === 128 && !this.tentative(frame, off)) return undefined;
+    const now = Date.now();
+    const known = this.inUse.get(frame, off, 128);
+    if (known !== undefined) {
+      const fresh = now - known.seen >= IN_USE_TTL_MS;
+      known.seen = now;
+      return fresh ? rule : undefined;
+    }
+    if (this.inUse.size >= IN_USE_MAX) {
+      this.expireInUse(now);
+      if (this.inUse.size >= IN_USE_MAX) return undefined;
+    }
+    this.inUse.insert(frame, off, 128, { mac: formatMac(macBuf, macOff), how, seen: now });
+    this.conflicts.set(how, (this.conflicts.get(how) ?? 0) + 1);
+    return rule;
+  }
+
+  /** Every address seen in use, for status and explain. */
+  inUseList(): { address: string; mac: string; how: string; ageMs: number }[] {
+    const now = Date.now();
+    const out: { address: string; mac: string; how: string; ageMs: number }[] = [];
+    for (const { key, value: u } of this.inUse.entries()) {
+      if (now - u.seen < IN_USE_TTL_MS) out.push({ address: formatAddress(key, 0), mac: u.mac, how: u.how, ageMs: now - u.seen });
+    }
+    return out;
+  }
+
+  private expireInUse(now: number): void {
+    const old: Uint8Array[] = [];
+    for (const { key, value: u } of this.inUse.entries()) if (now - u.seen >= IN_USE_TTL_MS) old.push(Uint8Array.from(key));
+    for (const k of old) this.inUse.delete(k, 0, 128);
   }
 
   /** The on-link prefixes of the uplink, as last set. */
@@ -170,6 +295,11 @@ export function ruleWarnings(rules: readonly Rule[], onLink: readonly OnLinkPref
     out.push(`${outside} answer rule(s) lie outside every on-link prefix of the uplink (${onLink.map((p) => p.text).join(', ')}), e.g. ${example}: NS for them never come from this link`);
   }
   return out;
+}
+
+/** An exact address the operator named (`--address`, an address file): the route check does not apply. */
+function isExactAddressRule(rule: Rule): boolean {
+  return rule.length === 128 && rule.source.kind === 'static' && rule.source.flag === '--address';
 }
 
 function isUnspecifiedOrLoopback(a: Uint8Array): boolean {

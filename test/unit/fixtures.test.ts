@@ -29,7 +29,7 @@ const hex16 = (b: Uint8Array, o: number): string =>
 
 /**
  * Every NS rule a frame breaks, all evaluated (not first-failure like the parser), as far as the
- * frame's structure allows. The rules are the ones of src/ndp/drop-reason.ts.
+ * frame's structure allows. The rules are the ones of src/ndp/ns-error.ts.
  */
 function violations(f: Uint8Array): string[] {
   const v: string[] = [];

@@ -1,5 +1,5 @@
 /**
- * The fast IPv6 text codec (src/ndp/address.ts, used for bulk address files and logs) must agree
+ * The fast IPv6 text codec (src/addr/text.ts, used for bulk address files and logs) must agree
  * with the ip-address package, which stays the arbiter at the edges: same acceptance and same
  * bytes for every hex-group string, and the same RFC 5952 text for every address.
  */
