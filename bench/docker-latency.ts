@@ -34,7 +34,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { DockerLab, IMAGE, run, stopProcess } from '../test/lab/support/docker-lab.js';
+import { DockerLab, IMAGE } from '../src/lab/docker-lab.js';
+import { run, stopProcess } from '../src/lab/process.js';
 import { formatAddress, parseAddress } from '../src/table/cidr.js';
 
 // ---------------------------------------------------------------------------------------------

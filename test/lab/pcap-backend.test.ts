@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveJsonLines } from './support/netns.js';
+import { serveJsonLines } from '../../src/lab/json-lines.js';
 
 if (process.argv[2] === '--agent') await agent();
 else await main();
@@ -110,9 +110,10 @@ async function agent(): Promise<void> {
 
 async function main(): Promise<void> {
   const { default: t } = await import('tap');
-  const { Lab, waitFor } = await import('./support/netns.js');
-  type JsonLinesProcess = import('./support/netns.js').JsonLinesProcess;
-  type Netns = import('./support/netns.js').Netns;
+  const { Lab } = await import('../../src/lab/netns.js');
+  const { waitFor } = await import('../../src/lab/process.js');
+  type JsonLinesProcess = import('../../src/lab/json-lines.js').JsonLinesProcess;
+  type Netns = import('../../src/lab/netns.js').Netns;
   const { makeNA, makeNS, makeIcmp6Frame, referenceIcmp6Checksum, ip6 } = await import('../support/frames.js');
 
   const SELF = fileURLToPath(import.meta.url);
