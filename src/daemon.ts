@@ -202,7 +202,7 @@ export class Daemon {
   /**
    * Nice -10 for this (the answering) thread. It shares its CPU with the kernel's receive
    * softirq; at equal weight an NS flood gives ksoftirqd half the CPU and the kernel processes
-   * NS we then have no time to answer (answers fell from ~150k to ~60-90k NA/s in the lab).
+   * NS we then have no time to answer (answers fall by a third or more: docs/lab-notes.md).
    * Winning that contest makes the kernel drop the excess early, in its backlog. A priority the
    * operator set higher is kept; without CAP_SYS_NICE this is a no-op.
    */

@@ -83,6 +83,12 @@ export function startDockerd(e: EngineSpec): void {
   const conf = path.join(e.dir, 'daemon.json');
   if (!fs.existsSync(conf)) fs.writeFileSync(conf, '{}\n');
   fs.rmSync(engineSock(e.dir), { force: true });
+  // After a crash the old containerd may linger as a zombie (when init does not reap orphans);
+  // dockerd takes a pid file naming any existing process as "containerd is running" and then
+  // times out connecting to it. A pid file whose process is gone or a zombie is stale.
+  const containerdPid = path.join(e.dir, 'exec', 'containerd', 'containerd.pid');
+  const old = readPid(containerdPid);
+  if (old !== undefined && !alive(old)) fs.rmSync(containerdPid, { force: true });
   const log = fs.openSync(path.join(e.dir, 'dockerd.log'), 'a');
   try {
     const child = spawn(

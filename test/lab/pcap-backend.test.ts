@@ -199,7 +199,7 @@ async function main(): Promise<void> {
   await lab.veth(r, 'eth0', p, 'eth0', { aMac: R_MAC, bMac: P_MAC });
   await r.addr('eth0', '2001:db8::1/64');
   await p.addr('eth0', '2001:db8::2/64');
-  // This kernel has no 802.1Q support (no `type vlan`): tagged frames are written to P's eth0
+  // Not every lab kernel has 802.1Q support (no `type vlan`, docs/lab-notes.md): tagged frames are written to P's eth0
   // with a plain AF_PACKET socket from Python.
   const sendRaw = async (ns: Netns, frame: Uint8Array): Promise<void> => {
     await ns.execOk('python3', [
