@@ -1,7 +1,9 @@
 /** `ndp-responder demo`: the seed's scenario on the built-in lab, narrated. */
 import type { ChildProcess } from 'node:child_process';
 import { COMMON_OPTIONS, UsageError, parseFlags } from './flags.js';
-import { createLab, nsSpawn, nsTry, waitForLine, type Lab } from '../lab/topology.js';
+import { nsSpawn, nsTry } from '../lab/netns.js';
+import { waitForLine } from '../lab/process.js';
+import { createLab, type TwoHostLab as Lab } from '../lab/topology.js';
 import { DEMO_HELP } from './help.js';
 
 const OPTIONS = { ...COMMON_OPTIONS, keep: { type: 'boolean' }, backend: { type: 'string' } } as const;
@@ -30,16 +32,14 @@ export async function demoCommand(args: string[]): Promise<number> {
   const backend = values.backend ?? 'afpacket';
   if (backend !== 'afpacket' && backend !== 'pcap') throw new UsageError(`--backend: '${backend}' is not one of afpacket, pcap`);
   if (process.getuid?.() !== 0) throw new UsageError('demo: run as root (it creates network namespaces)');
+  // The lab's namespaces and the daemons are also removed on Ctrl-C (the lab's exit sweep).
   const lab = createLab({ tag: `d${process.pid % 10000}` });
+  if (values.keep) lab.keep();
   const daemons: ChildProcess[] = [];
   const cleanup = () => {
     for (const d of daemons) d.kill('SIGTERM');
     if (!values.keep) lab.destroy();
   };
-  process.once('SIGINT', () => {
-    cleanup();
-    process.exit(130);
-  });
   try {
     say(`Lab "${lab.tag}": hosts ${lab.h1.ns} (${lab.h1.addr}) and ${lab.h2.ns} (${lab.h2.addr}) on one bridge;`);
     say(`  container ${lab.h1.container} behind ${lab.h1.ns} (${lab.h1.range}), ${lab.h2.container} behind ${lab.h2.ns} (${lab.h2.range}).`);

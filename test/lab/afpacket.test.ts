@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 import { makeIcmp6Frame, makeMldQuery, makeNA, makeNS, solicitedNode, multicastMacOf } from '../support/frames.js';
-import { type JsonLinesProcess, type JsonRecord, Lab, type Netns, waitFor } from './support/netns.js';
+import type { JsonLinesProcess, JsonRecord } from '../../src/lab/json-lines.js';
+import { Lab, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');
@@ -166,7 +168,7 @@ t.test('receives the NS the kernel and ndisc6 send, and nothing else', async (t)
 });
 
 t.test('VLAN: the stripped tag is put back, for 802.1Q and 802.1ad', async (t) => {
-  // No 8021q module here: the peer sends tagged frames itself. The receiving kernel strips the
+  // Without relying on the kernel's 802.1Q support (docs/lab-notes.md), the peer sends tagged frames itself. The receiving kernel strips the
   // outer tag into metadata (skb_vlan_untag) before packet sockets see the frame.
   const dot1q = makeNS({ ethSrc: P_MAC, target: '2001:db8::100', vlan: 0xa064 }); // PCP 5, VID 100
   const qinq = makeNS({ ethSrc: P_MAC, target: '2001:db8::101', vlan: [0x00c8, 0x0064], tpid: [0x88a8, 0x8100] });

@@ -6,10 +6,9 @@
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { DockerLab, IMAGE, stopProcess } from './support/docker-lab.js';
-import { waitForLine } from '../../src/lab/topology.js';
+import { DockerLab, IMAGE } from '../../src/lab/docker-lab.js';
+import { stopProcess, waitFor, waitForLine } from '../../src/lab/process.js';
 import { formatAddress, parseAddress } from '../../src/addr/index.js';
-import { waitFor } from './support/netns.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (scripts/test.sh does)`);

@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { DockerLab, runOk, type RunResult } from './support/docker-lab.js';
+import { DockerLab } from '../../src/lab/docker-lab.js';
+import { runOk, type RunResult } from '../../src/lab/process.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (scripts/test.sh does)`);

@@ -8,7 +8,8 @@ import Docker from 'dockerode';
 import { JsonLineDecoder } from '../../src/docker/events.js';
 import { DockerWatcher, dockerOptions, type DockerSink } from '../../src/docker/watcher.js';
 import type { Rule } from '../../src/table/rule.js';
-import { DockerLab, IMAGE, runOk } from './support/docker-lab.js';
+import { DockerLab, IMAGE } from '../../src/lab/docker-lab.js';
+import { runOk } from '../../src/lab/process.js';
 
 // A container that exits at once on SIGTERM (sleep as PID 1 would ignore it for 10 s).
 const STOPPABLE = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];

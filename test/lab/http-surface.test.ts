@@ -7,7 +7,8 @@
  */
 import { existsSync } from 'node:fs';
 import t from 'tap';
-import { Lab, waitFor, type Netns } from './support/netns.js';
+import { Lab, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = `${ROOT}dist/src/cli.js`;

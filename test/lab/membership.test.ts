@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveJsonLines } from './support/netns.js';
+import { serveJsonLines } from '../../src/lab/json-lines.js';
 
 if (process.argv[2] === '--agent') await agent();
 else await main();
@@ -110,9 +110,10 @@ async function agent(): Promise<void> {
 
 async function main(): Promise<void> {
   const { default: t } = await import('tap');
-  const { Lab, waitFor } = await import('./support/netns.js');
-  type Netns = import('./support/netns.js').Netns;
-  type JsonLinesProcess = import('./support/netns.js').JsonLinesProcess;
+  const { Lab } = await import('../../src/lab/netns.js');
+  const { waitFor } = await import('../../src/lab/process.js');
+  type Netns = import('../../src/lab/netns.js').Netns;
+  type JsonLinesProcess = import('../../src/lab/json-lines.js').JsonLinesProcess;
 
   const SELF = fileURLToPath(import.meta.url);
   const ROOT = join(SELF, '..', '..', '..');

@@ -8,7 +8,7 @@
  */
 import { httpRequest, rawExchange } from '../../support/http.js';
 import { runHttpFuzz } from '../../support/http-fuzz.js';
-import { serveJsonLines } from './netns.js';
+import { serveJsonLines } from '../../../src/lab/json-lines.js';
 
 serveJsonLines(async (req) => {
   const host = String(req['host']);
