@@ -8,6 +8,7 @@ import { getPriority, setPriority } from 'node:os';
 import type { Logger } from 'pino';
 import type { PacketBackend } from './io/backend.js';
 import { AfPacketBackend } from './io/afpacket.js';
+import { dropPrivileges } from './io/capabilities.js';
 import { PcapBackend } from './io/pcap-backend.js';
 import { readInterfaceFacts, onLinkPrefixes, type InterfaceFacts } from './io/interface.js';
 import { Responder } from './engine/responder.js';
@@ -114,6 +115,8 @@ export class Daemon {
     this.log.debug({ ms: Math.round(warmMs) }, 'engine warmed up');
     this.raisePriority();
     this.openLink();
+    // Sockets open: keep only the capabilities still needed (logs what is kept and why).
+    dropPrivileges({ nice: this.opts.nice, metrics: this.opts.metrics }, this.log);
 
     if (this.opts.docker !== undefined) {
       this.watcher = new DockerWatcher({
@@ -224,7 +227,10 @@ export class Daemon {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'EPERM' || code === 'EACCES') {
-        throw new DaemonError(`cannot open a packet socket on '${this.opts.ifname}': needs CAP_NET_RAW (run as root)`, code);
+        throw new DaemonError(
+          `cannot open a packet socket on '${this.opts.ifname}': needs CAP_NET_RAW (run as root, or give it: docs/privileges.md)`,
+          code,
+        );
       }
       if (code === 'ENODEV' || code === 'ENXIO') throw new DaemonError(`interface '${this.opts.ifname}' does not exist`, code);
       throw new DaemonError(`cannot open '${this.opts.ifname}' (${this.opts.backend}): ${(e as Error).message}`, code);
@@ -288,6 +294,7 @@ export class Daemon {
     const changed =
       cameUp ||
       this.reopen ||
+      f.mtu !== this.facts.mtu ||
       f.ifindex !== this.facts.ifindex ||
       !sameBytes(f.mac, this.facts.mac) ||
       !sameBytes(f.linkLocal, this.facts.linkLocal);
