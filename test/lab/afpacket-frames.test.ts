@@ -110,12 +110,15 @@ t.test('MTU 9000: NS of 2,070, 4,014 and 8,990 bytes reach JS whole, through the
   await ra.call({ op: 'close', h: 'mmsg' });
 });
 
-t.test('MTU 9000: the responder answers NS of 2,070, 4,014 and 8,990 bytes', async (t) => {
+t.test('MTU raised to 9000 while running: the responder re-opens and answers NS of 2,070, 4,014 and 8,990 bytes', async (t) => {
+  await r.ip(['link', 'set', 'eth0', 'mtu', '1500']);
   const child = r.spawn(process.execPath, [CLI, 'run', '--interface', 'eth0', '--prefix', '2001:db8::/64', '--log-level', 'info']);
   t.teardown(() => void child.kill('SIGKILL'));
   const log: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(d));
   await waitFor(() => log.join('').includes('"msg":"ready"'), { timeoutMs: 20_000, what: 'the responder to be ready' });
+  await r.ip(['link', 'set', 'eth0', 'mtu', '9000']);
+  await waitFor(() => log.join('').includes('"msg":"interface (re)opened"'), { timeoutMs: 5000, what: 'the re-open on the MTU change' });
 
   await pa.call({ op: 'open', h: 'na', ifname: 'eth0', filter: 'na' });
   await pa.call({ op: 'start', h: 'na', mode: 'frames' });
