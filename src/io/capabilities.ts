@@ -192,7 +192,8 @@ export function dropPrivileges(needs: PrivilegeNeeds, log: Log, native?: NativeM
   }
   for (const [cap, why] of want) {
     if (cap !== CAP.NET_RAW && !hasCap(have.permitted, cap)) {
-      log.warn({ missing: capNames(capBit(cap)) }, `${why} but the process lacks cap_${NAMES[cap] ?? cap} (see docs/privileges.md)`);
+      const hint = cap === CAP.SYS_NICE ? 'give it, or pass --nice 0' : 'give it, or use a port of 1024 or above';
+      log.warn({ missing: capNames(capBit(cap)) }, `${why} and the process lacks cap_${NAMES[cap] ?? cap}: ${hint} (docs/privileges.md)`);
     }
   }
   if (!hasCap(have.permitted, CAP.NET_RAW)) {
