@@ -61,8 +61,10 @@ export interface AfPacketOptions {
   /** Bound on batches handed to JS per readiness event, so one busy socket cannot starve the loop. Default 16. */
   maxBatchesPerWake?: number;
   /**
-   * Called when polling the socket fails, or when `onBatch` throws. Without it, such an error
-   * is rethrown from the event loop (an 'uncaughtException', like any failing Node callback).
+   * Called when polling the socket fails, when `onBatch` throws, or when the receive buffer was
+   * transferred or detached (code ERR_RX_BUFFER_DETACHED: receiving has stopped, reopen). Without
+   * it, such an error is rethrown from the event loop (an 'uncaughtException', like any failing
+   * Node callback).
    */
   onError?: (err: Error) => void;
 }
