@@ -12,6 +12,7 @@ import { MembershipManager } from '../engine/membership.js';
 import { Responder } from '../engine/responder.js';
 import type { AnswerSettings, HostFacts } from '../engine/types.js';
 import { warmUp } from '../engine/warm-up.js';
+import { dropPrivileges } from '../io/capabilities.js';
 import { toSenderFacts } from '../io/interface.js';
 import type { Rule } from '../table/rule.js';
 import { BadAddressError, explainAddress, type Explanation } from './explain.js';
@@ -137,6 +138,8 @@ export class Daemon {
     this.log.debug({ ms: Math.round(warmMs) }, 'engine warmed up');
     this.raisePriority();
     this.link.start();
+    // Sockets open: keep only the capabilities still needed (logs what is kept and why).
+    dropPrivileges({ nice: this.opts.nice, metrics: this.opts.metrics }, this.log);
 
     if (this.opts.docker !== undefined) {
       this.watcher = watchDocker(this.scope, this.opts.docker, this.log.child({ component: 'docker' }));

@@ -5,8 +5,9 @@
  *
  * The interface is re-read every `pollMs`:
  *  - gone: the socket is closed; it is reopened when the interface is back (new ifindex, MAC);
- *  - came up again, or the socket reported an error, or the ifindex or MAC changed: reopened
- *    (the kernel unhooks a packet socket whose device went down);
+ *  - came up again, or the socket reported an error, or the ifindex, MAC or MTU changed: reopened
+ *    (the kernel unhooks a packet socket whose device went down; the ring's slots are sized from
+ *    the MTU);
  *  - addresses or the link-local address changed: reported to the listeners; the socket stays
  *    open, so answering never pauses for an address change.
  */
@@ -165,7 +166,7 @@ export class Link implements FrameSink {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'EPERM' || code === 'EACCES') {
-        throw new DaemonError(`cannot open a packet socket on '${this.opts.ifname}': needs CAP_NET_RAW (run as root)`, code);
+        throw new DaemonError(`cannot open a packet socket on '${this.opts.ifname}': needs CAP_NET_RAW (run as root, or give it: docs/privileges.md)`, code);
       }
       if (code === 'ENODEV' || code === 'ENXIO') throw new DaemonError(`interface '${this.opts.ifname}' does not exist`, code);
       throw new DaemonError(`cannot open '${this.opts.ifname}' (${this.opts.backend}): ${(e as Error).message}`, code);
@@ -227,6 +228,7 @@ export class Link implements FrameSink {
       prev === undefined ||
       (f.up && !prev.up) ||
       f.ifindex !== prev.ifindex ||
+      f.mtu !== prev.mtu ||
       !equal6(f.mac, 0, prev.mac, 0);
     const senderChanged = prev === undefined || !equal6(f.mac, 0, prev.mac, 0) || !sameAddress(f.linkLocal, prev.linkLocal);
     const addressesChanged =

@@ -7,6 +7,9 @@
  * Requests (h names a back end, default 'main'):
  *   open {ifname, opts?, filter?: 'ns'|'na'|'all'}       -> {ifindex, fd}
  *   start {mode: 'frames'|'count', closeInCallback?}    frames: one 'batch' line per batch
+ *   start {mode: 'transfer'}: like frames, and the first batch's receive buffer is transferred
+ *     away (structuredClone with transfer); checkTransferred -> {same, bytes}: whether the
+ *     transferred memory still holds what it held then (nothing wrote into it since)
  *   send {frames: hex[]}                                -> {sent}
  *   blast {frames: hex[], batch, durationMs, maxFrames} -> {sent, errors, elapsedMs, calls}
  *   addMulticast/removeMulticast {mac}, setAllMulticast/setPromiscuous {on}
@@ -29,6 +32,8 @@ interface Entry {
   counted: number;
   firstNs: bigint;
   lastNs: bigint;
+  /** mode 'transfer': the receive buffer's memory, now owned by this clone, and a copy of it then. */
+  transferred?: { clone: ArrayBuffer; copy: Uint8Array };
 }
 
 const backends = new Map<string, Entry>();
@@ -112,10 +117,18 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
         });
       } else {
         const closeInCallback = req['closeInCallback'] === true;
+        const transfer = req['mode'] === 'transfer';
         e.b.start((batch) => {
           const frames: string[] = [];
           for (let i = 0; i < batch.count; i++) frames.push(hex(batch.buf, batch.offsets[i]!, batch.lengths[i]!));
           e.counted += batch.count;
+          if (transfer && e.transferred === undefined) {
+            const buffer = batch.buf.buffer as ArrayBuffer;
+            const clone = structuredClone(buffer, { transfer: [buffer] });
+            e.transferred = { clone, copy: new Uint8Array(clone).slice() };
+            out({ ev: 'batch', h, frames, transferred: clone.byteLength, detached: batch.buf.byteLength === 0 });
+            return;
+          }
           if (closeInCallback) {
             e.b.close();
             e.b.close();
@@ -168,6 +181,11 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
     case 'stats': {
       const e = entry(h);
       return { stats: e.b.stats(), counted: e.counted, spanMs: Number(e.lastNs - e.firstNs) / 1e6, fd: e.b.fd };
+    }
+    case 'checkTransferred': {
+      const t = entry(h).transferred;
+      if (!t) throw new Error('nothing transferred');
+      return { same: Buffer.from(t.clone).equals(Buffer.from(t.copy)), bytes: t.clone.byteLength };
     }
     case 'close':
       entry(h).b.close();
