@@ -8,8 +8,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { createLab, nsExec, nsSpawn, nsTry, waitForLine, type Lab } from '../../src/lab/topology.js';
-import { waitFor } from './support/netns.js';
+import { nsExec, nsSpawn, nsTry } from '../../src/lab/netns.js';
+import { waitFor, waitForLine } from '../../src/lab/process.js';
+import { createLab, type TwoHostLab as Lab } from '../../src/lab/topology.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (scripts/test.sh does)`);
