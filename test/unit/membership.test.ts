@@ -1,6 +1,7 @@
 import t from 'tap';
 import { MembershipManager, type MembershipBackend, type MembershipTable } from '../../src/engine/membership.js';
 import type { HostFacts } from '../../src/engine/types.js';
+import type { MldQuery } from '../../src/ndp/mld.js';
 import { Action, type Rule } from '../../src/table/rule.js';
 import { makeRule, TargetTable } from '../../src/table/target-table.js';
 import { ip6, mac, referenceIcmp6Checksum } from '../support/frames.js';
@@ -157,6 +158,21 @@ function make(opts: Partial<ConstructorParameters<typeof MembershipManager>[0]> 
   return { table, backend, m };
 }
 
+/** A valid MLDv2 query as the codec returns it: general to ff02::1, group-specific to the group. */
+function query(q: Partial<MldQuery> & { group: Uint8Array | null }): MldQuery {
+  return {
+    error: 0,
+    version: 2,
+    destination: q.group ?? ip6('ff02::1'),
+    maxResponseDelayMs: 10_000,
+    vlanTci: -1,
+    qrv: 0,
+    qqicSeconds: 0,
+    sources: 0,
+    ...q,
+  };
+}
+
 const TO_IN = 3;
 const TO_EX = 4;
 const IS_EX = 2;
@@ -305,15 +321,16 @@ t.test('state present at construction is applied at once', async (t) => {
 });
 
 t.test('MLD queries', async (t) => {
-  const { table, backend, m } = make({ robustness: 1 });
+  // No rate limit here (it has its own test with a fake clock); VLAN 100 is served.
+  const { table, backend, m } = make({ robustness: 1, minFullReportIntervalMs: 0, servedVlans: new Set([100]) });
   t.teardown(() => m.close());
   table.add('2001:db8::1', '2001:db8::2');
   m.sync();
   backend.clear();
 
   // General query, 40 ms max delay, random 0.5: answered after 20 ms with all groups.
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 40, vlanTci: -1 });
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 400, vlanTci: -1 }); // later: the earlier one stands
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 40, vlanTci: -1 }));
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 400, vlanTci: -1 })); // later: the earlier one stands
   await sleep(5);
   t.equal(backend.reports().length, 0, 'not before the delay');
   await sleep(60);
@@ -328,10 +345,10 @@ t.test('MLD queries', async (t) => {
   backend.clear();
 
   // Group-specific, for our group and on VLAN 100: that group only, tagged.
-  m.handleMldQuery({ group: ip6('ff02::1:ff00:2'), maxResponseDelayMs: 10, vlanTci: 100 });
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:2'), maxResponseDelayMs: 10, vlanTci: 100 }));
   // Not ours: a solicited-node group we do not hold, and a non-solicited-node group.
-  m.handleMldQuery({ group: ip6('ff02::1:ff00:9'), maxResponseDelayMs: 10, vlanTci: -1 });
-  m.handleMldQuery({ group: ip6('ff02::fb'), maxResponseDelayMs: 10, vlanTci: -1 });
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:9'), maxResponseDelayMs: 10, vlanTci: -1 }));
+  m.handleMldQuery(query({ group: ip6('ff02::fb'), maxResponseDelayMs: 10, vlanTci: -1 }));
   await sleep(40);
   reps = backend.reports();
   t.same(reps, [{ vlan: 100, records: [{ type: IS_EX, group: 'ff02:0:0:0:0:1:ff00:2' }] }]);
@@ -339,7 +356,7 @@ t.test('MLD queries', async (t) => {
 
   // A zero delay answers on the next turn.
   backend.clear();
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 0, vlanTci: -1 });
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0, vlanTci: -1 }));
   await sleep(5);
   t.equal(backend.reports().length, 1);
 });
@@ -349,7 +366,7 @@ t.test('a group-specific response is dropped if the group left meanwhile', async
   t.teardown(() => m.close());
   table.add('2001:db8::1');
   m.sync();
-  m.handleMldQuery({ group: ip6('ff02::1:ff00:1'), maxResponseDelayMs: 60, vlanTci: -1 });
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:1'), maxResponseDelayMs: 60, vlanTci: -1 }));
   table.remove('2001:db8::1');
   m.sync();
   backend.clear();
@@ -363,7 +380,7 @@ t.test('close(): leave reports, MACs removed, all-multicast off, timers and list
   table.add('2001:db8::1', '2001:db8::2');
   table.setPrefixes(1);
   m.sync();
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 100, vlanTci: -1 });
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 100, vlanTci: -1 }));
   backend.clear();
   m.close();
   m.close();
@@ -378,7 +395,7 @@ t.test('close(): leave reports, MACs removed, all-multicast off, timers and list
   t.equal(table.listeners.size, 0, 'unsubscribed');
   backend.clear();
   table.add('2001:db8::3');
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 0, vlanTci: -1 });
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0, vlanTci: -1 }));
   await sleep(150); // past the pending retransmission and query response
   t.same(backend.events, [], 'nothing after close');
   t.match(m.stats(), { groups: 0, macs: 0, allmulti: false });
