@@ -237,6 +237,8 @@ export class Daemon {
       table: this.table,
       maxGroups: this.opts.maxGroups,
       mld: this.opts.mld,
+      // Queries addressed to one of these (not only ff02::1 or our groups) are ours too.
+      ownAddresses: () => this.facts.addresses.map((a) => a.addr),
       logger: this.log.child({ component: 'membership' }),
     });
     backend.start((batch) => this.responder.handleBatch(batch));

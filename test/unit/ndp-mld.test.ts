@@ -4,8 +4,11 @@ import {
   MLD2_CHANGE_TO_INCLUDE,
   MLD2_MODE_IS_EXCLUDE,
   MLD2_MODE_IS_INCLUDE,
+  buildMldv1Done,
+  buildMldv1Report,
   buildMldv2Report,
   decodeMaxResponseCode,
+  mldv1FrameLength,
   mldv2ReportLength,
   mldv2ReportMaxGroups,
   parseMldQuery,
@@ -101,6 +104,49 @@ t.test('report: out too small and bad arguments', async (t) => {
   t.throws(() => buildMldv2Report(new Uint8Array(500), 0, SRC_MAC, LL, GROUPS, 7), RangeError);
   t.throws(() => buildMldv2Report(new Uint8Array(500), 0, SRC_MAC, LL, [new Uint8Array(4)], 4), RangeError);
   t.throws(() => buildMldv2Report(new Uint8Array(500), 0, new Uint8Array(5), LL, GROUPS, 4), RangeError);
+});
+
+t.test('MLDv1 report and done (RFC 2710 section 3): every byte, against the independent builder', async (t) => {
+  const group = solicitedNode('2001:db8::8000:0:0:abcd');
+  const expected = (type: number, dst: string | Uint8Array, ethDst: string, vlan?: number): Uint8Array =>
+    makeIcmp6Frame({
+      ethDst,
+      ethSrc: SRC_MAC,
+      ...(vlan !== undefined ? { vlan } : {}),
+      src: LL,
+      dst,
+      hopLimit: 1,
+      nextHeader: 0,
+      extHeaders: MLD_HOP_BY_HOP,
+      icmp: [type, 0, 0, 0, 0, 0, 0, 0, ...group],
+    });
+  for (const vlan of [undefined, 0x2064]) {
+    const out = new Uint8Array(200).fill(0x55);
+    const n = buildMldv1Report(out, 7, SRC_MAC, LL, group, vlan);
+    t.equal(n, mldv1FrameLength(vlan !== undefined));
+    t.equal(n, (vlan !== undefined ? 18 : 14) + 40 + 8 + 24);
+    const f = out.subarray(7, 7 + n);
+    t.same([...f.subarray(0, 6)], [0x33, 0x33, 0xff, 0x00, 0xab, 0xcd], 'report: Ethernet to the group');
+    t.same([...f], [...expected(131, group, '33:33:ff:00:ab:cd', vlan)], `report, vlan ${vlan}`);
+    t.ok(mldChecksumVerifies(f, vlan !== undefined ? 18 : 14, n - 24), 'report checksum');
+    t.ok(out.subarray(0, 7).every((b) => b === 0x55) && out.subarray(7 + n).every((b) => b === 0x55), 'outside untouched');
+
+    const d = new Uint8Array(200);
+    const m = buildMldv1Done(d, 0, SRC_MAC, LL, group, vlan);
+    t.equal(m, n);
+    t.same([...d.subarray(0, m)], [...expected(132, 'ff02::2', '33:33:00:00:00:02', vlan)], `done to ff02::2, vlan ${vlan}`);
+  }
+  const need = mldv1FrameLength();
+  t.equal(buildMldv1Report(new Uint8Array(need - 1), 0, SRC_MAC, LL, group), 0, 'too small');
+  t.equal(buildMldv1Report(new Uint8Array(need), 0, SRC_MAC, LL, group, 5), 0, 'the tag needs 4 more');
+  t.equal(buildMldv1Done(new Uint8Array(need), 0, SRC_MAC, LL, group), need, 'exact fit');
+  t.throws(() => buildMldv1Report(new Uint8Array(200), 0, SRC_MAC, LL, ip6('2001:db8::1')), RangeError, 'unicast group');
+  t.throws(() => buildMldv1Done(new Uint8Array(200), 0, SRC_MAC, LL, new Uint8Array(4)), RangeError);
+  t.throws(() => buildMldv1Report(new Uint8Array(200), 0, new Uint8Array(5), LL, group), RangeError);
+  // Our own v1 report is not a query.
+  const out = new Uint8Array(200);
+  const n = buildMldv1Report(out, 0, SRC_MAC, LL, group);
+  t.equal(readMldQuery(out, 0, n), null);
 });
 
 t.test('mldv2ReportMaxGroups splits at the MTU', async (t) => {
