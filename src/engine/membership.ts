@@ -331,7 +331,11 @@ export class MembershipManager {
     this.#perReport = mldv2ReportMaxGroups(mtu);
     this.#vlanTci = opts.vlanTci ?? -1;
     const served = opts.servedVlans ?? new Set<number>();
-    for (const v of served) positiveInt('servedVlans entry', v > 4094 ? -1 : v, 0, 1);
+    for (const v of served) {
+      if (!Number.isInteger(v) || v < 1 || v > 4094) {
+        throw Object.assign(new RangeError(`membership: servedVlans entries must be VIDs 1..4094, got ${v}`), { code: 'ERR_OUT_OF_RANGE' });
+      }
+    }
     this.#servedVlans = served;
     this.#ownAddresses = opts.ownAddresses;
     this.#random = opts.random ?? Math.random;
@@ -592,11 +596,10 @@ export class MembershipManager {
         const sent = this.#inV1() ? this.#sendV1(keys, false, st.tci) : this.#sendRecords(keys, MLD2_MODE_IS_EXCLUDE, st.tci);
         if (sent > 0) this.#queriesAnswered++;
         // The full state covers this VLAN's pending group answers.
-        for (const [slot, g] of this.#groupDue) {
+        for (const slot of [...this.#groupDue.keys()]) {
           if (slot >= groupSlot(vid, 0) && slot < groupSlot(vid + 1, 0)) {
             this.#groupDue.delete(slot);
             this.#groupLast.set(slot, st.lastFull);
-            void g;
           }
         }
       },
