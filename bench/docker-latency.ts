@@ -35,7 +35,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { DockerLab, IMAGE, run, stopProcess } from '../test/lab/support/docker-lab.js';
-import { formatAddress, parseAddress } from '../src/table/cidr.js';
+import { formatAddress, parseAddress } from '../src/addr/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Paths and options
@@ -356,7 +356,7 @@ int main(int argc, char **argv) {
  */
 async function snapshotBuild(dir: string): Promise<Record<string, unknown>> {
   const quiet = (): boolean => {
-    const newest = Math.max(fs.statSync(ADDON).mtimeMs, fs.statSync(REPO_CLI).mtimeMs, fs.statSync(path.join(REPO, 'dist', 'src', 'daemon.js')).mtimeMs);
+    const newest = Math.max(fs.statSync(ADDON).mtimeMs, fs.statSync(REPO_CLI).mtimeMs, fs.statSync(path.join(REPO, 'dist', 'src', 'service', 'daemon.js')).mtimeMs);
     return Date.now() - newest > 5000;
   };
   if ((await waitUntil(quiet, 120_000, 500)) === undefined) throw new Error('dist/ or the addon keep changing (someone is building); try again later');

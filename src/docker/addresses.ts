@@ -4,7 +4,7 @@
  * we answer for, and build the table rules. No I/O here; tested on JSON captured from
  * dockerd 20.10 (fixtures/docker/).
  */
-import { formatCidr, parseAddress } from '../table/cidr.js';
+import { formatCidr, parseAddress } from '../addr/index.js';
 import { Action, type Rule } from '../table/rule.js';
 
 /** The label a container uses to opt out (`=false`) or, in opt-in mode, in (`=true`). */
@@ -154,22 +154,19 @@ export function networkSelected(wanted: readonly string[] | undefined, network: 
 }
 
 export interface SelectOptions {
-  /** Only addresses for which this returns true (the uplink's on-link prefixes, --prefix rules). */
-  readonly scope?: (addr: Uint8Array) => boolean;
+  /**
+   * Which addresses are ours (service/scope.ts): undefined admits the address, a string is the
+   * reason it is not admitted. Without it every address is admitted.
+   */
+  readonly scope?: (addr: Uint8Array) => string | undefined;
   /** Only these networks (names or IDs); all when empty or absent. */
   readonly networks?: readonly string[];
   /** Only containers labelled `ndp-responder.enable=true`. */
   readonly labelOptIn?: boolean;
 }
 
-export type SkipReason =
-  | 'not-running'
-  | 'label'
-  | 'network-filter'
-  | 'invalid-address'
-  | 'not-unicast'
-  | 'out-of-scope'
-  | 'duplicate';
+/** Why a container or one of its addresses is not admitted; scope reasons come from the scope callback. */
+export type SkipReason = 'not-running' | 'label' | 'network-filter' | 'invalid-address' | 'duplicate' | (string & {});
 
 export interface Skipped {
   readonly containerId: string;
@@ -245,15 +242,9 @@ export function selectRules(containers: Iterable<ContainerInfo>, opts: SelectOpt
         skip('invalid-address');
         continue;
       }
-      // Multicast, unspecified, loopback and link-local are never a container's global address.
-      const linkLocal = bytes[0] === 0xfe && ((bytes[1] ?? 0) & 0xc0) === 0x80;
-      const unspecifiedOrLoopback = bytes.subarray(0, 15).every((x) => x === 0) && (bytes[15] ?? 0) <= 1;
-      if (bytes[0] === 0xff || linkLocal || unspecifiedOrLoopback) {
-        skip('not-unicast');
-        continue;
-      }
-      if (opts.scope && !opts.scope(bytes)) {
-        skip('out-of-scope');
+      const outOfScope = opts.scope?.(bytes);
+      if (outOfScope !== undefined) {
+        skip(outOfScope);
         continue;
       }
       const key = formatCidr(bytes, 128);

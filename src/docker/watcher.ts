@@ -44,14 +44,12 @@ export interface DockerWatcherOptions {
   readonly url?: string;
   readonly sink: DockerSink;
   readonly logger: Logger;
-  /** Admit only addresses for which this is true (uplink's on-link prefixes, --prefix rules). */
-  readonly scope?: (addr: Uint8Array) => boolean;
+  /** Which addresses are ours (service/scope.ts): undefined admits, a string says why not. */
+  readonly scope?: (addr: Uint8Array) => string | undefined;
   /** --docker-network: only these networks (names or IDs). */
   readonly networks?: readonly string[];
   /** --docker-label-opt-in: only containers labelled ndp-responder.enable=true. */
   readonly labelOptIn?: boolean;
-  /** Called after a swap with the rules whose addresses are new (for unsolicited NAs). */
-  readonly onAddressesAppeared?: (rules: Rule[]) => void;
   /** Table group name; default 'docker'. */
   readonly group?: string;
   /** How long a burst of events is gathered before it is applied; default 1 ms. */
@@ -234,9 +232,13 @@ export class DockerWatcher {
     };
   }
 
-  /** The rules the sink was last given (a copy of the array; rules are immutable). */
-  currentRules(): Rule[] {
-    return [...this.rules];
+  /**
+   * Re-admit the known containers (the scope changed: static rules reloaded, the uplink's
+   * addresses changed). Runs on the sync chain, after whatever is in flight.
+   */
+  rescope(): void {
+    if (this.stopped) return;
+    void this.enqueue(async () => this.publish('rescope', 0)).catch(() => undefined);
   }
 
   private settleFirst(): void {
@@ -457,7 +459,7 @@ export class DockerWatcher {
   }
 
   /** Build the full set from `this.containers` and swap it in if it changed. */
-  private publish(trigger: 'sync' | 'resync' | 'events', ms: number): void {
+  private publish(trigger: 'sync' | 'resync' | 'events' | 'rescope', ms: number): void {
     const sel = selectRules(this.containers.values(), {
       scope: this.opts.scope,
       networks: this.opts.networks,
@@ -498,13 +500,6 @@ export class DockerWatcher {
       },
       'docker addresses updated',
     );
-    if (added.length > 0 && this.opts.onAddressesAppeared) {
-      try {
-        this.opts.onAddressesAppeared(added);
-      } catch (err) {
-        this.log.error({ err: errText(err) }, 'docker: onAddressesAppeared threw');
-      }
-    }
   }
 
   private logSkipped(skipped: readonly Skipped[]): void {

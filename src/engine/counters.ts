@@ -1,5 +1,5 @@
 /** Counters kept by the responder: every frame lands in exactly one of answered[] or drops[]. */
-import { ANSWER_KIND_NAMES, DROP_REASON_COUNT, DROP_REASON_NAMES } from '../ndp/drop-reason.js';
+import { ANSWER_KIND_NAMES, DROP_REASON_COUNT, dropReasonName } from './verdict.js';
 
 export class Counters {
   /** Frames handed to the engine. */
@@ -43,7 +43,7 @@ export class Counters {
     const drops: Record<string, number> = {};
     for (let i = 1; i < this.drops.length; i++) {
       const n = this.drops[i]!;
-      if (n > 0) drops[DROP_REASON_NAMES[i]!] = n;
+      if (n > 0) drops[dropReasonName(i)] = n;
     }
     const answeredByKind: Record<string, number> = {};
     for (let i = 1; i < this.answered.length; i++) {

@@ -12,12 +12,12 @@
  *      interface's own addresses win over shorter answer prefixes, see TargetTable);
  *   4. the NA is built from the NS: solicited answer, or DAD defence for a `::` source.
  */
-import { AnswerKind, DropReason } from '../ndp/drop-reason.js';
-import { equal6 } from '../ndp/address.js';
+import { AnswerKind, DropReason, ruleVerdict } from './verdict.js';
+import { equal6 } from '../addr/index.js';
 import { parseNS } from '../ndp/parse.js';
 import { buildNA } from '../ndp/build.js';
 import type { NsView } from '../ndp/ns-view.js';
-import { Action, type Rule } from '../table/rule.js';
+import type { Rule } from '../table/rule.js';
 import type { AnswerSettings, HostFacts } from './types.js';
 
 /** What the engine needs from the table: longest-prefix match on 16 bytes in place. */
@@ -54,7 +54,7 @@ export class Decision {
   }
 
   /** @internal */
-  answer(kind: AnswerKind, rule: Rule, length: number): this {
+  answer(kind: AnswerKind, rule: Rule | undefined, length: number): this {
     return this.set(kind, DropReason.None, rule, length);
   }
 }
@@ -86,10 +86,8 @@ export function decide(
   if (reason !== DropReason.None) return d.drop(reason);
 
   const rule = table.match(frame, view.targetOff);
-  if (rule === undefined) return d.drop(DropReason.NoRule);
-  if (rule.action !== Action.Answer) {
-    return d.drop(rule.source.kind === 'host' ? DropReason.OwnAddress : DropReason.Excluded, rule);
-  }
+  const verdict = ruleVerdict(rule);
+  if (verdict !== DropReason.None) return d.drop(verdict, rule);
 
   const n = buildNA(view, host, settings, out, outOff);
   if (n === 0) return d.drop(DropReason.NoBufferSpace, rule);

@@ -767,7 +767,13 @@ export class MembershipManager {
     if (this.#closed) return;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    const timers = [this.#syncTimer, this.#retransmitTimer, this.#groupTimer, this.#v1Timer, ...[...this.#vlans.values()].map((v) => v.timer)];
+    const timers = [
+      this.#syncTimer,
+      this.#retransmitTimer,
+      this.#groupTimer,
+      this.#v1Timer,
+      ...[...this.#vlans.values()].map((v) => v.timer),
+    ];
     for (const t of timers) if (t !== undefined) this.#clock.clearTimeout(t);
     this.#syncTimer = this.#retransmitTimer = this.#groupTimer = this.#v1Timer = undefined;
     for (const v of this.#vlans.values()) v.timer = undefined;

@@ -5,10 +5,10 @@
 import type { Logger } from 'pino';
 import type { FrameBatch, FrameSink } from '../io/backend.js';
 import { NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
-import { DropReason, DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../ndp/drop-reason.js';
+import { DropReason, FIRST_TARGET_REASON, dropReasonName, ANSWER_KIND_NAMES } from './verdict.js';
 import { NsView } from '../ndp/ns-view.js';
 import { readMldQuery, type MldQuery, type MldQueryReject } from '../ndp/mld.js';
-import { formatAddress } from '../table/cidr.js';
+import { formatAddress } from '../addr/index.js';
 import { Counters } from './counters.js';
 import { decide, Decision, type MatchTable } from './decide.js';
 import type { AnswerSettings, HostFacts } from './types.js';
@@ -110,11 +110,11 @@ export class Responder {
 
   private logDecision(d: Decision): void {
     // The target is known once the frame parsed as an NS: answers and table verdicts.
-    const target = d.kind !== 0 || d.reason >= DropReason.NoRule ? formatAddress(this.view.frame, this.view.targetOff) : undefined;
+    const target = d.kind !== 0 || d.reason >= FIRST_TARGET_REASON ? formatAddress(this.view.frame, this.view.targetOff) : undefined;
     if (d.kind !== 0) {
       this.logger!.debug({ decision: ANSWER_KIND_NAMES[d.kind], target, rule: d.rule?.text }, 'answer');
     } else {
-      this.logger!.debug({ decision: 'drop', reason: DROP_REASON_NAMES[d.reason], target, rule: d.rule?.text }, 'drop');
+      this.logger!.debug({ decision: 'drop', reason: dropReasonName(d.reason), target, rule: d.rule?.text }, 'drop');
     }
   }
 

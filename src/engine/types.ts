@@ -1,5 +1,9 @@
+import type { NaFlags, NaSender, SourcePolicy } from '../ndp/build.js';
+
+export type { SourcePolicy };
+
 /** Facts about the interface we answer on. Filled from the OS when live, from flags in replay. */
-export interface HostFacts {
+export interface HostFacts extends NaSender {
   /** Interface name, for logs. */
   readonly ifname: string;
   /** The interface's MAC: Ethernet source of every NA and the Target Link-Layer option. */
@@ -8,10 +12,8 @@ export interface HostFacts {
   readonly linkLocal: Uint8Array;
 }
 
-export type SourcePolicy = 'link-local' | 'target';
-
 /** How NAs are built. */
-export interface AnswerSettings {
+export interface AnswerSettings extends NaFlags {
   /**
    * IPv6 source of our NAs. Default `target`: the NA comes from the address it speaks for,
    * exactly as the container would answer itself; ndisc6 and some provider filters only

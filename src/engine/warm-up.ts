@@ -6,7 +6,7 @@
  */
 import { ETHERTYPE_IPV6, ETH_HLEN, ICMPV6_NS, IPV6_HLEN, NA_FRAME_LEN_VLAN, ND_HOP_LIMIT, OPT_SOURCE_LLA } from '../ndp/constants.js';
 import { writeIcmp6Checksum } from '../ndp/checksum.js';
-import { solicitedNodeAddress, solicitedNodeMac } from '../ndp/address.js';
+import { solicitedNodeAddress, solicitedNodeMac } from '../addr/index.js';
 import { NsView } from '../ndp/ns-view.js';
 import { Action } from '../table/rule.js';
 import { TargetTable, makeRule } from '../table/target-table.js';
@@ -15,11 +15,13 @@ import type { AnswerSettings, HostFacts } from './types.js';
 
 const NS_FRAME_LEN = ETH_HLEN + IPV6_HLEN + 24 + 8;
 
-/** A valid NS from 2001:db8::1 (02:00:00:00:00:01) for `target` (16 bytes), with SLLAO. */
-export function syntheticNS(target: Uint8Array): Uint8Array {
+const PEER_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0x01);
+
+/** A valid NS from 2001:db8::1 (MAC `peerMac`, default 02:00:00:00:00:01) for `target` (16 bytes), with SLLAO. */
+export function syntheticNS(target: Uint8Array, peerMac: Uint8Array = PEER_MAC): Uint8Array {
   const f = new Uint8Array(NS_FRAME_LEN);
   solicitedNodeMac(target, 0, f, 0);
-  f.set([0x02, 0, 0, 0, 0, 0x01], 6);
+  f.set(peerMac.subarray(0, 6), 6);
   f[12] = ETHERTYPE_IPV6 >> 8;
   f[13] = ETHERTYPE_IPV6 & 0xff;
   const ip = ETH_HLEN;
@@ -35,7 +37,7 @@ export function syntheticNS(target: Uint8Array): Uint8Array {
   f.set(target, icmp + 8);
   f[icmp + 24] = OPT_SOURCE_LLA;
   f[icmp + 25] = 1;
-  f.set([0x02, 0, 0, 0, 0, 0x01], icmp + 26);
+  f.set(peerMac.subarray(0, 6), icmp + 26);
   writeIcmp6Checksum(f, ip + 8, ip + 24, icmp, 32);
   return f;
 }

@@ -69,8 +69,8 @@ import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PcapSession } from 'pcap';
 import type { Logger } from 'pino';
-import { formatIPv6, formatMac } from '../ndp/address.js';
-import type { HostFacts } from '../engine/types.js';
+import { formatAddress, formatMac } from '../addr/index.js';
+import type { NaSender } from '../ndp/build.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { isValidIfname, readInterfaceFacts } from './interface.js';
 import { CodedError } from './coded-error.js';
@@ -154,8 +154,8 @@ export interface PcapBackendOptions {
    * {@link PcapBackend.setLinkLocal}).
    */
   linkLocal?: Uint8Array | null;
-  /** The engine's host facts; only `linkLocal` is used (see above). */
-  host?: HostFacts;
+  /** The sender's facts; only `linkLocal` is used (see above). */
+  host?: NaSender;
   /** Frames per batch, 1..1024. Default 64. */
   batchSize?: number;
   /** Capture snapshot length, 128..65535. Default 2048. */
@@ -409,7 +409,7 @@ export class PcapBackend implements PacketBackend {
 
   /** The link-local address that selects the raw-socket path, as text (null: none, every frame is injected). */
   get linkLocalText(): string | null {
-    return this.#linkLocal === null ? null : formatIPv6(this.#linkLocal);
+    return this.#linkLocal === null ? null : formatAddress(this.#linkLocal);
   }
 
   /** Change the link-local address that selects the raw-socket path (after an interface flap). */
@@ -566,7 +566,7 @@ export class PcapBackend implements PacketBackend {
     const d1 = f[ip + 25]!;
     const linkScoped = (d0 === 0xfe && (d1 & 0xc0) === 0x80) || (d0 === 0xff && (d1 & 0x0f) === 0x02);
     if (!linkScoped) return null;
-    return `${formatIPv6(f, ip + 24)}%${this.ifname}`;
+    return `${formatAddress(f, ip + 24)}%${this.ifname}`;
   }
 
   // -------------------------------------------------------------------------------------------

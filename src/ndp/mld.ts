@@ -4,7 +4,7 @@
  * groups we listen to. Pure: no I/O. The builders allocate nothing; the query reader copies the
  * group and the destination of a valid query (rejects are shared frozen objects).
  */
-import { isLinkLocalUnicast } from './address.js';
+import { isLinkLocalUnicast } from '../addr/index.js';
 import { icmp6ChecksumValid, writeIcmp6Checksum } from './checksum.js';
 import {
   ETHERTYPE_IPV6,
@@ -300,9 +300,7 @@ export interface MldQueryReject {
   readonly error: MldQueryError;
 }
 
-const REJECTS: readonly MldQueryReject[] = Object.freeze(
-  MLD_QUERY_ERROR_NAMES.map((_, i) => Object.freeze({ error: i as MldQueryError })),
-);
+const REJECTS: readonly MldQueryReject[] = Object.freeze(MLD_QUERY_ERROR_NAMES.map((_, i) => Object.freeze({ error: i as MldQueryError })));
 
 /** A valid Multicast Listener Query (RFC 2710 section 3.6, RFC 3810 section 5.1). */
 export interface MldQuery {
@@ -380,7 +378,7 @@ export function readMldQuery(frame: Uint8Array, start: number, length: number): 
   if (frame[ip + 7] !== 1) return REJECTS[MldQueryError.HopLimit]!;
   if (!isLinkLocalUnicast(frame, ip + 8)) return REJECTS[MldQueryError.Source]!;
   let routerAlert = false;
-  for (let o = hbh + 2; o < icmp; ) {
+  for (let o = hbh + 2; o < icmp;) {
     const t = frame[o]!;
     if (t === 0) {
       o++; // Pad1

@@ -16,7 +16,7 @@ const V6NET = 'v6net';
 // Not 2003:ab11:0:0:a000::/68: that lies inside the default bridge's 8000::/66.
 const V6NET_SUBNET = '2003:ab11:0:0:4000::/68';
 const LAB_PREFIX = [0x20, 0x03, 0xab, 0x11, 0, 0, 0, 0];
-const inLabPrefix = (a: Uint8Array): boolean => LAB_PREFIX.every((b, i) => a[i] === b);
+const inLabPrefix = (a: Uint8Array): string | undefined => (LAB_PREFIX.every((b, i) => a[i] === b) ? undefined : 'out-of-scope');
 
 interface Call {
   readonly at: number;
@@ -299,7 +299,7 @@ t.test('opt-out label on a new container; opt-in mode; network filter', async (t
   await wOnce.stop();
 
   const outSink = new RecordingSink();
-  const wOut = new DockerWatcher({ url: lab.host('d1').url, sink: outSink, logger: captureLogger().logger, scope: () => false });
+  const wOut = new DockerWatcher({ url: lab.host('d1').url, sink: outSink, logger: captureLogger().logger, scope: () => 'out-of-scope' });
   await wOut.start();
   t.same(outSink.calls, [], 'scope admits nothing: nothing swapped in');
   t.equal(wOut.status().connected, true);

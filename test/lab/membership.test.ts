@@ -22,8 +22,8 @@ else await main();
 async function agent(): Promise<void> {
   const { MembershipManager } = await import('../../src/engine/membership.js');
   const { parseMldQuery } = await import('../../src/ndp/mld.js');
-  const { formatIPv6 } = await import('../../src/ndp/address.js');
-  const { readInterfaceFacts, toHostFacts } = await import('../../src/io/interface.js');
+  const { formatAddress } = await import('../../src/addr/index.js');
+  const { readInterfaceFacts, toSenderFacts } = await import('../../src/io/interface.js');
   const { Action } = await import('../../src/table/rule.js');
   const { TargetTable, makeRule } = await import('../../src/table/target-table.js');
   type PacketBackend = import('../../src/io/backend.js').PacketBackend;
@@ -48,7 +48,7 @@ async function agent(): Promise<void> {
     switch (req['op']) {
       case 'open': {
         const ifname = req['ifname'] as string;
-        const host = toHostFacts(readInterfaceFacts(ifname));
+        const host = toSenderFacts(readInterfaceFacts(ifname));
         if (req['backend'] === 'pcap') {
           const { PcapBackend } = await import('../../src/io/pcap-backend.js');
           backend = PcapBackend.open({ ifname, host });
@@ -72,11 +72,11 @@ async function agent(): Promise<void> {
             const q = parseMldQuery(batch.buf, off, len);
             if (q !== null) {
               m.handleMldQuery(q);
-              out({ ev: 'query', group: q.group && formatIPv6(q.group), maxResponseDelayMs: q.maxResponseDelayMs });
+              out({ ev: 'query', group: q.group && formatAddress(q.group), maxResponseDelayMs: q.maxResponseDelayMs });
               continue;
             }
             const f = batch.buf.subarray(off, off + len);
-            if (len >= 78 && f[12] === 0x86 && f[13] === 0xdd && f[54] === 135) out({ ev: 'ns', target: formatIPv6(f, 62) });
+            if (len >= 78 && f[12] === 0x86 && f[13] === 0xdd && f[54] === 135) out({ ev: 'ns', target: formatAddress(f, 62) });
           }
         });
         return {};

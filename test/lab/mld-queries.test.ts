@@ -124,10 +124,13 @@ t.test('general queries: one full-state report per second; queries for someone e
   // The joins go out at start (CHANGE_TO_EXCLUDE, twice); wait until both rounds are through.
   const perFrame = 72;
   const framesPerFull = Math.ceil(N / perFrame);
-  await waitFor(() => captured(a).filter((x) => x.type === 143 && x.records.some(([rt, g]) => rt === 4 && ours(g))).length >= 2 * framesPerFull, {
-    timeoutMs: 10_000,
-    what: 'the join reports',
-  });
+  await waitFor(
+    () => captured(a).filter((x) => x.type === 143 && x.records.some(([rt, g]) => rt === 4 && ours(g))).length >= 2 * framesPerFull,
+    {
+      timeoutMs: 10_000,
+      what: 'the join reports',
+    },
+  );
   await sleep(1200);
   t.equal(fullStateFrames(captured(a)).length, 0, 'no full-state report before any query');
 
@@ -146,18 +149,24 @@ t.test('general queries: one full-state report per second; queries for someone e
   t.comment(`report frames answering 10 general queries (2,000 groups): ${full.length}`);
   t.equal(full.length, framesPerFull, `exactly one full-state report: ${framesPerFull} frames`);
   t.equal(groups.size, N, 'carrying all 2,000 groups');
-  t.ok(full.every((x) => x.dst === 'ff020000000000000000000000000016'), 'to ff02::16');
+  t.ok(
+    full.every((x) => x.dst === 'ff020000000000000000000000000016'),
+    'to ff02::16',
+  );
 
   // A general query to someone else's unicast address, through R's MAC: nothing. (More than 1 s
   // after the last full report, so the rate limit is not what keeps it quiet: the control below.)
   await sleep(1200);
   await a.call({ op: 'send', frames: [query('2001:db8::99', R_MAC, 100)] });
   await sleep(800);
-  t.equal(fullStateFrames(captured(a)).length, framesPerFull, 'a query to another node\'s address through our MAC draws nothing');
+  t.equal(fullStateFrames(captured(a)).length, framesPerFull, "a query to another node's address through our MAC draws nothing");
   // Control: the same query to R's own address is answered (RFC 3810 section 5.1.15).
   await a.call({ op: 'send', frames: [query('2001:db8::aa', R_MAC, 100)] });
-  await waitFor(() => fullStateFrames(captured(a)).length === 2 * framesPerFull, { timeoutMs: 3000, what: 'the answer to a query for our address' });
-  t.pass('the same query to R\'s own address draws one full-state report');
+  await waitFor(() => fullStateFrames(captured(a)).length === 2 * framesPerFull, {
+    timeoutMs: 3000,
+    what: 'the answer to a query for our address',
+  });
+  t.pass("the same query to R's own address draws one full-state report");
   await sleep(500);
   t.equal(fullStateFrames(captured(a)).length, 2 * framesPerFull, 'and only one');
 });
@@ -169,8 +178,21 @@ t.test('an MLDv1 querier (a Linux bridge with mcast_mld_version 1): MLDv1 report
   // Snooping off while the responder starts, so the MLDv2 joins it sends at start teach the
   // bridge nothing: the groups can only be learned from the answers to the MLDv1 queries.
   await s.ip([
-    'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0', 'mcast_mld_version', '1',
-    'mcast_query_interval', '1000', 'mcast_query_response_interval', '50', 'mcast_startup_query_interval', '100',
+    'link',
+    'add',
+    'br0',
+    'type',
+    'bridge',
+    'mcast_snooping',
+    '0',
+    'mcast_mld_version',
+    '1',
+    'mcast_query_interval',
+    '1000',
+    'mcast_query_response_interval',
+    '50',
+    'mcast_startup_query_interval',
+    '100',
   ]);
   await s.up('br0');
   await lab.veth(r, 'eth0', s, 'pr', { aMac: R_MAC });
@@ -195,18 +217,29 @@ t.test('an MLDv1 querier (a Linux bridge with mcast_mld_version 1): MLDv1 report
 
   // The bridge becomes an MLDv1 querier: its general queries are 24-byte MLDv1 queries.
   await s.ip(['link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '1', 'mcast_querier', '1']);
-  await waitFor(() => captured(a).some((x) => x.type === 131 && ours(x.records[0]![1])), { timeoutMs: 10_000, what: 'MLDv1 reports from R' });
+  await waitFor(() => captured(a).some((x) => x.type === 131 && ours(x.records[0]![1])), {
+    timeoutMs: 10_000,
+    what: 'MLDv1 reports from R',
+  });
   await sleep(300);
   // R's kernel heard the same queries: it reports its own groups in MLDv1 too, which only an
   // MLDv1 query makes it do (the bridge's queries leave on pr, which our capture does not show).
-  t.ok(captured(a).some((x) => x.type === 131 && !ours(x.records[0]![1])), "R's kernel also answers in MLDv1: the querier is MLDv1");
+  t.ok(
+    captured(a).some((x) => x.type === 131 && !ours(x.records[0]![1])),
+    "R's kernel also answers in MLDv1: the querier is MLDv1",
+  );
   const v1 = captured(a).filter((x) => x.type === 131);
   const v1Groups = new Set(v1.map((x) => x.records[0]![1]).filter(ours));
   t.same([...v1Groups].sort(), [...groups].sort(), 'one MLDv1 report per group');
-  t.ok(v1.filter((x) => ours(x.records[0]![1])).every((x) => x.dst === x.records[0]![1]), 'each sent to its group');
+  t.ok(
+    v1.filter((x) => ours(x.records[0]![1])).every((x) => x.dst === x.records[0]![1]),
+    'each sent to its group',
+  );
   const firstV1 = captured(a).findIndex((x) => x.type === 131 && ours(x.records[0]![1]));
   t.notOk(
-    captured(a).slice(firstV1).some((x) => x.type === 143 && x.records.some(([, g]) => ours(g))),
+    captured(a)
+      .slice(firstV1)
+      .some((x) => x.type === 143 && x.records.some(([, g]) => ours(g))),
     'no MLDv2 report for our groups once the MLDv1 querier is heard',
   );
   await waitFor(async () => (await mdb()).includes('ff02::1:ff01:3'), {
@@ -215,12 +248,21 @@ t.test('an MLDv1 querier (a Linux bridge with mcast_mld_version 1): MLDv1 report
   });
   const learned = await mdb();
   for (const g of ['ff02::1:ff01:1', 'ff02::1:ff01:2', 'ff02::1:ff01:3']) {
-    t.ok(learned.split('\n').some((l) => l.includes('port pr') && l.includes(`grp ${g} `)), `bridge mdb: ${g} on R's port`);
+    t.ok(
+      learned.split('\n').some((l) => l.includes('port pr') && l.includes(`grp ${g} `)),
+      `bridge mdb: ${g} on R's port`,
+    );
   }
 
   // Leaving in MLDv1 mode: an MLDv1 done per group, to ff02::2.
   await d.stop();
-  await waitFor(() => captured(a).filter((x) => x.type === 132 && ours(x.records[0]![1])).length === 3, { timeoutMs: 3000, what: 'MLDv1 dones' });
+  await waitFor(() => captured(a).filter((x) => x.type === 132 && ours(x.records[0]![1])).length === 3, {
+    timeoutMs: 3000,
+    what: 'MLDv1 dones',
+  });
   const dones = captured(a).filter((x) => x.type === 132 && ours(x.records[0]![1]));
-  t.ok(dones.every((x) => x.dst === 'ff020000000000000000000000000002'), 'three dones, to ff02::2');
+  t.ok(
+    dones.every((x) => x.dst === 'ff020000000000000000000000000002'),
+    'three dones, to ff02::2',
+  );
 });

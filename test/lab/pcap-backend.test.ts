@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     t.notOk(await hasLink('33:33:ff:00:00:42'));
     await ra.call({ op: 'addMulticast', mac: '33:33:ff:00:00:42' });
     await ra.call({ op: 'addMulticast', mac: '33:33:ff:00:00:42' });
-    let m = await maddr();
+    const m = await maddr();
     t.match(m, /link\s+33:33:ff:00:00:42\n/, '`ip maddr` lists the MAC at once');
     t.match(m, /inet6 ff02::1:ff00:42\n/, 'through a join of its solicited-node group');
     await ra.call({ op: 'removeMulticast', mac: '33:33:ff:00:00:42' });

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
 import { createLab, nsExec, nsSpawn, nsTry, waitForLine, waitForSnooping, type Lab } from '../../src/lab/topology.js';
-import { formatAddress, parseAddress } from '../../src/table/cidr.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 import { waitFor } from './support/netns.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;

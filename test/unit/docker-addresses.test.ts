@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { Scope } from '../../src/service/scope.js';
+import { makeRule } from '../../src/table/target-table.js';
 import {
   addedRules,
   ENABLE_LABEL,
@@ -12,7 +14,7 @@ import {
   selectRules,
   type ContainerInfo,
 } from '../../src/docker/addresses.js';
-import { parseCidr, parseAddress } from '../../src/table/cidr.js';
+import { parseCidr, parseAddress } from '../../src/addr/index.js';
 import { Action } from '../../src/table/rule.js';
 
 // Captured from dockerd 20.10.24 in the lab: see fixtures/docker/README.md.
@@ -24,10 +26,10 @@ const inspect = (name: string): unknown => load(`inspect-${name}.json`);
 const byName = (infos: (ContainerInfo | undefined)[]): Map<string, ContainerInfo> =>
   new Map(infos.filter((c): c is ContainerInfo => c !== undefined).map((c) => [c.name, c]));
 
-const inOnLink = (addr: Uint8Array): boolean => {
+const inOnLink = (addr: Uint8Array): string | undefined => {
   const p = parseCidr('2003:ab11::/64');
-  for (let i = 0; i < 8; i++) if (addr[i] !== p.prefix[i]) return false;
-  return true;
+  for (let i = 0; i < 8; i++) if (addr[i] !== p.prefix[i]) return 'out-of-scope';
+  return undefined;
 };
 
 t.test('list entries: names, state, labels, every address of every network', async (t) => {
@@ -146,7 +148,7 @@ t.test('selectRules on the captured list', async (t) => {
   t.same(onlyBridge.rules.map((r) => r.text), ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128']);
   t.ok(onlyBridge.skipped.some((s) => s.containerName === 'multi' && s.network === 'v6net' && s.reason === 'network-filter'));
 
-  const narrow = selectRules(infos, { scope: (a) => a[8] === 0x80 });
+  const narrow = selectRules(infos, { scope: (a) => (a[8] === 0x80 ? undefined : 'out-of-scope') });
   t.same(narrow.rules.map((r) => r.text), ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128']);
   t.equal(narrow.skipped.filter((s) => s.reason === 'out-of-scope').length, 2);
 });
@@ -159,10 +161,16 @@ t.test('selectRules: bad, non-unicast and duplicate addresses', async (t) => {
     running,
     addresses: addresses.map((address) => ({ network: 'n', networkId: '', address })),
   });
-  const sel = selectRules([
-    c('b', ['2001:db8::1', 'fe80::1', 'ff02::1', '::', '::1', 'not-an-address', '192.0.2.1', '2001:db8::2%eth0']),
-    c('a', ['2001:db8::1']),
-  ]);
+  // The scope builder's verdict, as the daemon and explain use it.
+  const scope = new Scope();
+  scope.setStatic([makeRule('2001:db8::/32', Action.Answer, { kind: 'static', flag: '--prefix' })]);
+  const sel = selectRules(
+    [
+      c('b', ['2001:db8::1', 'fe80::1', 'ff02::1', '::', '::1', 'not-an-address', '192.0.2.1', '2001:db8::2%eth0']),
+      c('a', ['2001:db8::1']),
+    ],
+    { scope: (a) => scope.dockerVerdict(a) },
+  );
   t.same(sel.rules.map((r) => [r.text, r.source.kind === 'docker' ? r.source.containerName : '']), [['2001:db8::1/128', 'a']], 'first by name wins a duplicate');
   t.same(
     sel.skipped.map((s) => `${s.address} ${s.reason}`),

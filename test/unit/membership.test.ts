@@ -239,13 +239,10 @@ t.test('addresses sharing a solicited-node group: one MAC, counted per group', a
   t.match(m.stats(), { groups: 2, addresses: 3, macs: 2, allmulti: false });
   const joins = backend.reports();
   t.equal(joins.length, 1, 'one report for the burst');
-  t.same(
-    joins[0]!.records.map((r) => [r.type, r.group]).sort(),
-    [
-      [TO_EX, 'ff02:0:0:0:0:1:ff00:a'],
-      [TO_EX, 'ff02:0:0:0:0:1:ff01:b'],
-    ],
-  );
+  t.same(joins[0]!.records.map((r) => [r.type, r.group]).sort(), [
+    [TO_EX, 'ff02:0:0:0:0:1:ff00:a'],
+    [TO_EX, 'ff02:0:0:0:0:1:ff01:b'],
+  ]);
   await sleep(100); // the retransmission
   backend.clear();
 
@@ -302,14 +299,20 @@ t.test('reports are split to fit the MTU', async (t) => {
   m.sync();
   const reps = backend.reports();
   // (1500 - 40 IPv6 - 8 HBH - 8 MLD header) / 20 per record = 72.
-  t.same(reps.map((r) => r.records.length), [72, 72, 56]);
+  t.same(
+    reps.map((r) => r.records.length),
+    [72, 72, 56],
+  );
   t.equal(new Set(reps.flatMap((r) => r.records.map((x) => x.group))).size, 200, 'every group once');
 
   const small = make({ robustness: 1, mtu: 1280 });
   t.teardown(() => small.m.close());
   small.table.add(...addrs);
   small.m.sync();
-  t.same(small.backend.reports().map((r) => r.records.length), [61, 61, 61, 17]);
+  t.same(
+    small.backend.reports().map((r) => r.records.length),
+    [61, 61, 61, 17],
+  );
 });
 
 t.test('above maxGroups: all-multicast on before MACs go; back below: MACs first, then off', async (t) => {
@@ -436,7 +439,10 @@ t.test('close(): leave reports, MACs removed, all-multicast off, timers and list
   m.close();
   const reps = backend.reports();
   t.equal(reps.length, 1);
-  t.same(reps[0]!.records.map((r) => r.type), [TO_IN, TO_IN]);
+  t.same(
+    reps[0]!.records.map((r) => r.type),
+    [TO_IN, TO_IN],
+  );
   t.same(backend.macs().size, 0);
   t.same(
     backend.events.filter((e) => e.op !== 'send').map((e) => e.op),
@@ -560,7 +566,10 @@ t.test('rate limit: 10 general queries within 200 ms with 2,000 groups draw ONE 
   t.equal(reps.length, framesPerFull, `exactly the ${framesPerFull} frames of one full-state report`);
   const groups = new Set(reps.flatMap((r) => r.records.map((x) => x.group)));
   t.equal(groups.size, 2000, 'every group once');
-  t.ok(reps.every((r) => r.records.every((x) => x.type === IS_EX)), 'all MODE_IS_EXCLUDE');
+  t.ok(
+    reps.every((r) => r.records.every((x) => x.type === IS_EX)),
+    'all MODE_IS_EXCLUDE',
+  );
   t.match(m.stats(), { fullReports: 1, queriesReceived: 10, queriesAnswered: 1, queriesAbsorbed: 9 });
 
   // A query flood for a further 5 s: at most one full report per second.
@@ -697,16 +706,23 @@ t.test('VLANs: queries tagged with a VID we do not serve are ignored and counted
   m.handleMldQuery(query({ group: null, vlanTci: -1 }));
   clock.advance(100);
   t.same(
-    backend.reports().map((r) => r.vlan).sort(),
+    backend
+      .reports()
+      .map((r) => r.vlan)
+      .sort(),
     [-1, 0x2000 | 10],
-    'a served VID and untagged: each answered once, with the query\'s tag',
+    "a served VID and untagged: each answered once, with the query's tag",
   );
   // Priority-tagged (VID 0) is untagged: served, and shares the untagged rate limit.
   backend.clear();
   clock.advance(1000);
   m.handleMldQuery(query({ group: null, vlanTci: 0x6000 }));
   clock.advance(100);
-  t.same(backend.reports().map((r) => r.vlan), [0x6000], 'VID 0 served');
+  t.same(
+    backend.reports().map((r) => r.vlan),
+    [0x6000],
+    'VID 0 served',
+  );
 
   // Unsolicited reports go untagged and on every served VLAN.
   backend.clear();
@@ -777,30 +793,36 @@ t.test('MLDv1 compatibility (RFC 3810 section 8.2): v1 reports and dones while a
   clock.advance(1);
   const reps = backend.reports();
   t.equal(reps.length, 1, 'one MLDv2 report again');
-  t.same(reps[0]!.records.map((x) => x.type), [IS_EX, IS_EX]);
+  t.same(
+    reps[0]!.records.map((x) => x.type),
+    [IS_EX, IS_EX],
+  );
   backend.clear();
   table.add('2001:db8::4');
   m.sync();
   t.same(backend.reports(), [{ vlan: -1, records: [{ type: TO_EX, group: 'ff02:0:0:0:0:1:ff00:4' }] }]);
 });
 
-t.test('MLDv1: the timeout follows the learned QRV and QQIC; close() sends dones; a v1 query to another node does not switch', async (t) => {
-  const { table, backend, m, clock } = makeClocked({ random: () => 0 });
-  table.add('2001:db8::1');
-  m.sync();
-  backend.clear();
-  m.handleMldQuery(query({ version: 1, group: null, destination: ip6('2001:db8::bb') }));
-  clock.advance(1);
-  t.match(m.stats(), { mldVersion: 2 }, 'an ignored v1 query does not switch');
-  // An MLDv2 querier with QRV 3, QQIC 20 s, then a v1 query with 1 s response delay: 3 x 20 + 1 = 61 s.
-  m.handleMldQuery(query({ group: null, qrv: 3, qqicSeconds: 20, maxResponseDelayMs: 0 }));
-  clock.advance(1);
-  m.handleMldQuery(query({ version: 1, group: null, maxResponseDelayMs: 1000 }));
-  t.match(m.stats(), { mldVersion: 1, olderVersionQuerierMs: 61_000 });
-  // A pending MLDv2 retransmission is cancelled on the switch: no v2 report afterwards.
-  clock.advance(1000);
-  backend.clear();
-  m.close();
-  t.same(backend.reports(), [{ vlan: -1, records: [{ type: V1_DONE, group: 'ff02:0:0:0:0:1:ff00:1' }] }], 'close in v1 mode: a done');
-  t.equal(clock.pending(), 0, 'no timers left');
-});
+t.test(
+  'MLDv1: the timeout follows the learned QRV and QQIC; close() sends dones; a v1 query to another node does not switch',
+  async (t) => {
+    const { table, backend, m, clock } = makeClocked({ random: () => 0 });
+    table.add('2001:db8::1');
+    m.sync();
+    backend.clear();
+    m.handleMldQuery(query({ version: 1, group: null, destination: ip6('2001:db8::bb') }));
+    clock.advance(1);
+    t.match(m.stats(), { mldVersion: 2 }, 'an ignored v1 query does not switch');
+    // An MLDv2 querier with QRV 3, QQIC 20 s, then a v1 query with 1 s response delay: 3 x 20 + 1 = 61 s.
+    m.handleMldQuery(query({ group: null, qrv: 3, qqicSeconds: 20, maxResponseDelayMs: 0 }));
+    clock.advance(1);
+    m.handleMldQuery(query({ version: 1, group: null, maxResponseDelayMs: 1000 }));
+    t.match(m.stats(), { mldVersion: 1, olderVersionQuerierMs: 61_000 });
+    // A pending MLDv2 retransmission is cancelled on the switch: no v2 report afterwards.
+    clock.advance(1000);
+    backend.clear();
+    m.close();
+    t.same(backend.reports(), [{ vlan: -1, records: [{ type: V1_DONE, group: 'ff02:0:0:0:0:1:ff00:1' }] }], 'close in v1 mode: a done');
+    t.equal(clock.pending(), 0, 'no timers left');
+  },
+);

@@ -96,7 +96,10 @@ t.test('report: out too small and bad arguments', async (t) => {
   const need = mldv2ReportLength(3);
   const small = new Uint8Array(need - 1).fill(1);
   t.equal(buildMldv2Report(small, 0, SRC_MAC, LL, GROUPS, 4), 0);
-  t.ok(small.every((b) => b === 1), 'untouched');
+  t.ok(
+    small.every((b) => b === 1),
+    'untouched',
+  );
   t.equal(buildMldv2Report(new Uint8Array(need), 0, SRC_MAC, LL, GROUPS, 4), need, 'exact fit');
   t.equal(buildMldv2Report(new Uint8Array(need + 3), 4, SRC_MAC, LL, GROUPS, 4), 0, 'offset pushes past the end');
   t.equal(buildMldv2Report(new Uint8Array(need), 0, SRC_MAC, LL, GROUPS, 4, 1), 0, 'VLAN tag needs 4 more');
@@ -205,7 +208,17 @@ t.test('parse MLD queries', async (t) => {
   const v1 = makeMldQuery({ mldVersion: 1, maxResponseCode: 0x9000 });
   t.same(
     plain(parseMldQuery(v1, 0, v1.length)),
-    { error: 0, version: 1, group: null, destination: ALL_NODES, maxResponseDelayMs: 0x9000, vlanTci: -1, qrv: 0, qqicSeconds: 0, sources: 0 },
+    {
+      error: 0,
+      version: 1,
+      group: null,
+      destination: ALL_NODES,
+      maxResponseDelayMs: 0x9000,
+      vlanTci: -1,
+      qrv: 0,
+      qqicSeconds: 0,
+      sources: 0,
+    },
     'MLDv1: delay in ms as is, version 1',
   );
 
@@ -283,10 +296,19 @@ t.test('invalid queries: null from parseMldQuery, the broken rule from readMldQu
   // Control: the same helper at 24 and 28 bytes is accepted, so the nulls above are for the stated reason.
   for (const n of [24, 28]) {
     const f = makeIcmp6Frame({ hopLimit: 1, nextHeader: 0, extHeaders: MLD_HOP_BY_HOP, icmp: icmpOfLen(n) });
-    t.match(parseMldQuery(f, 0, f.length), { error: 0, version: n === 24 ? 1 : 2, group: null, maxResponseDelayMs: 10000, vlanTci: -1 }, `ICMPv6 length ${n}`);
+    t.match(
+      parseMldQuery(f, 0, f.length),
+      { error: 0, version: n === 24 ? 1 : 2, group: null, maxResponseDelayMs: 10000, vlanTci: -1 },
+      `ICMPv6 length ${n}`,
+    );
   }
   const g = makeMldQuery();
-  for (const [s, l] of [[-1, g.length], [0, Number.NaN], [0.5, g.length], [g.length, 5]] as const) {
+  for (const [s, l] of [
+    [-1, g.length],
+    [0, Number.NaN],
+    [0.5, g.length],
+    [g.length, 5],
+  ] as const) {
     t.equal(parseMldQuery(g, s, l), null, `start ${s} length ${l}`);
     t.equal(readMldQuery(g, s, l), null, `read: start ${s} length ${l}`);
   }

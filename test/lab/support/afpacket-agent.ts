@@ -210,7 +210,7 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
       void worker.terminate().then((exitCode) => out({ id: req['id'], exitCode }));
       return { deferred: true };
     case 'exitNow':
-      process.exit(0);
+      return process.exit(0);
     default:
       throw new Error(`unknown op ${String(req['op'])}`);
   }

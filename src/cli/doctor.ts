@@ -1,11 +1,9 @@
 /** `ndp-responder doctor`: what the daemon needs, and what gets in its way. One line per check. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { COMMON_OPTIONS, UsageError, parseFlags } from '../config.js';
-import { formatMac } from '../ndp/address.js';
-import { formatAddress, formatCidr } from '../table/cidr.js';
+import { COMMON_OPTIONS, UsageError, normaliseOptionalDocker, parseFlags } from './flags.js';
+import { formatMac, formatAddress, formatCidr } from '../addr/index.js';
 import { readInterfaceFacts, onLinkPrefixes, type InterfaceFacts } from '../io/interface.js';
-import { normaliseOptionalDocker } from './run.js';
 import { DOCTOR_HELP } from './help.js';
 
 type Level = 'ok' | 'warn' | 'fail' | 'info';

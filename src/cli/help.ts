@@ -16,7 +16,7 @@ Run 'ndp-responder <command> --help' for the options of a command.
 
 const RULES_HELP = `Which addresses are answered (repeatable; the longest matching rule wins, an
 exclusion beats an answer of the same length, the interface's own addresses are never answered):
-  --prefix CIDR          answer every target inside CIDR (e.g. 2003:ab11::8000/66)
+  --prefix CIDR          answer every target inside CIDR (e.g. 2003:ab11:0:0:8000::/66)
   --address ADDR         answer exactly ADDR
   --address-file FILE    answer every address listed in FILE (one per line, # comments)
   --exclude CIDR         never answer targets inside CIDR`;
@@ -110,8 +110,8 @@ addresses are in scope. Exit status 0 when nothing failed, 1 otherwise.
 export const DEMO_HELP = `Usage: ndp-responder demo [--keep] [--backend afpacket|pcap]
 
 Builds the seed's two-host topology in network namespaces (no Docker needed): a "switch"
-bridge, hosts h1 and h2 on 2003:ab11::/64, a container range behind each (2003:ab11::8000/66
-and 2003:ab11::c000/66) on a veth "container", forwarding on, no kernel proxy entries.
+bridge, hosts h1 and h2 on 2003:ab11::/64, a container range behind each (2003:ab11:0:0:8000::/66
+and 2003:ab11:0:0:c000::/66) on a veth "container", forwarding on, no kernel proxy entries.
 Shows the cross-host ping failing, starts ndp-responder on both hosts, shows it succeeding and
 the neighbour tables. Everything is removed at the end (unless --keep).
 `;

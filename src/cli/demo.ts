@@ -1,6 +1,6 @@
 /** `ndp-responder demo`: the seed's scenario on the built-in lab, narrated. */
 import type { ChildProcess } from 'node:child_process';
-import { COMMON_OPTIONS, UsageError, parseFlags } from '../config.js';
+import { COMMON_OPTIONS, UsageError, parseFlags } from './flags.js';
 import { createLab, nsSpawn, nsTry, waitForLine, type Lab } from '../lab/topology.js';
 import { DEMO_HELP } from './help.js';
 

@@ -4,11 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseMac } from './ndp/address.js';
-import { parseAddress, parseCidr } from './table/cidr.js';
-import { Action, type Rule, type RuleSource } from './table/rule.js';
-import { makeAddressRules, makeRule } from './table/target-table.js';
-import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from './engine/types.js';
+import { equal16, formatCidr, parseAddress, parseCidr, parseMac } from '../addr/index.js';
+import { ruleProblem } from '../service/scope.js';
+import { Action, type Rule, type RuleSource } from '../table/rule.js';
+import { makeAddressRules, makeRule } from '../table/target-table.js';
+import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from '../engine/types.js';
 
 /** A bad flag, value or file: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -30,6 +30,43 @@ export const ANSWER_OPTIONS = {
   router: { type: 'boolean' },
   'no-override': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
+
+/** Options shared by run and explain: following Docker. */
+export const DOCKER_OPTIONS = {
+  docker: { type: 'string' },
+  'docker-network': { type: 'string', multiple: true },
+  'docker-label-opt-in': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** `--docker` takes an optional URL: a bare `--docker` becomes `--docker=` (default URL). */
+export function normaliseOptionalDocker(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (a === '--docker' && (next === undefined || next.startsWith('-') || !/^(unix|tcp|http|https|npipe):\/\//.test(next))) {
+      out.push('--docker=');
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** The Docker settings from --docker, --docker-network and --docker-label-opt-in (undefined without --docker). */
+export function dockerSettings(values: {
+  docker?: string | undefined;
+  'docker-network'?: string[] | undefined;
+  'docker-label-opt-in'?: boolean | undefined;
+}): { url: string | undefined; networks: string[]; labelOptIn: boolean } | undefined {
+  if (values.docker === undefined) {
+    if (values['docker-network'] !== undefined || values['docker-label-opt-in']) {
+      throw new UsageError('--docker-network and --docker-label-opt-in need --docker');
+    }
+    return undefined;
+  }
+  return { url: values.docker === '' ? undefined : values.docker, networks: values['docker-network'] ?? [], labelOptIn: values['docker-label-opt-in'] ?? false };
+}
 
 export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
@@ -55,13 +92,29 @@ function staticSource(flag: '--prefix' | '--address' | '--exclude'): RuleSource 
   return { kind: 'static', flag };
 }
 
+/**
+ * A rule from its text, refused when it cannot be meant: host bits set beyond the length (the
+ * masked form is shown, as `ip route` refuses such a prefix), or a range no NS target lies in.
+ * @throws Error with the reason.
+ */
+export function strictRule(text: string, action: Action, source: RuleSource): Rule {
+  const { prefix, length } = parseCidr(text);
+  const slash = text.indexOf('/');
+  if (slash >= 0 && !equal16(parseAddress(text.slice(0, slash)), 0, prefix, 0)) {
+    throw new Error(`'${text.trim()}' has host bits set beyond /${length}; the prefix is ${formatCidr(prefix, length)} (is that what you meant?)`);
+  }
+  const problem = ruleProblem(prefix, length);
+  if (problem !== undefined) throw new Error(`'${text.trim()}': ${problem}`);
+  return makeRule(text, action, source);
+}
+
 function ruleFrom(text: string, flag: '--prefix' | '--address' | '--exclude', where = flag): Rule {
   try {
     const { length } = parseCidr(text);
     if (flag === '--address' && length !== 128 && text.includes('/')) {
       throw new Error(`'${text}' is a prefix; use --prefix for prefixes`);
     }
-    return makeRule(text, flag === '--exclude' ? Action.Exclude : Action.Answer, staticSource(flag));
+    return strictRule(text, flag === '--exclude' ? Action.Exclude : Action.Answer, staticSource(flag));
   } catch (e) {
     throw new UsageError(`${where}: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -92,8 +145,13 @@ export function readAddressFile(path: string): Rule[] {
     const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
     if (line === '') continue;
     try {
-      if (line.includes('/')) prefixes.push(makeRule(line, Action.Answer, src));
-      else addresses.set(parseAddress(line), 16 * count++);
+      if (line.includes('/')) prefixes.push(strictRule(line, Action.Answer, src));
+      else {
+        const a = parseAddress(line);
+        const problem = ruleProblem(a, 128);
+        if (problem !== undefined) throw new Error(`'${line}': ${problem}`);
+        addresses.set(a, 16 * count++);
+      }
     } catch (e) {
       throw new UsageError(`--address-file ${path}:${lineNo}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -151,22 +209,6 @@ export function addressFlag(text: string, flag: string): Uint8Array {
   } catch (e) {
     throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
-}
-
-/** The modified EUI-64 link-local address of a MAC (RFC 4291 appendix A), fe80::/64. */
-export function linkLocalFromMac(mac: Uint8Array): Uint8Array {
-  const a = new Uint8Array(16);
-  a[0] = 0xfe;
-  a[1] = 0x80;
-  a[8] = mac[0]! ^ 0x02;
-  a[9] = mac[1]!;
-  a[10] = mac[2]!;
-  a[11] = 0xff;
-  a[12] = 0xfe;
-  a[13] = mac[3]!;
-  a[14] = mac[4]!;
-  a[15] = mac[5]!;
-  return a;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

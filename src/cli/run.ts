@@ -1,7 +1,7 @@
 /** `ndp-responder run`: the live daemon. */
-import { ANSWER_OPTIONS, COMMON_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, intFlag, logLevel, parseFlags, staticRules } from '../config.js';
-import { Daemon } from '../daemon.js';
-import { makeLogger } from '../logger.js';
+import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, intFlag, logLevel, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
+import { Daemon } from '../service/daemon.js';
+import { makeLogger } from './logger.js';
 import { parseListen } from '../metrics.js';
 import { RUN_HELP } from './help.js';
 
@@ -11,9 +11,7 @@ const OPTIONS = {
   ...ANSWER_OPTIONS,
   interface: { type: 'string', short: 'i' },
   backend: { type: 'string' },
-  docker: { type: 'string' },
-  'docker-network': { type: 'string', multiple: true },
-  'docker-label-opt-in': { type: 'boolean' },
+  ...DOCKER_OPTIONS,
   'max-groups': { type: 'string' },
   'no-mld': { type: 'boolean' },
   promiscuous: { type: 'boolean' },
@@ -21,21 +19,6 @@ const OPTIONS = {
   metrics: { type: 'string' },
   nice: { type: 'string' },
 } as const;
-
-/** `--docker` takes an optional URL: a bare `--docker` becomes `--docker=` (default URL). */
-export function normaliseOptionalDocker(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const next = args[i + 1];
-    if (a === '--docker' && (next === undefined || next.startsWith('-') || !/^(unix|tcp|http|https|npipe):\/\//.test(next))) {
-      out.push('--docker=');
-    } else {
-      out.push(a);
-    }
-  }
-  return out;
-}
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseFlags('run', normaliseOptionalDocker(args), OPTIONS, false);
@@ -56,13 +39,7 @@ export async function runCommand(args: string[]): Promise<number> {
       throw new UsageError(`--metrics: ${(e as Error).message}`);
     }
   }
-  const docker =
-    values.docker !== undefined
-      ? { url: values.docker === '' ? undefined : values.docker, networks: values['docker-network'] ?? [], labelOptIn: values['docker-label-opt-in'] ?? false }
-      : undefined;
-  if (docker === undefined && (values['docker-network'] !== undefined || values['docker-label-opt-in'])) {
-    throw new UsageError('--docker-network and --docker-label-opt-in need --docker');
-  }
+  const docker = dockerSettings(values);
   if (docker === undefined && rules.length === 0) {
     throw new UsageError('run: nothing to answer: give --prefix, --address, --address-file or --docker');
   }

@@ -1,15 +1,16 @@
 /** `ndp-responder replay`: a pcap file through the engine, the answers to a pcap file. */
-import { ANSWER_OPTIONS, COMMON_OPTIONS, RULE_OPTIONS, UsageError, addressFlag, answerSettings, linkLocalFromMac, macFlag, parseFlags, staticRules } from '../config.js';
+import { linkLocalFromMac } from '../addr/index.js';
+import { ANSWER_OPTIONS, COMMON_OPTIONS, RULE_OPTIONS, UsageError, addressFlag, answerSettings, macFlag, parseFlags, staticRules } from './flags.js';
 import { FileBackend } from '../io/file-backend.js';
 import { PcapFileWriter } from '../io/pcap-writer.js';
 import { Responder } from '../engine/responder.js';
 import type { Decision } from '../engine/decide.js';
 import type { HostFacts } from '../engine/types.js';
-import { ANSWER_KIND_NAMES, DROP_REASON_NAMES, DropReason } from '../ndp/drop-reason.js';
+import { ANSWER_KIND_NAMES, FIRST_TARGET_REASON, dropReasonName } from '../engine/verdict.js';
 import type { NsView } from '../ndp/ns-view.js';
-import { TargetTable } from '../table/target-table.js';
-import { formatAddress } from '../table/cidr.js';
-import { describeSource } from './explain-address.js';
+import { Scope } from '../service/scope.js';
+import { formatAddress } from '../addr/index.js';
+import { describeSource } from '../service/explain.js';
 import { REPLAY_HELP } from './help.js';
 
 const OPTIONS = {
@@ -25,9 +26,9 @@ const OPTIONS = {
 
 /** One `--explain` line: index, target, decision, reason, matching rule. */
 export function explainLine(index: number, view: NsView, d: Decision): string {
-  const target = d.kind !== 0 || d.reason >= DropReason.NoRule ? formatAddress(view.frame, view.targetOff) : '-';
+  const target = d.kind !== 0 || d.reason >= FIRST_TARGET_REASON ? formatAddress(view.frame, view.targetOff) : '-';
   const decision = d.kind !== 0 ? ANSWER_KIND_NAMES[d.kind]! : 'drop';
-  const reason = d.kind !== 0 ? '-' : DROP_REASON_NAMES[d.reason]!;
+  const reason = d.kind !== 0 ? '-' : dropReasonName(d.reason);
   const rule = d.rule !== undefined ? `${d.rule.text} (${describeSource(d.rule.source)})` : '-';
   return `${index}\t${target}\t${decision}\t${reason}\t${rule}`;
 }
@@ -49,8 +50,9 @@ export async function replayCommand(args: string[]): Promise<number> {
     linkLocal: values['link-local'] !== undefined ? addressFlag(values['link-local'], '--link-local') : linkLocalFromMac(mac),
   };
   const settings = answerSettings(values);
-  const table = new TargetTable();
-  table.replaceGroup('static', staticRules(values));
+  // The same scope builder as run and explain; there is no live interface or Docker here.
+  const scope = new Scope();
+  scope.setStatic(staticRules(values));
 
   let backend: FileBackend;
   let writer: PcapFileWriter;
@@ -68,7 +70,7 @@ export async function replayCommand(args: string[]): Promise<number> {
   const lines: string[] = [];
   const responder = new Responder({
     sink: backend,
-    table,
+    table: scope,
     host,
     settings,
     onDecision: values.explain ? (i, view, d) => lines.push(explainLine(i, view, d)) : undefined,
