@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The Docker lab: Docker hosts as network namespaces on one Linux bridge, a real dockerd in each.
 #
-#   scripts/docker-lab.sh up [--id ID] [--hosts 1|2] [--no-containers]
+#   scripts/docker-lab.sh up [--id ID] [--hosts 1|2] [--no-containers] [--dockerd-arg ARG]...
 #       Create namespaces ndplab-ID-br (bridge br0), ndplab-ID-d1 and ndplab-ID-d2 (eth0 with
 #       2003:ab11::1/64 and ::2/64, forwarding=1), start a dockerd in each (vfs, own roots and
 #       socket, --ipv6 --fixed-cidr-v6 2003:ab11::8000:0:0:0/66 on d1, ...:c000:0:0:0/66 on d2),
 #       import the busybox image, run web1 on d1 and web2 on d2. Prints KEY=VALUE lines
 #       (LAB_ID, LAB_DIR, D1_NS, D1_SOCK, ...). On failure it tears down what it made.
+#       --dockerd-arg adds one argument to every dockerd of the lab (kept for dockerd-start),
+#       e.g. --dockerd-arg=--tlsverify --dockerd-arg=-H --dockerd-arg='tcp://[2003:ab11::1]:2376'.
 #   scripts/docker-lab.sh down ID            Remove everything of lab ID (safe to repeat).
 #   scripts/docker-lab.sh env ID             Print the KEY=VALUE lines again.
 #   scripts/docker-lab.sh dockerd-start ID HOST       HOST is d1 or d2; waits until it answers.
@@ -102,6 +104,8 @@ dockerd_start() { # ID HOST  (no wait)
   mkdir -p "$dir/data" "$dir/exec"
   [[ -f "$dir/daemon.json" ]] || echo '{}' >"$dir/daemon.json"
   rm -f "$dir/docker.sock"
+  local extra=()
+  [[ -s "$dir/dockerd.args" ]] && mapfile -t extra <"$dir/dockerd.args"
   # setsid: its own process group, so a caller's Ctrl-C does not reach it.
   setsid nsenter --net="/var/run/netns/$(nsname "$id" "$host")" -- \
     "$DOCKERD" \
@@ -116,6 +120,7 @@ dockerd_start() { # ID HOST  (no wait)
     --iptables=false --ip-masq=false --userland-proxy=false \
     --shutdown-timeout 2 \
     --log-level info \
+    "${extra[@]}" \
     >>"$dir/dockerd.log" 2>&1 </dev/null &
   echo $! >"$dir/dockerd.launcher.pid"
 }
@@ -201,10 +206,12 @@ lab_pids_host() { # ID HOST: processes whose command line names that host's dir 
 # ---- up / down -------------------------------------------------------------------------------
 
 cmd_up() {
-  local id="" nhosts=2 containers=1
+  local id="" nhosts=2 containers=1 dargs=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --id) id=$2; shift 2 ;;
+      --dockerd-arg) dargs+=("$2"); shift 2 ;;
+      --dockerd-arg=*) dargs+=("${1#--dockerd-arg=}"); shift ;;
       --hosts) nhosts=$2; shift 2 ;;
       --no-containers) containers=0; shift ;;
       *) die "up: unknown option $1" ;;
@@ -220,6 +227,12 @@ cmd_up() {
   mkdir -p "$dir"
   echo "${hosts[*]}" >"$dir/hosts"
   trap 'log "up failed; tearing down lab '"$id"'"; cmd_down '"$id"' >&2 || true' EXIT
+  if ((${#dargs[@]})); then
+    for h in "${hosts[@]}"; do
+      mkdir -p "$dir/$h"
+      printf '%s\n' "${dargs[@]}" >"$dir/$h/dockerd.args"
+    done
+  fi
 
   local t0
   t0=$(date +%s%N)

@@ -44,7 +44,9 @@ export function normaliseOptionalDocker(args: string[]): string[] {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const next = args[i + 1];
-    if (a === '--docker' && (next === undefined || next.startsWith('-') || !/^(unix|tcp|http|https|npipe):\/\//.test(next))) {
+    // A following word is the URL when it has a scheme (any: ssh:// must reach its clear
+    // error) or is an absolute socket path; anything else is the next argument.
+    if (a === '--docker' && (next === undefined || !(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(next) || next.startsWith('/')))) {
       out.push('--docker=');
     } else {
       out.push(a);

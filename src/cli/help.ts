@@ -29,6 +29,19 @@ const ANSWER_HELP = `How answers are built:
   --router               set the R flag (we are a router)
   --no-override          clear the O flag (by default O=1: our answer replaces cached entries)`;
 
+const DOCKER_URL_HELP = `Docker URLs (--docker URL or $DOCKER_HOST):
+  unix:///path, /path    the engine's Unix socket (TLS variables do not apply)
+  tcp://HOST[:PORT]      plain HTTP on port 2375; TLS on port 2376 when DOCKER_TLS_VERIFY or
+                         DOCKER_TLS is set (to anything non-empty, as the docker CLI reads them)
+  https://HOST[:PORT]    TLS, port 2376 by default
+  http://HOST[:PORT]     plain HTTP; refused while DOCKER_TLS_VERIFY, DOCKER_TLS or
+                         DOCKER_CERT_PATH is set (so is tcp:// with DOCKER_CERT_PATH alone)
+  HOST is a name, an IPv4 address or an IPv6 address in brackets: tcp://[2001:db8::1]:2376.
+  TLS reads ca.pem, cert.pem and key.pem from $DOCKER_CERT_PATH (else $DOCKER_CONFIG, else
+  ~/.docker); ca.pem is required with DOCKER_TLS_VERIFY, else the system's CAs are used when it
+  is absent. The engine's certificate is always verified (also under DOCKER_TLS). ssh:// is not
+  supported.`;
+
 export const RUN_HELP = `Usage: ndp-responder run --interface IF [rules] [options]
 
 Answer Neighbor Solicitations on IF until SIGINT/SIGTERM.
@@ -38,10 +51,14 @@ ${RULES_HELP}
 Docker:
   --docker [URL]         follow the containers of this Docker engine (default: $DOCKER_HOST, then
                          unix:///var/run/docker.sock); their IPv6 addresses inside the uplink's
-                         on-link prefixes (or inside --prefix rules when given) are answered
+                         on-link prefixes (or inside --prefix rules when given) are answered,
+                         except on macvlan and ipvlan networks (those containers are on the
+                         link themselves and answer for themselves)
   --docker-network NAME  only containers' addresses on these Docker networks (repeatable)
   --docker-label-opt-in  only containers labelled ndp-responder.enable=true
                          (by default every container is answered unless labelled =false)
+
+${DOCKER_URL_HELP}
 
 ${ANSWER_HELP}
 
@@ -60,7 +77,8 @@ Packets:
                          needs CAP_SYS_NICE, silently kept otherwise)
 
 Operations:
-  --metrics HOST:PORT    serve Prometheus metrics at /metrics and /explain?address=A
+  --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
+                         (docs/http.md)
                          (e.g. [::1]:9464)
   --log-level L          fatal, error, warn, info (default), debug (one line per decision), trace
   -h, --help             this help
@@ -94,7 +112,8 @@ With --daemon, ask a running 'ndp-responder run --metrics HOST:PORT' instead.
 ${RULES_HELP}
 
   --interface IF         also load IF's own addresses (never answered)
-  --docker [URL]         also load the running containers of this Docker engine
+  --docker [URL]         also load the running containers of this Docker engine (URL forms
+                         and TLS: see 'ndp-responder run --help')
   --json                 print JSON
 `;
 

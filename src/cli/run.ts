@@ -2,7 +2,9 @@
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, intFlag, logLevel, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { Daemon } from '../service/daemon.js';
 import { makeLogger } from './logger.js';
-import { parseListen } from '../metrics.js';
+import { parseListen } from '../service/http-server.js';
+import { parseDockerUrl } from '../docker/url.js';
+import { endpointOptions, processEnv } from '../docker/watcher.js';
 import { RUN_HELP } from './help.js';
 
 const OPTIONS = {
@@ -40,6 +42,13 @@ export async function runCommand(args: string[]): Promise<number> {
     }
   }
   const docker = dockerSettings(values);
+  if (docker !== undefined) {
+    try {
+      endpointOptions(parseDockerUrl(docker.url, processEnv()));
+    } catch (e) {
+      throw new UsageError(`--docker: ${(e as Error).message}`);
+    }
+  }
   if (docker === undefined && rules.length === 0) {
     throw new UsageError('run: nothing to answer: give --prefix, --address, --address-file or --docker');
   }

@@ -163,10 +163,29 @@ export interface SelectOptions {
   readonly networks?: readonly string[];
   /** Only containers labelled `ndp-responder.enable=true`. */
   readonly labelOptIn?: boolean;
+  /**
+   * The driver of an address's network (`bridge`, `macvlan`...); undefined when not known, null
+   * when Docker says the network does not exist (a container seen on a network that was removed
+   * meanwhile: its address is skipped until the disconnect is read). Addresses on
+   * {@link ON_LINK_DRIVERS} networks are skipped.
+   */
+  readonly networkDriver?: (address: NetworkAddress) => string | null | undefined;
+}
+
+/**
+ * Network drivers that put a container on the uplink's link itself, with its own MAC (macvlan)
+ * or the parent's (ipvlan): the container answers its own Neighbor Solicitations (or, in ipvlan
+ * L3 mode, is routed, not bridged), so a second answer from us would only compete with it.
+ */
+export const ON_LINK_DRIVERS: ReadonlySet<string> = new Set(['macvlan', 'ipvlan']);
+
+/** The key under which a network's driver is looked up: its ID, else `name:` + its name. */
+export function networkKey(a: Pick<NetworkAddress, 'network' | 'networkId'>): string {
+  return a.networkId !== '' ? a.networkId : `name:${a.network}`;
 }
 
 /** Why a container or one of its addresses is not admitted; scope reasons come from the scope callback. */
-export type SkipReason = 'not-running' | 'label' | 'network-filter' | 'invalid-address' | 'duplicate' | (string & {});
+export type SkipReason = 'not-running' | 'label' | 'network-filter' | 'on-link-driver' | 'network-gone' | 'invalid-address' | 'duplicate' | (string & {});
 
 export interface Skipped {
   readonly containerId: string;
@@ -233,6 +252,15 @@ export function selectRules(containers: Iterable<ContainerInfo>, opts: SelectOpt
       };
       if (!networkSelected(opts.networks, a.network, a.networkId)) {
         skip('network-filter');
+        continue;
+      }
+      const driver = opts.networkDriver?.(a);
+      if (driver === null) {
+        skip('network-gone');
+        continue;
+      }
+      if (driver !== undefined && ON_LINK_DRIVERS.has(driver)) {
+        skip('on-link-driver');
         continue;
       }
       let bytes: Uint8Array;

@@ -3,7 +3,6 @@
  * announcer, membership), follow Docker, serve HTTP; stop them in reverse order. Which addresses
  * are ours is the scope's business (scope.ts), the socket's the link's (link.ts).
  */
-import type { Server } from 'node:http';
 import { getPriority, setPriority } from 'node:os';
 import type { Logger } from 'pino';
 import { formatMac } from '../addr/index.js';
@@ -12,12 +11,12 @@ import { Announcer } from '../engine/announcer.js';
 import { MembershipManager } from '../engine/membership.js';
 import { Responder } from '../engine/responder.js';
 import type { AnswerSettings, HostFacts } from '../engine/types.js';
-import { ANSWER_KIND_NAMES, DROP_REASON_NAMES } from '../engine/verdict.js';
 import { warmUp } from '../engine/warm-up.js';
 import { toSenderFacts } from '../io/interface.js';
 import type { Rule } from '../table/rule.js';
-import { serveMetrics, type Metric } from '../metrics.js';
-import { explainAddress, type Explanation } from './explain.js';
+import { BadAddressError, explainAddress, type Explanation } from './explain.js';
+import { HttpError, startHttpServer, type HttpServerHandle } from './http-server.js';
+import { DaemonMetrics, type MetricsSnapshot } from './metrics.js';
 import { Link, type BackendKind } from './link.js';
 import { GROUP, Scope, ruleWarnings } from './scope.js';
 
@@ -71,7 +70,8 @@ export class Daemon {
   private membership: MembershipManager | undefined;
   private announcer: Announcer | undefined;
   private watcher: DockerWatcher | undefined;
-  private server: Server | undefined;
+  private http: HttpServerHandle | undefined;
+  private catalogue: DaemonMetrics | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   private readonly log: Logger;
@@ -143,10 +143,25 @@ export class Daemon {
       await this.watcher.start();
     }
     if (this.opts.metrics !== undefined) {
-      this.server = await serveMetrics(
+      const catalogue = new DaemonMetrics({ snapshot: () => this.metricsSnapshot(), docker: this.watcher !== undefined, startedAt: this.startedAt });
+      this.catalogue = catalogue;
+      this.http = await startHttpServer(
         this.opts.metrics,
-        { metrics: () => this.metrics(), explain: (a) => this.explain(a), healthy: () => this.link.up },
-        this.log,
+        {
+          metrics: () => catalogue.metrics(),
+          metricsContentType: catalogue.contentType,
+          explain: (a) => {
+            try {
+              return this.explain(a);
+            } catch (e) {
+              if (e instanceof BadAddressError) throw new HttpError(400, e.message);
+              throw e;
+            }
+          },
+          healthy: () => !this.stopped,
+          ready: () => this.readiness(),
+        },
+        this.log.child({ component: 'http' }),
       );
     }
     this.log.info(
@@ -169,7 +184,7 @@ export class Daemon {
     this.announcer?.close();
     await this.watcher?.stop();
     this.link.stop();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.http?.close();
     this.log.info({ counters: this.responder?.counters.snapshot() }, 'stopped');
   }
 
@@ -193,8 +208,13 @@ export class Daemon {
 
   private closeMembership(): void {
     const m = this.membership;
+    if (m === undefined) return;
     this.membership = undefined;
-    m?.close();
+    m.close();
+    if (this.catalogue !== undefined) {
+      const s = m.stats();
+      this.catalogue.retireLink(undefined, { source: m, reportsSent: s.reportsSent });
+    }
   }
 
   /**
@@ -211,49 +231,27 @@ export class Daemon {
     }
   }
 
-  metrics(): Metric[] {
-    const c = this.responder.counters;
+  /** What /metrics reads at each scrape (see metrics.ts). Back-end counters are the link's, summed across reopens. */
+  metricsSnapshot(): MetricsSnapshot {
     const b = this.link.stats();
     const m = this.membership?.stats();
     const d = this.watcher?.status();
-    const out: Metric[] = [
-      { name: 'ndp_frames_total', help: 'Frames handed to the engine', type: 'counter', samples: [{ value: c.frames }] },
-      {
-        name: 'ndp_answers_total',
-        help: 'Neighbor Advertisements built, by kind',
-        type: 'counter',
-        samples: ANSWER_KIND_NAMES.slice(1).map((k, i) => ({ labels: { kind: k }, value: c.answered[i + 1]! })),
-      },
-      {
-        name: 'ndp_drops_total',
-        help: 'Frames not answered, by reason',
-        type: 'counter',
-        samples: [...DROP_REASON_NAMES].map(([code, k]) => ({ labels: { reason: k }, value: c.drops[code]! })),
-      },
-      { name: 'ndp_sent_total', help: 'Frames the kernel accepted to send', type: 'counter', samples: [{ value: c.sent }] },
-      { name: 'ndp_send_failed_total', help: 'Frames the kernel refused', type: 'counter', samples: [{ value: c.sendFailed }] },
-      { name: 'ndp_announced_total', help: 'Unsolicited NAs sent', type: 'counter', samples: [{ value: c.announced }] },
-      { name: 'ndp_mld_queries_total', help: 'MLD queries received', type: 'counter', samples: [{ value: c.mldQueries }] },
-      { name: 'ndp_table_rules', help: 'Rules in the target table', type: 'gauge', samples: [{ value: this.scope.table.size }] },
-      { name: 'ndp_link_up', help: '1 when the packet socket is open', type: 'gauge', samples: [{ value: this.link.up ? 1 : 0 }] },
-      { name: 'ndp_uptime_seconds', help: 'Seconds since start', type: 'gauge', samples: [{ value: (Date.now() - this.startedAt) / 1000 }] },
-      { name: 'ndp_backend_received_total', help: 'Frames received by the back end', type: 'counter', samples: [{ value: b.received }] },
-      { name: 'ndp_backend_kernel_drops_total', help: 'Frames the kernel dropped before we read them', type: 'counter', samples: [{ value: b.kernelDrops }] },
-    ];
-    if (m !== undefined) {
-      out.push(
-        { name: 'ndp_multicast_groups', help: 'Solicited-node groups served', type: 'gauge', samples: [{ value: m.groups }] },
-        { name: 'ndp_allmulti', help: '1 when receiving all multicast', type: 'gauge', samples: [{ value: m.allmulti ? 1 : 0 }] },
-        { name: 'ndp_mld_reports_total', help: 'MLD reports sent', type: 'counter', samples: [{ value: m.reportsSent }] },
-      );
-    }
-    if (d !== undefined) {
-      out.push(
-        { name: 'ndp_docker_connected', help: '1 while the Docker event stream is up', type: 'gauge', samples: [{ value: d.connected ? 1 : 0 }] },
-        { name: 'ndp_docker_addresses', help: 'Container addresses answered', type: 'gauge', samples: [{ value: d.addresses }] },
-        { name: 'ndp_docker_reconnects_total', help: 'Docker reconnects', type: 'counter', samples: [{ value: d.reconnects }] },
-      );
-    }
-    return out;
+    return {
+      counters: this.responder.counters,
+      tableRules: this.scope.table.size,
+      linkUp: this.link.up,
+      backend: { source: this.link, received: b.received, kernelDrops: b.kernelDrops },
+      membership: this.membership && m ? { source: this.membership, groups: m.groups, allmulti: m.allmulti, reportsSent: m.reportsSent } : undefined,
+      docker: d ? { connected: d.connected, addresses: d.addresses, reconnects: d.reconnects, synced: d.lastSync !== null } : undefined,
+    };
+  }
+
+  /** /readyz: the packet socket is open and, with --docker, the first Docker sync is done. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.stopped) reasons.push('stopping');
+    if (!this.link.up) reasons.push(`packet socket on ${this.opts.ifname} is not open`);
+    if (this.watcher !== undefined && this.watcher.status().lastSync === null) reasons.push('first Docker sync not done');
+    return { ready: reasons.length === 0, reasons };
   }
 }

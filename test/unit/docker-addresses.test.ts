@@ -8,7 +8,9 @@ import {
   fromInspect,
   fromListEntry,
   labelAllows,
+  networkKey,
   networkSelected,
+  ON_LINK_DRIVERS,
   removedRules,
   sameRules,
   selectRules,
@@ -186,6 +188,42 @@ t.test('selectRules: bad, non-unicast and duplicate addresses', async (t) => {
     ],
   );
   t.same(selectRules([]).rules, []);
+});
+
+t.test('selectRules: networks whose driver puts containers on the link are skipped', async (t) => {
+  t.same([...ON_LINK_DRIVERS].sort(), ['ipvlan', 'macvlan']);
+  const c: ContainerInfo = {
+    id: 'c-id',
+    name: 'c',
+    labels: {},
+    running: true,
+    addresses: [
+      { network: 'br', networkId: 'id-br', address: '2001:db8::1' },
+      { network: 'mv', networkId: 'id-mv', address: '2001:db8::2' },
+      { network: 'iv', networkId: '', address: '2001:db8::3' },
+      { network: 'new', networkId: 'id-new', address: '2001:db8::4' },
+      { network: 'gone', networkId: 'id-gone', address: '2001:db8::5' },
+    ],
+  };
+  t.equal(networkKey(c.addresses[0]!), 'id-br', 'by ID');
+  t.equal(networkKey(c.addresses[2]!), 'name:iv', 'by name when the API gave no ID');
+  const drivers = new Map<string, string | null>([
+    ['id-gone', null],
+    ['id-br', 'bridge'],
+    ['id-mv', 'macvlan'],
+    ['name:iv', 'ipvlan'],
+  ]);
+  const sel = selectRules([c], { networkDriver: (a) => drivers.get(networkKey(a)) });
+  t.same(sel.rules.map((r) => r.text), ['2001:db8::1/128', '2001:db8::4/128'], 'bridge and unknown drivers answered');
+  t.same(
+    sel.skipped.map((s) => `${s.network} ${s.address} ${s.reason}`),
+    ['mv 2001:db8::2 on-link-driver', 'iv 2001:db8::3 on-link-driver', 'gone 2001:db8::5 network-gone'],
+  );
+  t.equal(sel.containers, 1);
+  const filtered = selectRules([c], { networkDriver: (a) => drivers.get(networkKey(a)), networks: ['mv'] });
+  t.same(filtered.rules, [], 'a selected macvlan network is still skipped');
+  t.equal(filtered.containers, 0);
+  t.same(selectRules([c]).rules.length, 5, 'without driver knowledge nothing is skipped for it');
 });
 
 t.test('sameRules, addedRules, removedRules', async (t) => {

@@ -109,6 +109,8 @@ export interface UpOptions {
   readonly containers?: boolean;
   /** Lab id, 1..8 of [a-z0-9]; default random. */
   readonly id?: string;
+  /** Extra arguments for every dockerd of the lab (e.g. TLS flags and a tcp:// listener). */
+  readonly dockerdArgs?: readonly string[];
 }
 
 export class DockerLab {
@@ -130,6 +132,7 @@ export class DockerLab {
     live.add(id);
     const args = [LAB_SCRIPT, 'up', '--id', id, '--hosts', String(opts.hosts ?? 2)];
     if (opts.containers === false) args.push('--no-containers');
+    for (const a of opts.dockerdArgs ?? []) args.push(`--dockerd-arg=${a}`);
     const t0 = performance.now();
     const r = await run('bash', args, { timeoutMs: 300_000 });
     const upMs = performance.now() - t0;
