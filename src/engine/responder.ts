@@ -8,7 +8,7 @@ import { ICMPV6_NA, NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
 import { advertisedAddress } from '../ndp/advert.js';
 import { DropReason, FIRST_TARGET_REASON, dropReasonName, ANSWER_KIND_NAMES } from './verdict.js';
 import { NsView } from '../ndp/ns-view.js';
-import { parseMldQuery, type MldQuery } from '../ndp/mld.js';
+import { readMldQuery, type MldQuery, type MldQueryReject } from '../ndp/mld.js';
 import { formatAddress } from '../addr/index.js';
 import { Counters } from './counters.js';
 import { decide, Decision, type MatchTable } from './decide.js';
@@ -21,8 +21,11 @@ export interface ResponderOptions {
   host: HostFacts;
   settings: AnswerSettings;
   logger?: Logger | undefined;
-  /** MLD queries share the capture filter with NS; they are handed here (membership manager). */
-  onMldQuery?: ((q: MldQuery) => void) | undefined;
+  /**
+   * MLD queries share the capture filter with NS; they are handed here (membership manager),
+   * invalid ones as a reject naming the rule broken, so they are counted where queries are judged.
+   */
+  onMldQuery?: ((q: MldQuery | MldQueryReject) => void) | undefined;
   /**
    * Called after every decision, in frame order (replay's `--explain`). The view and decision
    * are reused: copy what you keep.
@@ -39,7 +42,7 @@ export class Responder {
   private host: HostFacts;
   private readonly settings: AnswerSettings;
   private readonly logger: Logger | undefined;
-  private readonly onMldQuery: ((q: MldQuery) => void) | undefined;
+  private readonly onMldQuery: ((q: MldQuery | MldQueryReject) => void) | undefined;
   private readonly onDecision: ((frameIndex: number, view: NsView, d: Decision) => void) | undefined;
   private readonly view = new NsView();
   private readonly decision = new Decision();
@@ -86,7 +89,7 @@ export class Responder {
         n++;
       } else if (d.reason === DropReason.NotICMPv6 && this.onMldQuery !== undefined) {
         // The capture filter also passes MLD queries (behind a Hop-by-Hop header).
-        const q = parseMldQuery(buf, start, len);
+        const q = readMldQuery(buf, start, len);
         if (q !== null) {
           c.mldQueries++;
           this.onMldQuery(q);

@@ -203,6 +203,8 @@ export class Daemon {
       table: this.scope.table,
       maxGroups: this.opts.maxGroups,
       mld: this.opts.mld,
+      // Queries addressed to one of these (not only ff02::1 or our groups) are ours too.
+      ownAddresses: () => (this.link.interfaceFacts()?.addresses ?? []).map((a) => a.addr),
       logger: this.log.child({ component: 'membership' }),
     });
   }

@@ -11,6 +11,7 @@
  *     away (structuredClone with transfer); checkTransferred -> {same, bytes}: whether the
  *     transferred memory still holds what it held then (nothing wrote into it since)
  *   send {frames: hex[]}                                -> {sent}
+ *   sendPaced {frames: hex[], intervalMs}               one frame every intervalMs -> {sent, spanMs}
  *   blast {frames: hex[], batch, durationMs, maxFrames} -> {sent, errors, elapsedMs, calls}
  *   addMulticast/removeMulticast {mac}, setAllMulticast/setPromiscuous {on}
  *   stats -> {stats, counted, spanMs, fd}                close -> {}
@@ -143,6 +144,23 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
     case 'send': {
       const { buf, offsets, lengths } = pack(req['frames'] as string[]);
       return { sent: entry(h).b.send(buf, offsets, lengths, offsets.length) };
+    }
+    case 'sendPaced': {
+      // One frame per timer tick, timed here (no round trip per frame): bounded by frames.length.
+      const b = entry(h).b;
+      const frames = req['frames'] as string[];
+      const intervalMs = Number(req['intervalMs'] ?? 10);
+      let sent = 0;
+      let i = 0;
+      const t0 = process.hrtime.bigint();
+      const tick = (): void => {
+        const { buf, offsets, lengths } = pack([frames[i]!]);
+        sent += b.send(buf, offsets, lengths, 1);
+        if (++i < frames.length) setTimeout(tick, intervalMs);
+        else out({ id: req['id'], sent, spanMs: Number(process.hrtime.bigint() - t0) / 1e6 });
+      };
+      tick();
+      return { deferred: true };
     }
     case 'blast': {
       // Send the frames round-robin in batches until durationMs or maxFrames: bounded.
