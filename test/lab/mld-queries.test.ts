@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { makeMldQuery } from '../support/frames.js';
-import { Lab, waitFor, type JsonLinesProcess, type Netns } from './support/netns.js';
+import { type JsonLinesProcess } from '../../src/lab/json-lines.js';
+import { Lab, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(SELF, '..', '..', '..');
