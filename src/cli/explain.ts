@@ -76,7 +76,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       await w.stop();
       if (!st.connected && st.lastSync === null) throw new UsageError(`--docker: cannot reach Docker (see log above)`);
     }
-    const ctx = { table: scope.table, host, settings: values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS };
+    const ctx = { table: scope, scope, host, settings: values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS };
     results = positionals.map((p) => explainAddress(ctx, p));
   }
   if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');

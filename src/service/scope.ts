@@ -149,8 +149,23 @@ export class Scope {
       this.expireInUse(now);
       if (this.inUse.size >= IN_USE_MAX) return undefined;
     }
-    this.inUse.insert(frame, off, 128, { mac: formatMac(macBuf, macOff), how, seen: now });
+    const mac = formatMac(macBuf, macOff);
+    this.inUse.insert(frame, off, 128, { mac, how, seen: now });
     this.conflicts.set(how, (this.conflicts.get(how) ?? 0) + 1);
+    const s = rule.source;
+    this.log?.warn(
+      {
+        reason: 'in-use-on-link',
+        address: formatAddress(frame, off),
+        mac,
+        how,
+        rule: rule.text,
+        ...(s.kind === 'docker' ? { container: s.containerName, network: s.network } : {}),
+      },
+      s.kind === 'docker'
+        ? `container ${s.containerName}'s address is in use by another node on the link: not answered`
+        : 'address in use by another node on the link: not answered',
+    );
     return rule;
   }
 
@@ -242,6 +257,11 @@ export class Scope {
     if (this.answerRules > 0) return 'outside-rules';
     for (const p of this.onLink) if (prefixCovers(p.addr, p.prefixLength, addr, 0)) return undefined;
     return 'outside-on-link';
+  }
+
+  /** Every rule covering an address, the winner first (`TargetTable.explain`). */
+  explain(addr: Uint8Array, off = 0): ReturnType<TargetTable['explain']> {
+    return this.table.explain(addr, off);
   }
 
   /** Replace the Docker group (the watcher's sink). */
