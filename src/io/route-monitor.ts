@@ -136,6 +136,27 @@ function specOf(m: RouteMessage): RouteSpec {
 }
 
 /**
+ * Apply one RTM_NEWROUTE / RTM_DELROUTE message to a table, as the monitor does. A message of
+ * a dump is merged (a dump lists every route once; same-key device routes come one by one); a
+ * notification with NLM_F_REPLACE replaces the routes of its table, prefix and metric; any other
+ * RTM_NEWROUTE is merged (a new route, or new multipath siblings); RTM_DELROUTE removes the
+ * paths it names (the route with its last path).
+ * Cached clones (RTM_F_CLONED) and non-IPv6 messages are left out (returns false).
+ * @returns false for an RTM_DELROUTE of something the table did not have, or a message left out.
+ * @throws RangeError/TypeError when the message holds what no route can (see RouteTable.add).
+ */
+export function applyRouteMessage(table: RouteTable, m: RouteMessage, fromDump: boolean): boolean {
+  if (m.family !== AF_INET6 || (m.rtmFlags & RTM_F_CLONED) !== 0) return false;
+  const spec = specOf(m);
+  if (m.type === RTM_NEWROUTE) {
+    const replace = !fromDump && (m.flags & NLM_F_REPLACE) !== 0 && (m.flags & NLM_F_APPEND) === 0;
+    table.add(spec, replace);
+    return true;
+  }
+  return table.remove(spec);
+}
+
+/**
  * The kernel's IPv6 routes in memory, updated from rtnetlink. See the file header.
  */
 export class RouteMonitor {
@@ -416,15 +437,8 @@ export class RouteMonitor {
 
   /** Apply one route message to `table`; true when the table changed. */
   private apply(table: RouteTable, m: RouteMessage, fromDump: boolean): boolean {
-    const spec = specOf(m);
     try {
-      if (m.type === RTM_NEWROUTE) {
-        // A dump lists every route once (merge: same-key device routes arrive one by one).
-        const replace = !fromDump && (m.flags & NLM_F_REPLACE) !== 0 && (m.flags & NLM_F_APPEND) === 0;
-        table.add(spec, replace);
-        return true;
-      }
-      const found = table.remove(spec);
+      const found = applyRouteMessage(table, m, fromDump);
       if (!found && table === this.table) this.counters.unknownDeletes++;
       return found;
     } catch {

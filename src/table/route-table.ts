@@ -20,6 +20,7 @@
  *   link-down paths), source-specific routes (`from`). A route that uses a nexthop object
  *   (`nhid`) has no interface list here, and {@link routeVerdict} says 'unknown' for it.
  */
+import { formatIPv6 } from '../ndp/address.js';
 import { RadixTrie } from './trie.js';
 
 /** Route types, with the kernel's numbers (rtm_type, RTN_*). */
@@ -353,4 +354,19 @@ export function routeVerdict(route: Route | undefined, uplinkIfindex: number): R
  */
 export function routesAway(table: RouteTable, addr: Uint8Array, off: number, uplinkIfindex: number): RouteVerdict {
   return routeVerdict(table.lookup(addr, off), uplinkIfindex);
+}
+
+const TYPE_NAMES: readonly string[] = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw'];
+
+/**
+ * One line for a route, close to `ip -6 route show table all`: `[type ]prefix/len[ via GW] dev
+ * IFINDEX... table T metric M` (interfaces by index). For explain, logs and tests.
+ */
+export function formatRoute(r: Route): string {
+  const type = r.type === RouteType.UNICAST ? '' : `${TYPE_NAMES[r.type] ?? `type-${r.type}`} `;
+  const paths = r.paths
+    .map((p) => `${p.gateway !== undefined ? `via ${formatIPv6(p.gateway)} ` : ''}dev ${p.ifindex}`)
+    .join(' nexthop ');
+  const nh = r.nhid !== undefined ? ` nhid ${r.nhid}` : '';
+  return `${type}${formatIPv6(r.prefix)}/${r.length}${paths ? ' ' + paths : ''}${nh} table ${r.table} metric ${r.metric}`;
 }
