@@ -236,7 +236,21 @@ bool NetlinkSocket::Deliver(Napi::Env env, uint32_t n, int err, bool stopped) {
 void NetlinkSocket::OnPoll(uv_poll_t* handle, int status, int events) {
   NetlinkSocket* self = static_cast<NetlinkSocket*>(handle->data);
   if (self == nullptr || self->closed_) return;
-  if (status < 0) {
+  int soerr = 0;
+  socklen_t soerr_len = sizeof soerr;
+  if (status == UV_EBADF && self->fd_ >= 0 &&
+      getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) == 0 && soerr != 0 &&
+      uv_poll_start(handle, UV_READABLE, &NetlinkSocket::OnPoll) == 0) {
+    // libuv reports EPOLLERR as UV_EBADF and stops the handle. For a netlink socket EPOLLERR
+    // means a pending socket error, ENOBUFS when the kernel dropped messages for us: take it
+    // (SO_ERROR clears it), report it, poll again and read what is queued.
+    self->recv_errors_++;
+    self->last_recv_errno_ = soerr;
+    if (soerr == ENOBUFS) self->overruns_++;
+    Napi::Env env(self->env_);
+    Napi::HandleScope scope(env);
+    if (self->Deliver(env, 0, soerr, false)) self->Drain();
+  } else if (status < 0) {
     self->last_recv_errno_ = -status;
     self->recv_errors_++;
     uv_poll_stop(handle);

@@ -113,6 +113,8 @@ export interface RouteMonitorStats {
   routes: number;
   /** Milliseconds the last completed dump took. */
   lastDumpMs: number;
+  /** errno of the last socket error reported (ENOBUFS = 105 is the expected one), 0 if none. */
+  lastErrno: number;
   /** The native socket's counters. */
   socket: NativeNetlinkStats | undefined;
 }
@@ -198,6 +200,7 @@ export class RouteMonitor {
     overruns: 0,
     unknownDeletes: 0,
     lastDumpMs: 0,
+    lastErrno: 0,
   };
   private reasons: Record<ResyncReason, number> = {
     requested: 0,
@@ -313,6 +316,7 @@ export class RouteMonitor {
   }
 
   private onSocketError(errno: number, stopped: boolean): void {
+    this.counters.lastErrno = errno;
     if (errno === ENOBUFS) {
       this.counters.overruns++;
       this.requestResync('overrun');
