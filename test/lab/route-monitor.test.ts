@@ -143,6 +143,7 @@ t.test('route monitor follows the kernel', async (t) => {
     t.ok(small.overruns >= 1, `the small socket reported ENOBUFS ${small.overruns} time(s)`) || t.comment(JSON.stringify(small));
     t.ok(small.resyncReasons['overrun']! >= 1, `and re-dumped (${small.resyncs} resyncs)`);
     t.equal(main.overruns, 0, 'the default 4 MiB buffer lost nothing');
+    t.comment(`small buffer: ${small.overruns} ENOBUFS, ${small.resyncs} re-dumps (${JSON.stringify(small.resyncReasons)})`);
     await sameAsKernel('after the overflow', 'small');
     await sameAsKernel('after the overflow', 'main');
     t.equal(await verdict('2001:db8:c:3::1'), 'uplink', 'a replaced route is seen');
@@ -170,5 +171,24 @@ t.test('route monitor follows the kernel', async (t) => {
     t.comment(`notifications applied: ${s.notifications}, overruns: ${s.overruns}`);
   });
 
-  await call({ op: 'close' });
+  await t.test('close from inside the callback, exit with a socket open', async (t) => {
+    await call({ op: 'open', h: 'cb' });
+    await call({ op: 'closeOnChange', h: 'cb' });
+    await h.ip(['-6', 'route', 'add', '2001:db8:d::/48', 'dev', 'docker0']);
+    await waitForAgent(async () => ((await call({ op: 'closedInCallback' }))['handles'] as string[]).includes('cb'));
+    t.pass('the monitor closed itself inside its socket callback');
+    await h.ip(['-6', 'route', 'del', '2001:db8:d::/48', 'dev', 'docker0']);
+    t.equal(await verdict('2001:db8:a:0:8000::1:5'), 'elsewhere', 'the agent and the other monitor carry on');
+    await call({ op: 'exitNow' });
+    t.equal(await agent.end(), 0, 'the agent exits cleanly with a monitor open (env cleanup hook)');
+  });
 });
+
+/** Poll (bounded: 5 s) until `check` holds. */
+async function waitForAgent(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -18,6 +18,9 @@
  *   waitSettled {timeoutMs?}       -> {} once no dump is running
  *   stats                          -> {stats}
  *   bench {count, seconds}         -> {lookups, perSecond, hits}
+ *   closeOnChange                  the monitor closes itself from its callback at the next change
+ *   closedInCallback               -> {handles} monitors closed that way so far
+ *   exitNow                        process.exit(0) with the monitors still open
  *   close                          -> {}
  * Without `--agent` (when tap runs every file under test/) it exits at once.
  */
@@ -36,6 +39,7 @@ interface Entry {
   listeners: Set<() => void>;
 }
 const monitors = new Map<string, Entry>();
+const closedInCallback: string[] = [];
 
 function get(h: unknown): Entry {
   const e = monitors.get(typeof h === 'string' ? h : 'main');
@@ -239,6 +243,23 @@ serveJsonLines(async (req) => {
       const cpuS = (cpu.user + cpu.system) / 1e6;
       return { lookups: n, perSecond: n / cpuS, wallPerSecond: n / ((performance.now() - t0) / 1000), hits, routes: m.table.size };
     }
+    case 'closeOnChange': {
+      // Close the monitor from inside its own socket callback at the next table change.
+      const e = get(h);
+      const listener = (): void => {
+        e.listeners.delete(listener);
+        e.m.close();
+        closedInCallback.push(h);
+      };
+      e.listeners.add(listener);
+      return {};
+    }
+    case 'closedInCallback':
+      return { handles: closedInCallback };
+    case 'exitNow':
+      // Exit with every monitor open: the addon's env cleanup hook closes the sockets.
+      setImmediate(() => process.exit(0));
+      return {};
     case 'close': {
       const e = monitors.get(h);
       e?.m.close();
