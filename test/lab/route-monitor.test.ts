@@ -160,6 +160,8 @@ t.test('route monitor follows the kernel', async (t) => {
     await call({ op: 'batch', lines, blocking: false }, 60_000);
     await call({ op: 'waitSettled' }, 20_000);
     await sameAsKernel('10,000 routes');
+    const x = await call({ op: 'crossCheck', uplink: ETH0, count: 4096 }, 20_000);
+    t.equal(x['disagree'], 0, `the monitor and the replay reader of 'ip -j' agree on ${x['count']} lookups ${JSON.stringify(x['verdicts'])}`);
     const b = await call({ op: 'bench', count: 4096, seconds: 1 }, 20_000);
     t.ok((b['routes'] as number) >= 10_000, `${b['routes']} routes in the table`);
     t.comment(

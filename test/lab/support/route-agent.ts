@@ -17,6 +17,7 @@
  *   resync                         -> {dumpMs, routes} after the re-dump is in the table
  *   waitSettled {timeoutMs?}       -> {} once no dump is running
  *   stats                          -> {stats}
+ *   crossCheck {uplink, count}     -> {disagree, verdicts}: monitor vs routeTableFromIpJson(ip -j)
  *   bench {count, seconds}         -> {lookups, perSecond, hits}
  *   closeOnChange                  the monitor closes itself from its callback at the next change
  *   closedInCallback               -> {handles} monitors closed that way so far
@@ -28,6 +29,7 @@ import { execFile, execFileSync } from 'node:child_process';
 
 import { RouteMonitor } from '../../../src/io/route-monitor.js';
 import { formatIPv6, parseIPv6 } from '../../../src/ndp/address.js';
+import { routeTableFromIpJson } from '../../../src/table/ip-routes.js';
 import { formatRoute, type Route, routeVerdict } from '../../../src/table/route-table.js';
 import { serveJsonLines } from './netns.js';
 
@@ -242,6 +244,30 @@ serveJsonLines(async (req) => {
       const cpu = process.cpuUsage(c0);
       const cpuS = (cpu.user + cpu.system) / 1e6;
       return { lookups: n, perSecond: n / cpuS, wallPerSecond: n / ((performance.now() - t0) / 1000), hits, routes: m.table.size };
+    }
+    case 'crossCheck': {
+      // The same kernel read two ways: the monitor, and routeTableFromIpJson on iproute2's JSON
+      // (what replay would be given). Their verdicts must agree for every query.
+      const { m } = get(h);
+      const names = ifnames();
+      const uplinkName = names.get(Number(req['uplink']))!;
+      const { table, ifindex } = routeTableFromIpJson(execFileSync('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { maxBuffer: 64 << 20 }).toString());
+      const offUplink = ifindex.get(uplinkName) ?? -1;
+      const routes = [...m.table.routes()];
+      const q = new Uint8Array(16);
+      let disagree = 0;
+      const verdicts: Record<string, number> = {};
+      const count = Number(req['count'] ?? 4096);
+      for (let i = 0; i < count; i++) {
+        const r = routes[(i * 7919) % routes.length]!;
+        q.set(r.prefix);
+        for (let b = Math.ceil(r.length / 8); b < 16; b++) q[b] = (i * 31 + b * 17) & 0xff;
+        const live = routeVerdict(m.lookup(q, 0), Number(req['uplink']));
+        const off = routeVerdict(table.lookup(q, 0), offUplink);
+        verdicts[live] = (verdicts[live] ?? 0) + 1;
+        if (live !== off) disagree++;
+      }
+      return { disagree, verdicts, count };
     }
     case 'closeOnChange': {
       // Close the monitor from inside its own socket callback at the next table change.
