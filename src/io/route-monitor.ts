@@ -18,6 +18,8 @@
  *
  * Needs no privilege (reading routes and joining the route group is allowed to anyone).
  */
+import { constants as osConstants } from 'node:os';
+
 import { CodedError } from './coded-error.js';
 import { loadNative } from './afpacket.js';
 import {
@@ -122,7 +124,7 @@ export interface RouteMonitorStats {
 const SLOTS = 16;
 /** The kernel never makes a netlink dump datagram bigger than 32 KiB. */
 const SLOT_SIZE = 32 * 1024;
-const ENOBUFS = 105;
+const { ENOBUFS } = osConstants.errno;
 
 /** A RouteSpec from a route message. */
 function specOf(m: RouteMessage): RouteSpec {
@@ -300,12 +302,17 @@ export class RouteMonitor {
       rcvbuf: this.rcvbuf,
       maxBatchesPerWake: 16,
     });
+    try {
+      sock.start((count, errno, stopped) => {
+        if (this.sock !== sock) return;
+        if (count > 0) this.onBatch(count);
+        if (errno !== 0) this.onSocketError(errno, stopped);
+      });
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
     this.sock = sock;
-    sock.start((count, errno, stopped) => {
-      if (this.sock !== sock) return;
-      if (count > 0) this.onBatch(count);
-      if (errno !== 0) this.onSocketError(errno, stopped);
-    });
   }
 
   private clearTimers(): void {

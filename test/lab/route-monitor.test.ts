@@ -162,6 +162,9 @@ t.test('route monitor follows the kernel', async (t) => {
     await sameAsKernel('10,000 routes');
     const x = await call({ op: 'crossCheck', uplink: ETH0, count: 4096 }, 20_000);
     t.equal(x['disagree'], 0, `the monitor and the replay reader of 'ip -j' agree on ${x['count']} lookups ${JSON.stringify(x['verdicts'])}`);
+    const rd = await call({ op: 'resync' }, 20_000);
+    t.comment(`re-dump of ${rd['routes']} routes: ${(rd['dumpMs'] as number).toFixed(1)} ms`);
+    await sameAsKernel('10,000 routes, re-dumped');
     const b = await call({ op: 'bench', count: 4096, seconds: 1 }, 20_000);
     t.ok((b['routes'] as number) >= 10_000, `${b['routes']} routes in the table`);
     t.comment(
