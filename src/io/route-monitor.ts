@@ -14,6 +14,11 @@
  *   ({@link RouteTable.takeFrom}), so lookups never see a half-filled table. Only one dump runs
  *   at a time (the kernel refuses a second one on the same socket); a resync asked for during a
  *   dump runs right after it.
+ * - A dump during which any route changed is not trusted: the kernel's IPv6 dump can then skip
+ *   routes that did not change, without saying so. It replaces the live table only if that one
+ *   is known to lack changes (before the first dump, after lost notifications), and another dump
+ *   follows after a back-off (100 ms, doubling up to 5 s while changes keep coming). `ready`
+ *   resolves after the first undisturbed dump.
  * - Cached clones (RTM_F_CLONED: PMTU and redirect exceptions) and non-IPv6 messages are ignored.
  *
  * Needs no privilege (reading routes and joining the route group is allowed to anyone).
@@ -99,8 +104,12 @@ export interface RouteMonitorStats {
   messages: number;
   /** Notifications applied (route messages outside a dump). */
   notifications: number;
-  /** Dumps completed (the first one included). */
+  /** Of those, the ones that came while a dump ran (applied to the live and the new table). */
+  notificationsDuringDump: number;
+  /** Dumps put in the table (the first one included). */
   dumps: number;
+  /** Dumps not put in the table: changes came while they ran, and the live table was sound. */
+  discardedDumps: number;
   /** Dumps started after the first one, any reason. */
   resyncs: number;
   /** Re-dumps per reason. */
@@ -166,7 +175,7 @@ export function applyRouteMessage(table: RouteTable, m: RouteMessage, fromDump: 
 export class RouteMonitor {
   /** The live table. The same object for the monitor's life: hold it, look up in it. */
   readonly table: RouteTable;
-  /** Resolves after the first dump is in the table. */
+  /** Resolves after the first complete, undisturbed dump is in the table. */
   readonly ready: Promise<void>;
 
   private sock: NativeNetlinkSocket | undefined;
@@ -185,6 +194,12 @@ export class RouteMonitor {
   private dumpSeq = -1;
   private dumpStarted = 0;
   private dumpAgain: ResyncReason | undefined;
+  /** A change reached the socket while this dump ran: the dump may have skipped routes. */
+  private dumpDisturbed = false;
+  /** Dumps in a row that were disturbed (for the back-off before the next one). */
+  private disturbedInARow = 0;
+  /** The live table may lack changes (before the first dump, after lost notifications). */
+  private liveStale = true;
   private dumpTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readyTimer: NodeJS.Timeout | undefined;
@@ -196,7 +211,9 @@ export class RouteMonitor {
   private counters = {
     messages: 0,
     notifications: 0,
+    notificationsDuringDump: 0,
     dumps: 0,
+    discardedDumps: 0,
     resyncs: 0,
     parseErrors: 0,
     overruns: 0,
@@ -265,9 +282,9 @@ export class RouteMonitor {
     this.requestResync('requested');
   }
 
-  /** True while a dump runs. */
+  /** True while a dump runs or one is scheduled. */
   get dumping(): boolean {
-    return this.building !== undefined;
+    return this.building !== undefined || this.retryTimer !== undefined;
   }
 
   stats(): RouteMonitorStats {
@@ -361,6 +378,7 @@ export class RouteMonitor {
 
   private requestResync(reason: ResyncReason): void {
     if (this.closed) return;
+    if (reason !== 'requested') this.liveStale = true;
     if (this.building !== undefined) {
       // The kernel runs one dump per socket; redo it once this one is done, since what was
       // lost may concern routes the dump has already passed.
@@ -380,6 +398,7 @@ export class RouteMonitor {
     this.building = new RouteTable(this.table.lookupTables);
     this.dumpStarted = performance.now();
     this.dumpAgain = undefined;
+    this.dumpDisturbed = false;
     this.dumpTimer = setTimeout(() => this.reopen('dump-timeout'), this.dumpTimeoutMs);
     this.dumpTimer.unref();
     try {
@@ -391,13 +410,13 @@ export class RouteMonitor {
     }
   }
 
-  private scheduleRetry(reason: ResyncReason): void {
+  private scheduleRetry(reason: ResyncReason, delayMs = this.retryDelayMs): void {
     this.clearTimers();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.countResync(reason);
       this.startDump();
-    }, this.retryDelayMs);
+    }, delayMs);
     this.retryTimer.unref();
   }
 
@@ -420,17 +439,21 @@ export class RouteMonitor {
         if (m.kind === 'route') {
           if (m.family !== AF_INET6 || (m.rtmFlags & RTM_F_CLONED) !== 0) continue;
           if (ofDump && (m.flags & NLM_F_MULTI) !== 0) {
-            if ((m.flags & NLM_F_DUMP_INTR) !== 0) this.dumpAgain ??= 'dump-interrupted';
+            if ((m.flags & NLM_F_DUMP_INTR) !== 0) this.dumpDisturbed = true;
             this.apply(this.building!, m, true);
             this.counters.messages++;
           } else {
             changed = this.apply(this.table, m, false) || changed;
-            if (this.building !== undefined) this.apply(this.building, m, false);
+            if (this.building !== undefined) {
+              this.apply(this.building, m, false);
+              this.counters.notificationsDuringDump++;
+              this.dumpDisturbed = true;
+            }
             this.counters.messages++;
             this.counters.notifications++;
           }
         } else if (m.kind === 'done' && ofDump) {
-          if ((m.flags & NLM_F_DUMP_INTR) !== 0) this.dumpAgain ??= 'dump-interrupted';
+          if ((m.flags & NLM_F_DUMP_INTR) !== 0) this.dumpDisturbed = true;
           this.finishDump();
           changed = true;
         } else if (m.kind === 'error' && m.seq === this.dumpSeq && m.pid === portId && m.errno !== 0) {
@@ -469,9 +492,27 @@ export class RouteMonitor {
     this.dumpSeq = -1;
     if (this.dumpTimer) clearTimeout(this.dumpTimer);
     this.dumpTimer = undefined;
-    this.table.takeFrom(built);
-    this.counters.dumps++;
     this.counters.lastDumpMs = performance.now() - this.dumpStarted;
+    // The kernel's IPv6 route dump walks the FIB in pieces; a route deleted meanwhile can make
+    // it skip routes that never changed (seen in the lab: ~220 of 10,000 routes missing after
+    // 300 deletions during a dump), and it does not flag that with NLM_F_DUMP_INTR. So a dump
+    // that saw any change while it ran is not trusted: it replaces the live table only when
+    // that one is known to lack changes itself, and another dump follows after a back-off.
+    const disturbed = this.dumpDisturbed;
+    if (!disturbed || this.liveStale) {
+      this.table.takeFrom(built);
+      this.counters.dumps++;
+    } else {
+      this.counters.discardedDumps++;
+    }
+    if (disturbed) {
+      this.disturbedInARow++;
+      this.dumpAgain = undefined;
+      this.scheduleRetry('dump-interrupted', Math.min(this.retryDelayMs * 2 ** (this.disturbedInARow - 1), 5000));
+      return;
+    }
+    this.disturbedInARow = 0;
+    this.liveStale = false;
     if (!this.isReady) {
       this.isReady = true;
       if (this.readyTimer) clearTimeout(this.readyTimer);
@@ -484,4 +525,5 @@ export class RouteMonitor {
       this.startDump();
     }
   }
+
 }

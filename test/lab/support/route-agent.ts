@@ -19,6 +19,7 @@
  *   stats                          -> {stats}
  *   crossCheck {uplink, count}     -> {disagree, verdicts}: monitor vs routeTableFromIpJson(ip -j)
  *   bench {count, seconds}         -> {lookups, perSecond, hits}
+ *   resyncOnChange                 the monitor starts a re-dump at the next table change
  *   closeOnChange                  the monitor closes itself from its callback at the next change
  *   closedInCallback               -> {handles} monitors closed that way so far
  *   exitNow                        process.exit(0) with the monitors still open
@@ -184,11 +185,12 @@ serveJsonLines(async (req) => {
     }
     case 'resync': {
       const { m } = get(h);
-      const before = m.stats().dumps;
+      const done = (): number => m.stats().dumps + m.stats().discardedDumps;
+      const before = done();
       m.resync();
       const t0 = Date.now();
-      while (m.stats().dumps === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 2));
-      if (m.stats().dumps === before) throw new Error('re-dump did not finish within 10 s');
+      while ((done() === before || m.dumping) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 2));
+      if (done() === before || m.dumping) throw new Error('re-dump did not finish within 10 s');
       return { dumpMs: m.stats().lastDumpMs, routes: m.table.size };
     }
     case 'waitSettled': {
@@ -200,7 +202,7 @@ serveJsonLines(async (req) => {
       let last = -1;
       while (Date.now() - t0 < limit) {
         const s = m.stats();
-        const seen = (s.socket?.received ?? 0) + s.dumps;
+        const seen = (s.socket?.received ?? 0) + s.dumps + s.discardedDumps;
         if (!m.dumping && seen === last) {
           if (++quiet >= 10) return {};
         } else {
@@ -268,6 +270,16 @@ serveJsonLines(async (req) => {
         if (live !== off) disagree++;
       }
       return { disagree, verdicts, count };
+    }
+    case 'resyncOnChange': {
+      // Start a re-dump from inside the callback of the next table change.
+      const e = get(h);
+      const listener = (): void => {
+        e.listeners.delete(listener);
+        e.m.resync();
+      };
+      e.listeners.add(listener);
+      return {};
     }
     case 'closeOnChange': {
       // Close the monitor from inside its own socket callback at the next table change.
