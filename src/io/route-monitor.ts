@@ -282,6 +282,15 @@ export class RouteMonitor {
     this.requestResync('requested');
   }
 
+  /**
+   * True while the table is known or suspected to lack changes: before the first undisturbed
+   * dump, and from lost notifications (ENOBUFS), a parse error or a socket error until the next
+   * undisturbed dump is in. A caller that must never answer wrongly can refuse answers meanwhile.
+   */
+  get stale(): boolean {
+    return this.liveStale;
+  }
+
   /** True while a dump runs or one is scheduled. */
   get dumping(): boolean {
     return this.building !== undefined || this.retryTimer !== undefined;

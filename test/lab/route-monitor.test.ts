@@ -38,6 +38,7 @@ t.test('route monitor follows the kernel', async (t) => {
   const call = (msg: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>> => agent.call(msg, timeoutMs);
 
   const open = await call({ op: 'open' });
+  t.equal((await call({ op: 'stats' }))['stale'], false, 'ready: not stale');
   t.ok((open['routes'] as number) >= 5, `first dump: ${open['routes']} routes in ${(open['readyMs'] as number).toFixed(1)} ms`);
 
   const verdict = async (addr: string): Promise<string> => (await call({ op: 'lookup', addr, uplink: ETH0 }))['verdict'] as string;
@@ -144,6 +145,7 @@ t.test('route monitor follows the kernel', async (t) => {
     t.ok(small.resyncReasons['overrun']! >= 1, `and re-dumped (${small.resyncs} resyncs)`);
     t.equal(main.overruns, 0, 'the default 4 MiB buffer lost nothing');
     t.comment(`small buffer: ${small.overruns} ENOBUFS, ${small.resyncs} re-dumps (${JSON.stringify(small.resyncReasons)})`);
+    t.equal((await call({ op: 'stats', h: 'small' }))['stale'], false, 'not stale once an undisturbed dump is in');
     await sameAsKernel('after the overflow', 'small');
     await sameAsKernel('after the overflow', 'main');
     t.equal(await verdict('2001:db8:c:3::1'), 'uplink', 'a replaced route is seen');

@@ -214,7 +214,7 @@ serveJsonLines(async (req) => {
       throw new Error(`monitor ${h} still busy after ${limit} ms`);
     }
     case 'stats':
-      return { stats: get(h).m.stats() };
+      return { stats: get(h).m.stats(), stale: get(h).m.stale };
     case 'bench': {
       const { m } = get(h);
       // Queries: addresses inside the listed routes (hits on long prefixes) and random ones.
