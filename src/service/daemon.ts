@@ -20,7 +20,8 @@ import { HttpError, startHttpServer, type HttpServerHandle } from './http-server
 import { DaemonMetrics, type MetricsSnapshot } from './metrics.js';
 import { Link, type BackendKind } from './link.js';
 import { Prober } from './probe.js';
-import { GROUP, Scope, ruleWarnings } from './scope.js';
+import { openRoutes, type RouteMonitor } from './routes.js';
+import { GROUP, Scope, routeOracle, ruleWarnings } from './scope.js';
 
 export { DaemonError } from './errors.js';
 
@@ -46,6 +47,8 @@ export interface DaemonOptions {
   nice: number;
   /** How often the interface is re-read (flaps, address and MAC changes). */
   pollMs?: number;
+  /** Answer only targets the host routes away from the uplink (default true; `--no-route-check`). */
+  routeCheck?: boolean;
 }
 
 /** The Docker watcher wired to a scope: the one way run and explain follow Docker. */
@@ -72,6 +75,7 @@ export class Daemon {
   private membership: MembershipManager | undefined;
   private announcer: Announcer | undefined;
   private prober: Prober | undefined;
+  private routes: RouteMonitor | undefined;
   private watcher: DockerWatcher | undefined;
   private http: HttpServerHandle | undefined;
   private catalogue: DaemonMetrics | undefined;
@@ -153,6 +157,10 @@ export class Daemon {
         if (other.length > 0) this.announcer?.added(other);
       }
     });
+    if (this.opts.routeCheck !== false) {
+      this.routes = await openRoutes(this.log.child({ component: 'routes' }));
+      this.scope.setRoutes(routeOracle(this.routes.table, () => this.link.interfaceFacts()?.ifindex ?? 0));
+    }
     const warmMs = warmUp(this.host, this.opts.settings);
     this.log.debug({ ms: Math.round(warmMs) }, 'engine warmed up');
     this.raisePriority();
@@ -193,6 +201,8 @@ export class Daemon {
         mac: formatMac(this.host.mac),
         rules: this.scope.table.size,
         sourcePolicy: this.opts.settings.sourcePolicy,
+        override: this.opts.settings.overrideMode ?? (this.opts.settings.override ? 'always' : 'never'),
+        routeCheck: this.routes !== undefined,
         docker: this.opts.docker !== undefined,
       },
       'ready',
@@ -207,6 +217,7 @@ export class Daemon {
     this.prober?.close();
     await this.watcher?.stop();
     this.link.stop();
+    this.routes?.close();
     await this.http?.close();
     this.log.info({ counters: this.responder?.counters.snapshot() }, 'stopped');
   }

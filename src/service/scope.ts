@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { formatAddress, formatCidr, formatMac, isLinkLocalUnicast, isMulticast, parseAddress, prefixCovers } from '../addr/index.js';
 import { DropReason } from '../engine/verdict.js';
 import { RadixTrie } from '../table/trie.js';
+import { routesAway, type RouteTable } from '../table/route-table.js';
 import type { InterfaceAddress, OnLinkPrefix } from '../io/interface.js';
 import { onLinkPrefixes } from '../io/interface.js';
 import { Action, type Rule } from '../table/rule.js';
@@ -32,12 +33,18 @@ export interface UplinkAddresses {
   readonly addresses: readonly InterfaceAddress[];
 }
 
-/** How the host routes a target (service/routes.ts gives the live answer from rtnetlink). */
-export type RouteVerdict = 'elsewhere' | 'uplink' | 'local' | 'unreachable' | 'none';
-
-/** The host's routing table as the route check reads it: in memory, no syscall per packet. */
+/**
+ * The host's routing table as the route check reads it: in memory, kept in sync from rtnetlink
+ * (routes.ts), no syscall per packet. `uplink` is the interface questions come in on.
+ */
 export interface RouteOracle {
-  verdict(addr: Uint8Array, off: number): RouteVerdict;
+  readonly table: RouteTable;
+  uplink(): number;
+}
+
+/** A route check from a route table and the uplink's ifindex. */
+export function routeOracle(table: RouteTable, uplink: () => number): RouteOracle {
+  return { table, uplink };
 }
 
 /** How long an address seen in use by another node stays unclaimable after it was last seen. */
@@ -101,8 +108,10 @@ export class Scope {
       }
     }
     if (this.routes !== undefined && !isExactAddressRule(rule)) {
-      const v = this.routes.verdict(addr, off);
+      const v = routesAway(this.routes.table, addr, off, this.routes.uplink());
       if (v === 'uplink') return DropReason.RoutedToUplink;
+      // 'local': an address of this host on another interface (docker0's own); the uplink's
+      // own addresses never get here (host rules). Everything else has no usable route.
       if (v !== 'elsewhere' && v !== 'local') return DropReason.NotRouted;
     }
     return DropReason.None;
