@@ -273,6 +273,7 @@ export class Daemon {
     return {
       counters: this.responder.counters,
       tableRules: this.scope.table.size,
+      guard: { inUse: this.scope.inUseCount(), conflicts: this.scope.conflicts, probes: this.prober?.sent ?? 0, routeCheck: this.scope.routeCheck },
       linkUp: this.link.up,
       backend: { source: this.link, received: b.received, kernelDrops: b.kernelDrops },
       membership: this.membership && m ? { source: this.membership, groups: m.groups, allmulti: m.allmulti, reportsSent: m.reportsSent } : undefined,

@@ -30,8 +30,21 @@ export interface MetricsSnapshot {
     sendFailed: number;
     announced: number;
     mldQueries: number;
+    /** Router and Neighbor Advertisements of other nodes read by the conflict guard (absent: 0). */
+    adverts?: number;
   };
   tableRules: number;
+  /** The guards that keep us off other nodes' addresses (absent in older callers). */
+  guard?: {
+    /** Addresses seen in use by other nodes, now. */
+    inUse: number;
+    /** Conflicts found, by how they were seen (`ns-source`, `na-target`, ...). */
+    conflicts: ReadonlyMap<string, number>;
+    /** DAD probes sent for new container addresses. */
+    probes: number;
+    /** 1 while the route check is on. */
+    routeCheck: boolean;
+  };
   linkUp: boolean;
   /** The open back end's counts (they restart with each back end), or undefined while the link is down. */
   backend: { source: object; received: number; kernelDrops: number } | undefined;
@@ -160,7 +173,22 @@ export class DaemonMetrics {
     counter('ndp_send_failed_total', 'Frames the kernel refused', (s) => s.counters.sendFailed);
     counter('ndp_announced_total', 'Unsolicited NAs sent', (s) => s.counters.announced);
     counter('ndp_mld_queries_total', 'MLD queries received', (s) => s.counters.mldQueries);
+    counter('ndp_adverts_total', 'Router and Neighbor Advertisements of other nodes read by the conflict guard', (s) => s.counters.adverts ?? 0);
     gauge('ndp_table_rules', 'Rules in the target table', (s) => s.tableRules);
+    gauge('ndp_addresses_in_use', 'Addresses seen in use by other nodes on the link (never claimed)', (s) => s.guard?.inUse ?? 0);
+    counter('ndp_probes_total', 'DAD probes sent for new container addresses', (s) => s.guard?.probes ?? 0);
+    gauge('ndp_route_check', '1 while answers are checked against the host routes', (s) => (s.guard?.routeCheck ? 1 : 0));
+    new Counter({
+      name: 'ndp_conflicts_total',
+      help: 'Addresses found in use by another node, by how they were seen',
+      labelNames: ['how'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const c = snap().guard?.conflicts;
+        if (c !== undefined) for (const [how, n] of c) this.inc({ how }, n);
+      },
+    });
     gauge('ndp_link_up', '1 when the packet socket is open', (s) => (s.linkUp ? 1 : 0));
     gauge('ndp_uptime_seconds', 'Seconds since start', () => (Date.now() - this.startedAt) / 1000);
     counter('ndp_backend_received_total', 'Frames received by the back end', (s) => this.#received.read(s.backend?.source, s.backend?.received));

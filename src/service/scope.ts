@@ -178,6 +178,11 @@ export class Scope {
     return rule;
   }
 
+  /** How many addresses are remembered as in use (expired ones included until they are next looked at). */
+  inUseCount(): number {
+    return this.inUse.size;
+  }
+
   /** Every address seen in use, for status and explain. */
   inUseList(): { address: string; mac: string; how: string; ageMs: number }[] {
     const now = Date.now();

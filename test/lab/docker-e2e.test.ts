@@ -17,6 +17,8 @@ const lab = await DockerLab.up({ hosts: 2 });
 t.teardown(() => lab.down());
 t.comment(`lab ${lab.id} up in ${Math.round(lab.upMs)} ms`);
 const responders = new Map<string, ChildProcess>();
+/** Each responder's log lines (JSON). */
+const logs = new Map<string, string[]>();
 t.teardown(async () => {
   for (const c of responders.values()) await stopProcess(c);
 });
@@ -26,6 +28,9 @@ const SLEEPER = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 async function startResponder(h: 'd1' | 'd2'): Promise<ChildProcess> {
   const child = lab.spawnIn(h, process.execPath, [CLI, 'run', '--interface', 'eth0', '--docker', lab.host(h).url, '--log-level', 'info']);
   responders.set(h, child);
+  const log: string[] = [];
+  logs.set(h, log);
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(...d.split('\n').filter(Boolean)));
   await waitForLine(child, /"msg":"ready"/, 20_000);
   return child;
 }
@@ -139,4 +144,31 @@ t.test('explain --docker and run agree: a container outside the Docker scope is 
   const inside = await explain(web5!);
   t.equal(inside.answered, true, `explain --docker: ${web5} (inside) is answered`);
   t.equal(await ndisc6(web5!), d1mac, 'and so does run');
+});
+
+t.test("a container given another node's address is not claimed, and a warning names it", async (t) => {
+  // d2 owns 2003:ab11::2. A network on d1 whose subnet holds it (routed to its bridge, so the
+  // route check passes) and a container given exactly that address: d1's probe for it is
+  // answered by d2's kernel, so d1 must never answer or announce it.
+  await lab.dockerOk('d1', ['network', 'create', '--ipv6', '--subnet', '2003:ab11::/112', '--gateway', '2003:ab11::fffe', 'clash']);
+  t.teardown(async () => {
+    await lab.docker('d1', ['rm', '-f', 'thief']);
+    await lab.docker('d1', ['network', 'rm', 'clash']);
+  });
+  const capture = lab.spawnIn('d2', 'tcpdump', ['-i', 'eth0', '-nn', '-e', '-l', 'icmp6 and ip6[40] == 136']);
+  let seen = '';
+  capture.stdout!.setEncoding('utf8').on('data', (d: string) => (seen += d));
+  t.teardown(() => stopProcess(capture));
+  await new Promise((r) => setTimeout(r, 300));
+  await lab.dockerOk('d1', ['run', '-d', '--name', 'thief', '--network', 'clash', '--ip6', '2003:ab11::2', IMAGE, ...SLEEPER]);
+  const log = logs.get('d1')!;
+  await waitFor(() => log.some((l) => l.includes('"reason":"in-use-on-link"') && l.includes('"container":"thief"')), {
+    timeoutMs: 5000,
+    what: "a warning naming the container 'thief'",
+  });
+  t.pass('warned: container thief uses an address another node owns');
+  // Past the probe time: no answer and no announcement for ::2 from d1's MAC ever went out.
+  await new Promise((r) => setTimeout(r, 2500));
+  const fromD1 = seen.split('\n').filter((l) => l.startsWith(d1mac) && l.includes('tgt is 2003:ab11::2,'));
+  t.same(fromD1, [], "d1 sent no NA for d2's address");
 });
