@@ -35,7 +35,7 @@ export function buildTool(name: string): string {
       execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', bin, src], { timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
-      throw new Error(`gcc ${name}.c: ${err.stderr?.trim() || err.message}`);
+      throw new Error(`gcc ${name}.c: ${err.stderr?.trim() || err.message}`, { cause: e });
     }
   }
   return bin;

@@ -39,7 +39,7 @@ export function parseArgs(argv: string[]): Options {
       case '--create-budget-s': o.createBudgetS = num(v, a, 10, 3600); i++; break;
       case '--period-us': o.periodUs = num(v, a, 100, 100_000); i++; break;
       case '--no-sync': o.doSync = false; break;
-      case '-h': case '--help': usage();
+      case '-h': case '--help': return usage();
       default: throw new Error(`unknown option ${a} (--help)`);
     }
   }

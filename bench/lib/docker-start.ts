@@ -54,7 +54,7 @@ export async function startLatency(lab: DockerLab, peer: Peer, resp: Responder, 
     const predicted = i < opts.containers;
     const name = `${predicted ? 'lat' : 'naive'}${i}`;
     let addr: string;
-    let mac = '';
+    let mac: string | undefined;
     if (predicted) {
       ({ mac, addr } = macFor(i + 1, base));
       const c = await dockerApi(d1.sock, 'POST', `/v1.41/containers/create?name=${name}`, { Image: IMAGE, Cmd: SLEEPER, MacAddress: mac });

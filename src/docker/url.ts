@@ -175,7 +175,7 @@ export function readTlsMaterial(tls: DockerTls, read: FileReader): TlsMaterial {
       return read(path);
     } catch (err) {
       if (!required && isMissing(err)) return undefined;
-      throw new Error(`${why} needs ${path}: cannot read it (${reason(err)}); set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`);
+      throw new Error(`${why} needs ${path}: cannot read it (${reason(err)}); set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`, { cause: err });
     }
   };
   const ca = opt(tls.caFile, tls.caRequired);

@@ -182,7 +182,7 @@ export class DockerLab {
     } catch (e) {
       lab.#unhook?.();
       teardownSync(id);
-      throw new Error(`docker-lab up failed: ${(e as Error).message}`);
+      throw new Error(`docker-lab up failed: ${(e as Error).message}`, { cause: e });
     }
     lab.upMs = performance.now() - t0;
     return lab;

@@ -42,7 +42,7 @@ export function routesFromIpJson(text: string, ifindex: Map<string, number> = ne
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new Error(`routes: not JSON (expected the output of 'ip -j -6 route show table all'): ${(e as Error).message}`);
+    throw new Error(`routes: not JSON (expected the output of 'ip -j -6 route show table all'): ${(e as Error).message}`, { cause: e });
   }
   if (!Array.isArray(doc)) throw new Error("routes: expected a JSON array (the output of 'ip -j -6 route show table all')");
   const indexOf = (name: unknown, where: string): number => {

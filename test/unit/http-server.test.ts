@@ -6,7 +6,6 @@
 import { pino } from 'pino';
 import t from 'tap';
 
-const tap = t;
 import { HttpError, parseListen, startHttpServer, type HttpServerHandle, type HttpSurface } from '../../src/service/http-server.js';
 import { httpRequest, rawExchange } from '../support/http.js';
 
@@ -47,7 +46,7 @@ function scripted() {
   return { state, surface };
 }
 
-async function start(t: { teardown: typeof tap.teardown; equal: typeof tap.equal }, limits = {}) {
+async function start(t: { teardown: (typeof import('tap'))['default']['teardown']; equal: (typeof import('tap'))['default']['equal'] }, limits = {}) {
   const s = scripted();
   const srv: HttpServerHandle = await startHttpServer({ host: HOST, port: 0 }, s.surface, log, { handlerTimeoutMs: 300, ...limits });
   t.teardown(() => srv.close());

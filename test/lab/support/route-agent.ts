@@ -151,7 +151,7 @@ serveJsonLines(async (req) => {
       if (holds()) throw new Error(`the condition already holds before ip ${(req['args'] as string[]).join(' ')}`);
       const t0 = performance.now();
       let tChange = -1;
-      let tIp = -1;
+      let tIp: number;
       const listener = (): void => {
         if (tChange < 0 && holds()) tChange = performance.now();
       };
