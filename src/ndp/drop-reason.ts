@@ -53,10 +53,62 @@ export enum DropReason {
   OwnAddress,
   /** The engine could not write the answer (output buffer too small). */
   NoBufferSpace,
+  /**
+   * IPv6 source is the loopback address ::1 (RFC 4291 2.5.3: never sent outside a node).
+   * Linux: ip6_rcv_core drops it on any non-loopback device.
+   */
+  LoopbackSource,
+  /**
+   * IPv6 source is IPv4-mapped, ::ffff:0:0/96 (RFC 6890: never a source on the wire).
+   * Linux 5.4 to 5.11 dropped it in ip6_rcv_core; later kernels drop it only for TCP.
+   */
+  Ipv4MappedSource,
+  /** IPv6 destination is ::1 (RFC 4291 2.5.3). Linux: ip6_rcv_core, non-loopback device. */
+  LoopbackDestination,
+  /**
+   * IPv6 destination is an interface-local multicast group, scope 1 (RFC 4291 errata 3480).
+   * Linux: ip6_rcv_core, for frames not looped back.
+   */
+  InterfaceLocalDestination,
+  /** IPv6 destination is a multicast group with the reserved scope 0 (RFC 4291 2.7). Linux: ip6_rcv_core. */
+  ReservedScopeDestination,
+  /** The NS carries an 802.1Q VLAN ID that `--vlan` does not name (answer policy, engine). */
+  VlanNotServed,
 }
 
 /** Number of DropReason values, for sizing counter arrays. */
-export const DROP_REASON_COUNT = DropReason.NoBufferSpace + 1;
+export const DROP_REASON_COUNT = DropReason.VlanNotServed + 1;
+
+/**
+ * The reasons parseNS can return, in DropReason order (for tests and documentation): the
+ * codec's checks, as opposed to the engine's policy (from-self, no-rule, excluded, own-address,
+ * no-buffer-space, vlan-not-served).
+ */
+export const PARSE_DROP_REASONS: readonly DropReason[] = Object.freeze([
+  DropReason.TooShort,
+  DropReason.NotIPv6,
+  DropReason.StackedVlan,
+  DropReason.BadIPVersion,
+  DropReason.Truncated,
+  DropReason.NotICMPv6,
+  DropReason.NotNS,
+  DropReason.BadHopLimit,
+  DropReason.BadChecksum,
+  DropReason.BadCode,
+  DropReason.IcmpTooShort,
+  DropReason.TargetMulticast,
+  DropReason.BadOptionLength,
+  DropReason.UnspecifiedSourceBadDestination,
+  DropReason.UnspecifiedSourceWithSllao,
+  DropReason.MulticastSource,
+  DropReason.BadSourceLinkLayer,
+  DropReason.DestinationMismatch,
+  DropReason.LoopbackSource,
+  DropReason.Ipv4MappedSource,
+  DropReason.LoopbackDestination,
+  DropReason.InterfaceLocalDestination,
+  DropReason.ReservedScopeDestination,
+]);
 
 /** kebab-case names, index = DropReason value; used in logs, metrics and `--explain`. */
 export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
@@ -84,6 +136,12 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'excluded',
   'own-address',
   'no-buffer-space',
+  'loopback-source',
+  'ipv4-mapped-source',
+  'loopback-destination',
+  'interface-local-destination',
+  'reserved-scope-destination',
+  'vlan-not-served',
 ]);
 
 /** What kind of answer was sent. */
