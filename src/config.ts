@@ -9,6 +9,7 @@ import { parseAddress, parseCidr } from './table/cidr.js';
 import { Action, type Rule, type RuleSource } from './table/rule.js';
 import { makeAddressRules, makeRule } from './table/target-table.js';
 import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from './engine/types.js';
+import { MAX_VLAN_ID, UNTAGGED_ONLY, VlanSet } from './engine/vlans.js';
 
 /** A bad flag, value or file: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -29,6 +30,7 @@ export const ANSWER_OPTIONS = {
   'source-policy': { type: 'string' },
   router: { type: 'boolean' },
   'no-override': { type: 'boolean' },
+  vlan: { type: 'string', multiple: true },
 } as const satisfies ParseArgsConfig['options'];
 
 export const COMMON_OPTIONS = {
@@ -119,11 +121,12 @@ export function staticRules(values: {
   return rules;
 }
 
-/** Answer settings from --source-policy, --router and --no-override. */
+/** Answer settings from --source-policy, --router, --no-override and --vlan. */
 export function answerSettings(values: {
   'source-policy'?: string | undefined;
   router?: boolean | undefined;
   'no-override'?: boolean | undefined;
+  vlan?: string[] | undefined;
 }): AnswerSettings {
   const sp = values['source-policy'] ?? DEFAULT_ANSWER_SETTINGS.sourcePolicy;
   if (sp !== 'link-local' && sp !== 'target') {
@@ -133,6 +136,7 @@ export function answerSettings(values: {
     sourcePolicy: sp as SourcePolicy,
     router: values.router ?? DEFAULT_ANSWER_SETTINGS.router,
     override: values['no-override'] === true ? false : DEFAULT_ANSWER_SETTINGS.override,
+    vlans: vlanFlags(values.vlan),
   };
 }
 
@@ -183,4 +187,23 @@ export function intFlag(text: string | undefined, flag: string, dflt: number, mi
   const n = Number(text);
   if (n < min || n > max) throw new UsageError(`${flag}: ${n} is out of range ${min}..${max}`);
   return n;
+}
+
+/**
+ * `--vlan ID` (repeatable; `--vlan 10,20` also works): the 802.1Q VLANs answered besides
+ * untagged frames. 1..4094; VID 0 is a priority tag on untagged traffic and always answered.
+ */
+export function vlanFlags(texts: string[] | undefined): VlanSet {
+  const ids: number[] = [];
+  for (const text of texts ?? []) {
+    for (const part of text.split(',')) {
+      const p = part.trim();
+      if (!/^\d+$/.test(p)) throw new UsageError(`--vlan: '${part}' is not a VLAN ID (1..${MAX_VLAN_ID})`);
+      const id = Number(p);
+      if (id === 0) throw new UsageError('--vlan: 0 is a priority tag, not a VLAN: priority-tagged NS are answered as untagged');
+      if (id > MAX_VLAN_ID) throw new UsageError(`--vlan: ${id} is out of range 1..${MAX_VLAN_ID}`);
+      ids.push(id);
+    }
+  }
+  return ids.length === 0 ? UNTAGGED_ONLY : new VlanSet(ids);
 }

@@ -27,7 +27,11 @@ const ANSWER_HELP = `How answers are built:
                          providers' filters only accept that) or 'link-local' (the interface's
                          fe80:: address, RFC 4861's letter)
   --router               set the R flag (we are a router)
-  --no-override          clear the O flag (by default O=1: our answer replaces cached entries)`;
+  --no-override          clear the O flag (by default O=1: our answer replaces cached entries)
+  --vlan ID              also answer NS tagged with this 802.1Q VLAN ID, 1..4094 (repeatable, or
+                         comma-separated); the NA carries the NS's tag. By default only untagged
+                         NS (and VID 0, priority-tagged) are answered: a tagged NS is dropped as
+                         vlan-not-served, so answers never leak into VLANs of a trunk`;
 
 export const RUN_HELP = `Usage: ndp-responder run --interface IF [rules] [options]
 

@@ -8,6 +8,7 @@
  * Order of checks, cheapest and safest first:
  *   1. a frame from the host's own MAC is never answered (no loops, no self-talk);
  *   2. the frame must be a valid NS (RFC 4861 section 7.1.1, see parseNS);
+ *   2a. a tagged NS must be on a VLAN we serve (`--vlan`; untagged and VID 0 always are);
  *   3. the target must match an Answer rule by longest-prefix match (exclusions and the
  *      interface's own addresses win over shorter answer prefixes, see TargetTable);
  *   4. the NA is built from the NS: solicited answer, or DAD defence for a `::` source.
@@ -19,6 +20,7 @@ import { buildNA } from '../ndp/build.js';
 import type { NsView } from '../ndp/ns-view.js';
 import { Action, type Rule } from '../table/rule.js';
 import type { AnswerSettings, HostFacts } from './types.js';
+import { UNTAGGED_ONLY } from './vlans.js';
 
 /** What the engine needs from the table: longest-prefix match on 16 bytes in place. */
 export interface MatchTable {
@@ -84,6 +86,9 @@ export function decide(
   }
   const reason = parseNS(frame, start, length, view);
   if (reason !== DropReason.None) return d.drop(reason);
+  if (view.vlanTci >= 0 && !(settings.vlans ?? UNTAGGED_ONLY).servesTci(view.vlanTci)) {
+    return d.drop(DropReason.VlanNotServed);
+  }
 
   const rule = table.match(frame, view.targetOff);
   if (rule === undefined) return d.drop(DropReason.NoRule);

@@ -22,6 +22,12 @@ export interface AnswerSettings {
   readonly router: boolean;
   /** O flag. Default true (`--no-override` clears it). */
   readonly override: boolean;
+  /**
+   * 802.1Q VLANs answered besides untagged frames (`--vlan ID`, repeatable). Absent: untagged
+   * (and VID 0 priority-tagged) frames only; a tagged NS is dropped as `vlan-not-served`.
+   * A VlanSet (src/engine/vlans.ts).
+   */
+  readonly vlans?: { servesTci(tci: number): boolean } | undefined;
 }
 
 export const DEFAULT_ANSWER_SETTINGS: AnswerSettings = Object.freeze({

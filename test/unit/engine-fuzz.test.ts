@@ -23,6 +23,7 @@ import { Prng } from '../support/prng.js';
 import { checkAnswer } from '../support/reference-na.js';
 import { referenceDecodeNS } from '../support/reference-ns.js';
 import { covers } from '../support/reference-trie.js';
+import { VlanSet } from '../../src/engine/vlans.js';
 
 const ITERATIONS = Number(process.env.NDP_FUZZ_ITERATIONS ?? 5000);
 const SEED = Number(process.env.NDP_FUZZ_SEED ?? 0xe9e);
@@ -63,7 +64,9 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
     table.replaceGroup('host', rules.filter((r) => r.source.kind === 'host'));
     table.replaceGroup('docker', rules.filter((r) => r.source.kind === 'docker'));
     const host: HostFacts = { ifname: 'fuzz0', mac: mac('02:42:ac:11:00:09'), linkLocal: ip6('fe80::42:acff:fe11:9') };
-    const settings: AnswerSettings = { sourcePolicy, router: sourcePolicy === 'link-local', override: true };
+    // One run serves VLANs 5 and 100 (the bases carry 5, 7, 100 and 0: priority tag), the other none.
+    const served = sourcePolicy === 'target' ? [5, 100] : [];
+    const settings: AnswerSettings = { sourcePolicy, router: sourcePolicy === 'link-local', override: true, vlans: new VlanSet(served) };
     const rng = new Prng(SEED + (sourcePolicy === 'target' ? 0 : 1));
     const view = new NsView();
     const d = new Decision();
@@ -85,7 +88,11 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
       verdicts.set(key, (verdicts.get(key) ?? 0) + 1);
       const ref = referenceDecodeNS(f);
       const fromSelf = f.length >= 12 && hex(f.subarray(6, 12)) === hex(host.mac);
-      const want = ref.problem === null && !fromSelf ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16)) : 'drop';
+      // Untagged, VID 0 (priority tag only) or a served VLAN ID may be answered.
+      const vid = ref.vlanTci & 0x0fff;
+      const onServedVlan = ref.vlanTci === -1 || vid === 0 || served.includes(vid);
+      const want =
+        ref.problem === null && !fromSelf && onServedVlan ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16)) : 'drop';
       const got = d.kind !== 0 ? 'answer' : 'drop';
       if (want !== got) {
         problems.push(`engine ${got} (${DROP_REASON_NAMES[d.reason]}), reference ${want} (${ref.problem ?? 'valid'}): ${hex(f)}`);
@@ -99,7 +106,7 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
     t.same(problems.slice(0, 10), [], `no false answers, no missed answers, no wrong answers (${problems.length} problems)`);
     t.comment([...verdicts].map(([k, v]) => `${k}=${v}`).join(' '));
     t.ok((verdicts.get('answered') ?? 0) > ITERATIONS * 0.02, 'the fuzz reaches answers');
-    for (const r of ['no-rule', 'excluded', 'own-address', 'from-self']) {
+    for (const r of ['no-rule', 'excluded', 'own-address', 'from-self', 'vlan-not-served']) {
       if (ITERATIONS >= 2000) t.ok((verdicts.get(r) ?? 0) > 0, `reaches ${r}`);
     }
   });
