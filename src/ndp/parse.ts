@@ -140,12 +140,16 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
 
   // Destinations ip6_rcv_core drops on a non-loopback device, before any routing or ND.
   const d0 = frame[dstOff]!;
+  const d1 = frame[dstOff + 1]!;
   if (d0 === 0xff) {
-    const scope = frame[dstOff + 1]! & 0x0f;
-    // `IPV6_ADDR_MC_SCOPE(&hdr->daddr) == 1` for a frame not looped back (RFC 4291 errata 3480).
-    if (scope === 1) return DropReason.InterfaceLocalDestination;
-    // `IPV6_ADDR_MC_SCOPE(&hdr->daddr) == 0` (RFC 4291 2.7: reserved scope, silently dropped).
-    if (scope === 0) return DropReason.ReservedScopeDestination;
+    // ff02 (link-local scope, every solicited-node group) is the usual case: one comparison.
+    if (d1 !== 0x02) {
+      const scope = d1 & 0x0f;
+      // `IPV6_ADDR_MC_SCOPE(&hdr->daddr) == 1` for a frame not looped back (RFC 4291 errata 3480).
+      if (scope === 1) return DropReason.InterfaceLocalDestination;
+      // `IPV6_ADDR_MC_SCOPE(&hdr->daddr) == 0` (RFC 4291 2.7: reserved scope, silently dropped).
+      if (scope === 0) return DropReason.ReservedScopeDestination;
+    }
   } else if (d0 === 0 && zero(frame, dstOff + 1, 14) && frame[dstOff + 15] === 1) {
     // `ipv6_addr_loopback(&hdr->daddr)` on a non-loopback device (RFC 4291 2.5.3).
     return DropReason.LoopbackDestination;
@@ -154,7 +158,7 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
   // Destination: the target's solicited-node group ff02::1:ffXX:XXXX, or (unicast NUD) the target.
   const solicitedForm =
     d0 === 0xff &&
-    frame[dstOff + 1] === 0x02 &&
+    d1 === 0x02 &&
     frame[dstOff + 2] === 0 &&
     frame[dstOff + 3] === 0 &&
     frame[dstOff + 4] === 0 &&
