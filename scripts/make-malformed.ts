@@ -261,6 +261,13 @@ add('dst-scope-0', 'reserved-scope-destination', 'kernel-ns',
 add('vlan-999', 'vlan-not-served', 'kernel-ns',
   'valid NS with one 802.1Q tag, VID 999, which the replay does not serve (only --vlan 42)',
   pushTag(kernelNs, ETHERTYPE_VLAN, 999));
+add('nud-other-host', 'other-host', 'nud-ns',
+  "the captured unicast NUD probe sent to another host's MAC 02:00:00:cc:00:03 instead of 02:00:00:bb:00:02 (as a promiscuous or bridged interface sees it)",
+  (() => {
+    const f = copy(nudNs);
+    f.set(hex('020000cc0003'), 0);
+    return f;
+  })());
 
 // ---- write ----------------------------------------------------------------------------------
 

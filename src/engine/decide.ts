@@ -6,7 +6,8 @@
  * loops and `replay` all call it; nothing else decides what to answer.
  *
  * Order of checks, cheapest and safest first:
- *   1. a frame from the host's own MAC is never answered (no loops, no self-talk);
+ *   1. a frame from the host's own MAC is never answered (no loops, no self-talk), nor one sent
+ *      to another host's unicast MAC (Linux drops those first: PACKET_OTHERHOST);
  *   2. the frame must be a valid NS (RFC 4861 section 7.1.1, see parseNS);
  *   2a. a tagged NS must be on a VLAN we serve (`--vlan`; untagged and VID 0 always are);
  *   3. the target must match an Answer rule by longest-prefix match (exclusions and the
@@ -81,8 +82,9 @@ export function decide(
   outOff: number,
   d: Decision,
 ): Decision {
-  if (length >= 12 && start + 12 <= frame.length && equal6(frame, start + 6, host.mac, 0)) {
-    return d.drop(DropReason.FromSelf);
+  if (length >= 12 && start + 12 <= frame.length) {
+    if (equal6(frame, start + 6, host.mac, 0)) return d.drop(DropReason.FromSelf);
+    if ((frame[start]! & 1) === 0 && !equal6(frame, start, host.mac, 0)) return d.drop(DropReason.OtherHost);
   }
   const reason = parseNS(frame, start, length, view);
   if (reason !== DropReason.None) return d.drop(reason);

@@ -74,15 +74,21 @@ export enum DropReason {
   ReservedScopeDestination,
   /** The NS carries an 802.1Q VLAN ID that `--vlan` does not name (answer policy, engine). */
   VlanNotServed,
+  /**
+   * Ethernet destination is a unicast MAC other than the interface's: the frame was meant for
+   * another host (seen only in promiscuous mode, on a bridge port or a veth). Linux: the first
+   * check of ip6_rcv_core, `skb->pkt_type == PACKET_OTHERHOST`.
+   */
+  OtherHost,
 }
 
 /** Number of DropReason values, for sizing counter arrays. */
-export const DROP_REASON_COUNT = DropReason.VlanNotServed + 1;
+export const DROP_REASON_COUNT = DropReason.OtherHost + 1;
 
 /**
  * The reasons parseNS can return, in DropReason order (for tests and documentation): the
- * codec's checks, as opposed to the engine's policy (from-self, no-rule, excluded, own-address,
- * no-buffer-space, vlan-not-served).
+ * codec's checks, as opposed to the engine's (from-self, other-host, no-rule, excluded,
+ * own-address, no-buffer-space, vlan-not-served), which need the host's MAC, the table or settings.
  */
 export const PARSE_DROP_REASONS: readonly DropReason[] = Object.freeze([
   DropReason.TooShort,
@@ -142,6 +148,7 @@ export const DROP_REASON_NAMES: readonly string[] = Object.freeze([
   'interface-local-destination',
   'reserved-scope-destination',
   'vlan-not-served',
+  'other-host',
 ]);
 
 /** What kind of answer was sent. */

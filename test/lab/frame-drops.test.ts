@@ -8,7 +8,8 @@
  * The frames that must be dropped go first, two valid NS (untagged, and tagged VID 42) last:
  * their answers prove the responder has read everything before them, in order. Then: no NA for
  * any dropped target, and each drop counted under its own reason in /metrics and in the
- * daemon's `stopped` log line.
+ * daemon's `stopped` log line. (A NUD probe to another host's MAC is in the list too: Linux's
+ * PACKET_OTHERHOST, which a veth still delivers to packet sockets.)
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,6 +38,8 @@ const DROPS: [string, string, Uint8Array][] = [
   ['loopback-destination', T('24'), makeNS({ ethSrc: P_MAC, src: P_ADDR, target: T('24'), dst: '::1', ethDst: R_MAC })],
   ['interface-local-destination', T('25'), makeNS({ ethSrc: P_MAC, src: P_ADDR, target: T('25'), dst: 'ff01::1:ff00:25' })],
   ['reserved-scope-destination', T('26'), makeNS({ ethSrc: P_MAC, src: P_ADDR, target: T('26'), dst: 'ff00::1:ff00:26' })],
+  // A NUD probe to another host's MAC: a veth hands it to packet sockets all the same.
+  ['other-host', T('27'), makeNS({ ethSrc: P_MAC, src: P_ADDR, target: T('27'), dst: T('27'), ethDst: '02:00:00:00:fd:99' })],
 ];
 /** Valid NS sent after the drops: both must be answered (the second with VLAN tag 42). */
 const CONTROLS: [string, Uint8Array][] = [

@@ -18,12 +18,14 @@ const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixt
 const CAPTURES = ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns', 'kernel-na', 'kernel-dad-na', 'loopback-ns'];
 
 /**
- * Drop reasons a single input frame can show: the codec's, and vlan-not-served under the
- * malformed set's stated `--vlan 42` (the rest need a table, a host or an output).
+ * Drop reasons a single input frame can show: the codec's, and vlan-not-served and other-host
+ * under the malformed set's stated `--vlan 42` and `--mac` (the rest need a table or an output).
  */
-const INPUT_REASONS = [...PARSE_DROP_REASONS, DropReason.VlanNotServed].map((r) => DROP_REASON_NAMES[r]!);
+const INPUT_REASONS = [...PARSE_DROP_REASONS, DropReason.VlanNotServed, DropReason.OtherHost].map((r) => DROP_REASON_NAMES[r]!);
 /** VLAN IDs the malformed set's expectations assume served (`--vlan 42`). */
 const SERVED_VLANS = [42];
+/** The host MAC the malformed set's expectations assume (`--mac 02:00:00:bb:00:02`). */
+const HOST_MAC = [0x02, 0, 0, 0xbb, 0, 0x02];
 
 const LL = 'ff02:0000:0000:0000:0000:0001:ff';
 const hex16 = (b: Uint8Array, o: number): string =>
@@ -38,6 +40,7 @@ const hex16 = (b: Uint8Array, o: number): string =>
 function violations(f: Uint8Array): string[] {
   const v: string[] = [];
   if (f.length < 54) return ['too-short'];
+  if ((f[0]! & 1) === 0 && HOST_MAC.some((b, i) => f[i] !== b)) v.push('other-host');
   let off = 12;
   let tags = 0;
   let et = (f[off]! << 8) | f[off + 1]!;

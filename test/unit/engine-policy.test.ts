@@ -1,7 +1,10 @@
 /**
- * VLAN answer policy: untagged and priority-tagged (VID 0) NS are answered; a tagged NS only when
- * `--vlan` names its VLAN ID, and then the NA carries the same tag (checked by the independent
- * NA reference). decide() with a real TargetTable, the flag parser, and the CLI's error lines.
+ * decide()'s link-level policy, with a real TargetTable, answers checked by the independent NA
+ * reference:
+ *  - VLANs: untagged and priority-tagged (VID 0) NS are answered; a tagged NS only when `--vlan`
+ *    names its VLAN ID, and then the NA carries the same tag. Also the flag parser and the CLI's
+ *    error lines.
+ *  - Ethernet destination: a unicast MAC other than ours means the frame is for another host.
  */
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
@@ -52,6 +55,21 @@ t.test('decide: which tags are answered', async (t) => {
     ['VID 42 for a target with no rule', makeNS({ target: '2001:db8::1', vlan: 42 }), served, 'no-rule'],
   ];
   for (const [name, frame, vlans, want] of cases) t.equal(verdict(frame, vlans), want, name);
+});
+
+t.test('decide: Ethernet destination', async (t) => {
+  const nud = { target: TARGET, src: '2001:db8::1', dst: TARGET };
+  const cases: [string, Uint8Array, string][] = [
+    ['unicast NUD probe to our MAC', makeNS({ ...nud, ethDst: '02:00:00:00:00:02' }), 'answer'],
+    ['unicast NUD probe to another host\'s MAC', makeNS({ ...nud, ethDst: '02:00:00:00:00:99' }), 'other-host'],
+    ['multicast NS to our MAC (unusual, still ours)', makeNS({ target: TARGET, ethDst: '02:00:00:00:00:02' }), 'answer'],
+    ['multicast NS to another unicast MAC', makeNS({ target: TARGET, ethDst: '00:11:22:33:44:55' }), 'other-host'],
+    ['multicast NS to the Ethernet broadcast address', makeNS({ target: TARGET, ethDst: 'ff:ff:ff:ff:ff:ff' }), 'answer'],
+    ['multicast NS to its solicited-node MAC', makeNS({ target: TARGET }), 'answer'],
+    ['DAD probe to another unicast MAC', makeNS({ target: TARGET, src: '::', sllao: null, ethDst: '02:00:00:00:00:99' }), 'other-host'],
+    ['from our own MAC to another MAC: from-self first', makeNS({ ...nud, ethSrc: '02:00:00:00:00:02', ethDst: '02:00:00:00:00:99' }), 'from-self'],
+  ];
+  for (const [name, frame, want] of cases) t.equal(verdict(frame, undefined), want, name);
 });
 
 t.test('VlanSet', async (t) => {
