@@ -16,7 +16,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { makeNS } from '../support/frames.js';
-import { type JsonLinesProcess, Lab, type Netns, waitFor } from './support/netns.js';
+import type { JsonLinesProcess } from '../../src/lab/json-lines.js';
+import { Lab, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');

@@ -9,9 +9,10 @@
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { createLab, nsExec, nsSpawn, nsTry, waitForLine, waitForSnooping, type Lab } from '../../src/lab/topology.js';
-import { formatAddress, parseAddress } from '../../src/table/cidr.js';
-import { waitFor } from './support/netns.js';
+import { nsExec, nsSpawn, nsTry } from '../../src/lab/netns.js';
+import { waitFor, waitForLine } from '../../src/lab/process.js';
+import { createLab, type TwoHostLab as Lab, waitForSnooping } from '../../src/lab/topology.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 const H1_MAC = '02:00:00:00:01:01';

@@ -8,12 +8,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
-import { UsageError, vlanFlags } from '../../src/config.js';
+import { UsageError, vlanFlags } from '../../src/cli/flags.js';
 import { decide, Decision } from '../../src/engine/decide.js';
 import type { AnswerSettings, HostFacts } from '../../src/engine/types.js';
 import { UNTAGGED_ONLY, VlanSet } from '../../src/engine/vlans.js';
 import { NA_FRAME_LEN_VLAN } from '../../src/ndp/constants.js';
-import { DROP_REASON_NAMES } from '../../src/ndp/drop-reason.js';
+import { dropReasonName } from '../../src/engine/verdict.js';
 import { NsView } from '../../src/ndp/ns-view.js';
 import { Action } from '../../src/table/rule.js';
 import { TargetTable, makeRule } from '../../src/table/target-table.js';
@@ -31,7 +31,7 @@ function verdict(frame: Uint8Array, vlans: AnswerSettings['vlans']): string {
   const settings: AnswerSettings = { sourcePolicy: 'target', router: false, override: true, vlans };
   const out = new Uint8Array(NA_FRAME_LEN_VLAN);
   const d = decide(frame, 0, frame.length, table, host, settings, new NsView(), out, 0, new Decision());
-  if (!d.answered) return DROP_REASON_NAMES[d.reason]!;
+  if (!d.answered) return dropReasonName(d.reason);
   const problems = checkAnswer(frame, out.subarray(0, d.length), { mac: host.mac, sourcePolicy: 'target', router: false, override: true });
   return problems.length === 0 ? 'answer' : `wrong answer: ${problems.join('; ')}`;
 }
