@@ -88,7 +88,23 @@ t.test('afpacket: NS Linux drops on input, and NS on an unserved VLAN, are dropp
   await p.addr('eth0', `${P_ADDR}/64`);
 
   // The responder, as an operator runs it.
-  const daemon = r.spawn(process.execPath, [CLI, 'run', '--interface', 'eth0', '--backend', 'afpacket', '--prefix', PREFIX, '--vlan', '42', '--metrics', METRICS, '--log-level', 'info', '--no-announce']);
+  const daemon = r.spawn(process.execPath, [
+    CLI,
+    'run',
+    '--interface',
+    'eth0',
+    '--backend',
+    'afpacket',
+    '--prefix',
+    PREFIX,
+    '--vlan',
+    '42',
+    '--metrics',
+    METRICS,
+    '--log-level',
+    'info',
+    '--no-announce',
+  ]);
   const log: string[] = [];
   daemon.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(...d.split('\n').filter(Boolean)));
   daemon.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
@@ -113,8 +129,16 @@ t.test('afpacket: NS Linux drops on input, and NS on an unserved VLAN, are dropp
     timeoutMs: 5000,
     what: 'answers to both valid NS sent after the others',
   });
-  t.same(answeredFor(T('10')).map((n) => n.vid), [-1], 'the untagged NS is answered untagged');
-  t.same(answeredFor(T('11')).map((n) => n.vid), [42], 'the NS on VLAN 42 (--vlan 42) is answered on VLAN 42');
+  t.same(
+    answeredFor(T('10')).map((n) => n.vid),
+    [-1],
+    'the untagged NS is answered untagged',
+  );
+  t.same(
+    answeredFor(T('11')).map((n) => n.vid),
+    [42],
+    'the NS on VLAN 42 (--vlan 42) is answered on VLAN 42',
+  );
 
   // The answers to the last two frames mean everything before them was read and decided, so
   // no NA for a dropped frame can still be on its way; a little slack anyway, then the counters.
@@ -130,8 +154,20 @@ t.test('afpacket: NS Linux drops on input, and NS on an unserved VLAN, are dropp
   // The same counters at exit, in the `stopped` line.
   const exited = new Promise<number | null>((res) => daemon.once('exit', (code) => res(code)));
   daemon.kill('SIGTERM');
-  t.equal(await Promise.race([exited, new Promise<string>((res) => setTimeout(() => res('timeout'), 10_000))]), 0, 'the responder exits 0 on SIGTERM');
-  const stopped = log.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } }).find((x) => x['msg'] === 'stopped');
+  t.equal(
+    await Promise.race([exited, new Promise<string>((res) => setTimeout(() => res('timeout'), 10_000))]),
+    0,
+    'the responder exits 0 on SIGTERM',
+  );
+  const stopped = log
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    })
+    .find((x) => x['msg'] === 'stopped');
   const drops = ((stopped?.['counters'] as Record<string, unknown> | undefined)?.['drops'] ?? {}) as Record<string, number>;
   for (const [reason] of DROPS) t.equal(drops[reason], 1, `${reason}: 1 in the stopped log line`);
   const answered = (stopped?.['counters'] as Record<string, unknown> | undefined)?.['answered'];

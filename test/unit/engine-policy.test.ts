@@ -61,13 +61,17 @@ t.test('decide: Ethernet destination', async (t) => {
   const nud = { target: TARGET, src: '2001:db8::1', dst: TARGET };
   const cases: [string, Uint8Array, string][] = [
     ['unicast NUD probe to our MAC', makeNS({ ...nud, ethDst: '02:00:00:00:00:02' }), 'answer'],
-    ['unicast NUD probe to another host\'s MAC', makeNS({ ...nud, ethDst: '02:00:00:00:00:99' }), 'other-host'],
+    ["unicast NUD probe to another host's MAC", makeNS({ ...nud, ethDst: '02:00:00:00:00:99' }), 'other-host'],
     ['multicast NS to our MAC (unusual, still ours)', makeNS({ target: TARGET, ethDst: '02:00:00:00:00:02' }), 'answer'],
     ['multicast NS to another unicast MAC', makeNS({ target: TARGET, ethDst: '00:11:22:33:44:55' }), 'other-host'],
     ['multicast NS to the Ethernet broadcast address', makeNS({ target: TARGET, ethDst: 'ff:ff:ff:ff:ff:ff' }), 'answer'],
     ['multicast NS to its solicited-node MAC', makeNS({ target: TARGET }), 'answer'],
     ['DAD probe to another unicast MAC', makeNS({ target: TARGET, src: '::', sllao: null, ethDst: '02:00:00:00:00:99' }), 'other-host'],
-    ['from our own MAC to another MAC: from-self first', makeNS({ ...nud, ethSrc: '02:00:00:00:00:02', ethDst: '02:00:00:00:00:99' }), 'from-self'],
+    [
+      'from our own MAC to another MAC: from-self first',
+      makeNS({ ...nud, ethSrc: '02:00:00:00:00:02', ethDst: '02:00:00:00:00:99' }),
+      'from-self',
+    ],
   ];
   for (const [name, frame, want] of cases) t.equal(verdict(frame, undefined), want, name);
 });
@@ -96,7 +100,19 @@ t.test('--vlan parsing', async (t) => {
 
 t.test('CLI: a bad --vlan is one line and exit 2', async (t) => {
   for (const v of ['0', '4095', 'trunk']) {
-    const args = ['--import', 'tsx', `${root}src/cli.ts`, 'replay', `${root}fixtures/vlan-ns.pcap`, '-o', '/dev/null', '--mac', '02:00:00:bb:00:42', '--vlan', v];
+    const args = [
+      '--import',
+      'tsx',
+      `${root}src/cli.ts`,
+      'replay',
+      `${root}fixtures/vlan-ns.pcap`,
+      '-o',
+      '/dev/null',
+      '--mac',
+      '02:00:00:bb:00:42',
+      '--vlan',
+      v,
+    ];
     try {
       execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       t.fail(`--vlan ${v} should fail`);
