@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "ndp_native",
-      "sources": ["native/addon.cc", "native/packet-socket.cc", "native/capabilities.cc", "native/errors.cc"],
+      "sources": ["native/addon.cc", "native/packet-socket.cc", "native/capabilities.cc", "native/netlink.cc", "native/errors.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",

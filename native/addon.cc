@@ -14,6 +14,7 @@
 
 #include "capabilities.h"
 #include "errors.h"
+#include "netlink.h"
 #include "packet-socket.h"
 
 namespace {
@@ -90,6 +91,7 @@ Napi::Value InterfaceInfo(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaceInfo", Napi::Function::New<InterfaceInfo>(env, "interfaceInfo"));
   exports.Set("PacketSocket", ndp::PacketSocket::Init(env));
+  exports.Set("NetlinkSocket", ndp::NetlinkSocket::Init(env));
   exports.Set("ifNameToIndex", Napi::Function::New<IfNameToIndex>(env, "ifNameToIndex"));
   exports.Set("PACKET_MR_MULTICAST", Napi::Number::New(env, PACKET_MR_MULTICAST));
   exports.Set("PACKET_MR_PROMISC", Napi::Number::New(env, PACKET_MR_PROMISC));

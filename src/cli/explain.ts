@@ -4,7 +4,8 @@ import { DEFAULT_ANSWER_SETTINGS, type HostFacts } from '../engine/types.js';
 import { watchDocker } from '../service/daemon.js';
 import { explainAddress, formatExplanation, type Explanation } from '../service/explain.js';
 import { readUplinkFacts } from '../service/link.js';
-import { Scope } from '../service/scope.js';
+import { openRoutes } from '../service/routes.js';
+import { Scope, routeOracle } from '../service/scope.js';
 import { toSenderFacts } from '../io/interface.js';
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { EXPLAIN_HELP } from './help.js';
@@ -17,6 +18,7 @@ const OPTIONS = {
   ...DOCKER_OPTIONS,
   interface: { type: 'string', short: 'i' },
   daemon: { type: 'string' },
+  'no-route-check': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -67,6 +69,11 @@ export async function explainCommand(args: string[]): Promise<number> {
       const facts = readUplinkFacts(values.interface)!;
       scope.setUplink(facts);
       host = toSenderFacts(facts);
+      if (values['no-route-check'] !== true) {
+        const routes = await openRoutes(logger);
+        routes.close();
+        scope.setRoutes(routeOracle(routes.table, () => facts.ifindex));
+      }
     }
     const docker = dockerSettings(values);
     if (docker !== undefined) {
@@ -76,7 +83,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       await w.stop();
       if (!st.connected && st.lastSync === null) throw new UsageError(`--docker: cannot reach Docker (see log above)`);
     }
-    const ctx = { table: scope.table, host, settings: values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS };
+    const ctx = { table: scope, scope, host, settings: values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS };
     results = positionals.map((p) => explainAddress(ctx, p));
   }
   if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');

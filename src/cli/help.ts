@@ -70,6 +70,14 @@ ${DOCKER_URL_HELP}
 
 ${ANSWER_HELP}
 
+Claiming only what is ours:
+  --no-route-check       answer without consulting the host's routes (by default a target is
+                         answered only when the host routes it away from the uplink: to docker0,
+                         a br-*, a veth; an exact --address is answered regardless)
+  Always: an address another node on the link is seen using (the source of its NS, the target
+  of its NA or DAD probe, a router) is never answered; a new container address is probed first
+  (answered with O=0 meanwhile) and announced only when no other node owns it.
+
 Packets:
   --interface IF         the uplink to answer on (required)
   --backend B            'afpacket' (default: native AF_PACKET socket, batched) or 'pcap'
@@ -86,8 +94,7 @@ Packets:
 
 Operations:
   --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
-                         (docs/http.md)
-                         (e.g. [::1]:9464)
+                         (e.g. [::1]:9464; docs/http.md)
   --log-level L          fatal, error, warn, info (default), debug (one line per decision), trace
   -h, --help             this help
 `;
@@ -102,6 +109,9 @@ would send, in order, to OUT.pcap. Prints a summary: frames read, answered, drop
   --link-local ADDR      the host's link-local address (default: EUI-64 from --mac)
   --explain              print one line per input frame: index, target, decision, reason, rule
   --json                 print the summary as JSON
+  --routes FILE          check routes as 'run' does, against FILE (the output of
+                         'ip -j -6 route show table all' on the host; without it no route check)
+  --uplink IF            with --routes: the interface the capture was taken on
 
 ${RULES_HELP}
 
@@ -119,10 +129,14 @@ With --daemon, ask a running 'ndp-responder run --metrics HOST:PORT' instead.
 
 ${RULES_HELP}
 
-  --interface IF         also load IF's own addresses (never answered)
+  --interface IF         also load IF's own addresses (never answered) and check the host's
+                         routes as 'run' does
+  --no-route-check       with --interface: do not check routes (as 'run --no-route-check')
   --docker [URL]         also load the running containers of this Docker engine (URL forms
                          and TLS: see 'ndp-responder run --help')
   --json                 print JSON
+
+${ANSWER_HELP}
 `;
 
 export const DOCTOR_HELP = `Usage: ndp-responder doctor --interface IF [--docker [URL]] [--json]

@@ -8,7 +8,9 @@ import type { Decision } from '../engine/decide.js';
 import type { HostFacts } from '../engine/types.js';
 import { ANSWER_KIND_NAMES, FIRST_TARGET_REASON, dropReasonName } from '../engine/verdict.js';
 import type { NsView } from '../ndp/ns-view.js';
-import { Scope } from '../service/scope.js';
+import { readFileSync } from 'node:fs';
+import { routeTableFromIpJson } from '../table/ip-routes.js';
+import { Scope, routeOracle } from '../service/scope.js';
 import { formatAddress } from '../addr/index.js';
 import { describeSource } from '../service/explain.js';
 import { REPLAY_HELP } from './help.js';
@@ -21,6 +23,8 @@ const OPTIONS = {
   mac: { type: 'string' },
   'link-local': { type: 'string' },
   explain: { type: 'boolean' },
+  routes: { type: 'string' },
+  uplink: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -53,6 +57,26 @@ export async function replayCommand(args: string[]): Promise<number> {
   // The same scope builder as run and explain; there is no live interface or Docker here.
   const scope = new Scope();
   scope.setStatic(staticRules(values));
+  // No host to ask: the route check runs only on routes given (`ip -j -6 route show table all`).
+  if (values.routes !== undefined) {
+    if (values.uplink === undefined) throw new UsageError('--routes needs --uplink IFNAME (the interface the capture was taken on)');
+    let text: string;
+    try {
+      text = readFileSync(values.routes, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--routes ${values.routes}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    let routes: ReturnType<typeof routeTableFromIpJson>;
+    try {
+      routes = routeTableFromIpJson(text);
+    } catch (e) {
+      throw new UsageError(`--routes ${values.routes}: ${(e as Error).message}`);
+    }
+    const uplink = routes.ifindex.get(values.uplink) ?? -1;
+    scope.setRoutes(routeOracle(routes.table, () => uplink));
+  } else if (values.uplink !== undefined) {
+    throw new UsageError('--uplink goes with --routes');
+  }
 
   let backend: FileBackend;
   let writer: PcapFileWriter;

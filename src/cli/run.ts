@@ -20,6 +20,7 @@ const OPTIONS = {
   'no-announce': { type: 'boolean' },
   metrics: { type: 'string' },
   nice: { type: 'string' },
+  'no-route-check': { type: 'boolean' },
 } as const;
 
 export async function runCommand(args: string[]): Promise<number> {
@@ -64,6 +65,7 @@ export async function runCommand(args: string[]): Promise<number> {
     promiscuous: values.promiscuous === true,
     announce: values['no-announce'] !== true,
     metrics: values.metrics,
+    routeCheck: values['no-route-check'] !== true,
     nice: niceFlag(values.nice),
     logger,
   });

@@ -19,7 +19,9 @@ import { BadAddressError, explainAddress, type Explanation } from './explain.js'
 import { HttpError, startHttpServer, type HttpServerHandle } from './http-server.js';
 import { DaemonMetrics, type MetricsSnapshot } from './metrics.js';
 import { Link, type BackendKind } from './link.js';
-import { GROUP, Scope, ruleWarnings } from './scope.js';
+import { Prober } from './probe.js';
+import { openRoutes, type RouteMonitor } from './routes.js';
+import { GROUP, Scope, routeOracle, ruleWarnings } from './scope.js';
 
 export { DaemonError } from './errors.js';
 
@@ -45,6 +47,8 @@ export interface DaemonOptions {
   nice: number;
   /** How often the interface is re-read (flaps, address and MAC changes). */
   pollMs?: number;
+  /** Answer only targets the host routes away from the uplink (default true; `--no-route-check`). */
+  routeCheck?: boolean;
 }
 
 /** The Docker watcher wired to a scope: the one way run and explain follow Docker. */
@@ -70,6 +74,8 @@ export class Daemon {
   private responder!: Responder;
   private membership: MembershipManager | undefined;
   private announcer: Announcer | undefined;
+  private prober: Prober | undefined;
+  private routes: RouteMonitor | undefined;
   private watcher: DockerWatcher | undefined;
   private http: HttpServerHandle | undefined;
   private catalogue: DaemonMetrics | undefined;
@@ -80,7 +86,7 @@ export class Daemon {
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
-    this.scope = new Scope(this.log);
+    this.scope = new Scope(this.log.child({ component: 'scope' }));
     this.link = new Link(
       { ifname: opts.ifname, backend: opts.backend, promiscuous: opts.promiscuous, logger: this.log, pollMs: opts.pollMs },
       {
@@ -129,10 +135,31 @@ export class Daemon {
         counters: this.responder.counters,
         logger: this.log,
       });
-      this.unsubscribe = this.scope.table.onChange((c) => {
-        if (c.removed.length > 0) this.announcer?.removed(c.removed);
-        if (c.added.length > 0) this.announcer?.added(c.added);
-      });
+    }
+    // New container addresses are probed first and announced once no other owner answered
+    // (probe.ts); other new exact addresses (static rules) are announced at once.
+    this.prober = new Prober({
+      sink: this.link,
+      scope: this.scope,
+      host: () => this.host,
+      confirmed: (rules) => this.announcer?.added(rules),
+      logger: this.log,
+    });
+    this.unsubscribe = this.scope.table.onChange((c) => {
+      if (c.removed.length > 0) {
+        this.prober?.removed(c.removed);
+        this.announcer?.removed(c.removed);
+      }
+      if (c.added.length > 0) {
+        const docker = c.added.filter((r) => r.source.kind === 'docker');
+        const other = docker.length === c.added.length ? [] : c.added.filter((r) => r.source.kind !== 'docker');
+        if (docker.length > 0) this.prober?.added(docker);
+        if (other.length > 0) this.announcer?.added(other);
+      }
+    });
+    if (this.opts.routeCheck !== false) {
+      this.routes = await openRoutes(this.log.child({ component: 'routes' }));
+      this.scope.setRoutes(routeOracle(this.routes.table, () => this.link.interfaceFacts()?.ifindex ?? 0));
     }
     const warmMs = warmUp(this.host, this.opts.settings);
     this.log.debug({ ms: Math.round(warmMs) }, 'engine warmed up');
@@ -174,6 +201,8 @@ export class Daemon {
         mac: formatMac(this.host.mac),
         rules: this.scope.table.size,
         sourcePolicy: this.opts.settings.sourcePolicy,
+        override: this.opts.settings.overrideMode ?? (this.opts.settings.override ? 'always' : 'never'),
+        routeCheck: this.routes !== undefined,
         docker: this.opts.docker !== undefined,
       },
       'ready',
@@ -185,15 +214,17 @@ export class Daemon {
     this.stopped = true;
     this.unsubscribe?.();
     this.announcer?.close();
+    this.prober?.close();
     await this.watcher?.stop();
     this.link.stop();
+    this.routes?.close();
     await this.http?.close();
     this.log.info({ counters: this.responder?.counters.snapshot() }, 'stopped');
   }
 
   /** Why `address` is or isn't answered right now. @throws BadAddressError for bad text. */
   explain(address: string): Explanation {
-    return explainAddress({ table: this.scope.table, host: this.host, settings: this.opts.settings }, address);
+    return explainAddress({ table: this.scope, scope: this.scope, host: this.host, settings: this.opts.settings }, address);
   }
 
   private openMembership(): void {

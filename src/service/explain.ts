@@ -32,6 +32,10 @@ export interface Explanation {
   alsoCovering: RuleView[];
   solicitedNodeGroup: string;
   solicitedNodeMac: string;
+  /** The other node seen using the address, when that is why it is not answered. */
+  inUse?: { mac: string; how: string };
+  /** Whether the host's routes were consulted (the route check is on). */
+  routeCheck?: boolean;
 }
 
 /** An address that is not IPv6 text: the caller's mistake (HTTP 400, exit 2). */
@@ -63,6 +67,8 @@ function view(r: Rule): RuleView {
 /** What the explanation needs: the table the engine matches on and how it answers. */
 export interface ExplainContext {
   readonly table: MatchTable & Pick<TargetTable, 'explain'>;
+  /** The scope, when there is one: who uses an address, whether routes are checked. */
+  readonly scope?: { inUseBy(addr: Uint8Array): { mac: string; how: string } | undefined; readonly routeCheck: boolean };
   readonly host: HostFacts;
   readonly settings: AnswerSettings;
 }
@@ -80,9 +86,13 @@ export function explainAddress(ctx: ExplainContext, text: string): Explanation {
   peer[5] = peer[5]! ^ 0x01;
   peer[0] = (peer[0]! & 0xfe) | 0x02;
   const frame = syntheticNS(addr, peer);
-  const d = decide(frame, 0, frame.length, ctx.table, ctx.host, ctx.settings, new NsView(), new Uint8Array(NA_FRAME_LEN_VLAN), 0, new Decision());
+  // The same checks as the packet loop, but nothing is learnt from this made-up frame.
+  const t = ctx.table;
+  const table: MatchTable = { match: (a, o) => t.match(a, o), vet: t.vet?.bind(t), tentative: t.tentative?.bind(t) };
+  const d = decide(frame, 0, frame.length, table, ctx.host, ctx.settings, new NsView(), new Uint8Array(NA_FRAME_LEN_VLAN), 0, new Decision());
   const e = ctx.table.explain(addr, 0);
   const winner = d.rule ?? e.rule;
+  const inUse = ctx.scope?.inUseBy(addr);
   const group = new Uint8Array(16);
   solicitedNodeAddress(addr, 0, group, 0);
   const mac = new Uint8Array(6);
@@ -95,6 +105,8 @@ export function explainAddress(ctx: ExplainContext, text: string): Explanation {
     alsoCovering: e.shadowed.filter((r) => r !== winner).map(view),
     solicitedNodeGroup: formatAddress(group, 0),
     solicitedNodeMac: formatMac(mac, 0),
+    ...(inUse !== undefined ? { inUse: { mac: inUse.mac, how: inUse.how } } : {}),
+    ...(ctx.scope !== undefined ? { routeCheck: ctx.scope.routeCheck } : {}),
   };
 }
 
@@ -108,6 +120,9 @@ export function formatExplanation(x: Explanation): string {
   else if (x.verdict === 'own-address' && r) why = `NOT answered: it is ${r.from}; the kernel answers for it`;
   else if (x.verdict === 'excluded' && r) why = `NOT answered: excluded by ${r.rule} (${r.from})`;
   else if (x.verdict === 'target-multicast') why = 'NOT answered: a multicast address is never an NS target';
+  else if (x.verdict === 'in-use-on-link') why = `NOT answered: another node on the link uses it${x.inUse ? ` (MAC ${x.inUse.mac}, seen as ${x.inUse.how})` : ''}`;
+  else if (x.verdict === 'routed-to-uplink') why = "NOT answered: the host's routes send it back out the uplink, so it is not behind this host";
+  else if (x.verdict === 'not-routed') why = 'NOT answered: the host has no usable route for it';
   else why = `NOT answered: ${x.verdict}${r ? ` (rule ${r.rule}, ${r.from})` : ''}`;
   lines.push(`${x.address}: ${why}`);
   for (const c of x.alsoCovering) lines.push(`  also covered by ${c.action} ${c.rule} (${c.from}), less specific or outranked`);

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { formatAddress, formatCidr, formatMac, isLinkLocalUnicast, isMulticast, parseAddress, prefixCovers } from '../addr/index.js';
 import { DropReason } from '../engine/verdict.js';
 import { RadixTrie } from '../table/trie.js';
+import { routesAway, type RouteTable } from '../table/route-table.js';
 import type { InterfaceAddress, OnLinkPrefix } from '../io/interface.js';
 import { onLinkPrefixes } from '../io/interface.js';
 import { Action, type Rule } from '../table/rule.js';
@@ -32,12 +33,18 @@ export interface UplinkAddresses {
   readonly addresses: readonly InterfaceAddress[];
 }
 
-/** How the host routes a target (service/routes.ts gives the live answer from rtnetlink). */
-export type RouteVerdict = 'elsewhere' | 'uplink' | 'local' | 'unreachable' | 'none';
-
-/** The host's routing table as the route check reads it: in memory, no syscall per packet. */
+/**
+ * The host's routing table as the route check reads it: in memory, kept in sync from rtnetlink
+ * (routes.ts), no syscall per packet. `uplink` is the interface questions come in on.
+ */
 export interface RouteOracle {
-  verdict(addr: Uint8Array, off: number): RouteVerdict;
+  readonly table: RouteTable;
+  uplink(): number;
+}
+
+/** A route check from a route table and the uplink's ifindex. */
+export function routeOracle(table: RouteTable, uplink: () => number): RouteOracle {
+  return { table, uplink };
 }
 
 /** How long an address seen in use by another node stays unclaimable after it was last seen. */
@@ -101,8 +108,10 @@ export class Scope {
       }
     }
     if (this.routes !== undefined && !isExactAddressRule(rule)) {
-      const v = this.routes.verdict(addr, off);
+      const v = routesAway(this.routes.table, addr, off, this.routes.uplink());
       if (v === 'uplink') return DropReason.RoutedToUplink;
+      // 'local': an address of this host on another interface (docker0's own); the uplink's
+      // own addresses never get here (host rules). Everything else has no usable route.
       if (v !== 'elsewhere' && v !== 'local') return DropReason.NotRouted;
     }
     return DropReason.None;
@@ -149,8 +158,23 @@ export class Scope {
       this.expireInUse(now);
       if (this.inUse.size >= IN_USE_MAX) return undefined;
     }
-    this.inUse.insert(frame, off, 128, { mac: formatMac(macBuf, macOff), how, seen: now });
+    const mac = formatMac(macBuf, macOff);
+    this.inUse.insert(frame, off, 128, { mac, how, seen: now });
     this.conflicts.set(how, (this.conflicts.get(how) ?? 0) + 1);
+    const s = rule.source;
+    this.log?.warn(
+      {
+        reason: 'in-use-on-link',
+        address: formatAddress(frame, off),
+        mac,
+        how,
+        rule: rule.text,
+        ...(s.kind === 'docker' ? { container: s.containerName, network: s.network } : {}),
+      },
+      s.kind === 'docker'
+        ? `container ${s.containerName}'s address is in use by another node on the link: not answered`
+        : 'address in use by another node on the link: not answered',
+    );
     return rule;
   }
 
@@ -242,6 +266,11 @@ export class Scope {
     if (this.answerRules > 0) return 'outside-rules';
     for (const p of this.onLink) if (prefixCovers(p.addr, p.prefixLength, addr, 0)) return undefined;
     return 'outside-on-link';
+  }
+
+  /** Every rule covering an address, the winner first (`TargetTable.explain`). */
+  explain(addr: Uint8Array, off = 0): ReturnType<TargetTable['explain']> {
+    return this.table.explain(addr, off);
   }
 
   /** Replace the Docker group (the watcher's sink). */

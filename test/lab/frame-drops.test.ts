@@ -86,6 +86,12 @@ t.test('afpacket: NS Linux drops on input, and NS on an unserved VLAN, are dropp
   await lab.veth(r, 'eth0', p, 'eth0', { aMac: R_MAC, bMac: P_MAC });
   await r.addr('eth0', '2001:db8::1/64');
   await p.addr('eth0', `${P_ADDR}/64`);
+  // The container range sits behind R (routed to a veth whose both ends are in R, as a Docker
+  // bridge would be), so the route check lets R answer for it.
+  await r.ip(['link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct1']);
+  await r.up('ct0');
+  await r.up('ct1');
+  await r.ip(['-6', 'route', 'add', PREFIX, 'dev', 'ct0']);
 
   // The responder, as an operator runs it.
   const daemon = r.spawn(process.execPath, [

@@ -79,6 +79,7 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     const d1 = await startResponder(lab.h1.ns, [
       '--backend', backend,
       '--prefix', lab.h1.range,
+      '--address', '2003:ab11:0:0:8000::98',
       '--exclude', '2003:ab11:0:0:8000::30/128',
     ]);
     daemons.push(d1);
@@ -108,14 +109,24 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     const canonical = formatAddress(parseAddress(lab.h1.container));
     t.ok(seen.join('').includes(`> ${canonical}: ICMP6, neighbor solicitation`), `the probe was a unicast NS to the target (${canonical})`);
 
-    // DAD: h2 tries to take an address h1 answers for; the kernel must see it as taken.
+    // DAD: h2 tries to take an exact address h1 holds (--address): the kernel must see it as taken.
     nsExec(lab.h2.ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.accept_dad=1']);
-    nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::99/64', 'dev', 'eth0']);
-    await waitFor(() => /dadfailed/.test(nsTry(lab.h2.ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']).out), {
+    nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::98/64', 'dev', 'eth0']);
+    const addrLine = (a: string): string => nsTry(lab.h2.ns, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0']).out.split('\n').find((l) => l.includes(` ${a}/64 `)) ?? '';
+    await waitFor(() => /dadfailed/.test(addrLine('2003:ab11::8000:0:0:98')), {
       timeoutMs: 5000,
-      what: 'DAD for 2003:ab11:0:0:8000::99 to fail',
+      what: 'DAD for 2003:ab11:0:0:8000::98 to fail',
     });
-    t.pass('a DAD probe for an address we answer for ends dadfailed');
+    t.pass('a DAD probe for an exact address we hold ends dadfailed');
+    // ... but an address covered only by a prefix rule is not ours to defend: the other node's
+    // DAD succeeds, and from then on that address is in use on the link and never answered.
+    nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::99/64', 'dev', 'eth0']);
+    await waitFor(() => { const l = addrLine('2003:ab11::8000:0:0:99'); return l !== '' && !/tentative|dadfailed/.test(l); }, {
+      timeoutMs: 5000,
+      what: 'DAD for 2003:ab11:0:0:8000::99 (prefix rule only) to succeed',
+    });
+    t.notMatch(addrLine('2003:ab11::8000:0:0:99'), /dadfailed/, 'not defended');
+    t.pass('a DAD probe for an address covered only by a prefix rule succeeds');
 
     // The host's own address: the kernel answers, we must not (counted as own-address).
     t.equal(ndisc6(lab.h2.ns, lab.h1.addr), H1_MAC, "h1's own address is answered (by h1's kernel)");
@@ -127,6 +138,7 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     t.ok((drops['own-address'] ?? 0) >= 1, `own address counted as own-address drop (${drops['own-address']})`);
     t.ok((drops['excluded'] ?? 0) >= 1, `excluded counted (${drops['excluded']})`);
     t.ok((drops['no-rule'] ?? 0) >= 1, `outside rules counted as no-rule (${drops['no-rule']})`);
+    t.ok((drops['in-use-on-link'] ?? 0) >= 1, `the other node's DAD probe counted as in-use-on-link (${drops['in-use-on-link']})`);
     const byKind = c1.answeredByKind as Record<string, number>;
     t.ok((byKind['dad-defence'] ?? 0) >= 1, `DAD defended (${byKind['dad-defence']})`);
     t.equal(c1.sendFailed, 0, 'no send failures');
