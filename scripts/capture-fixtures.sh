@@ -41,6 +41,7 @@ T_NDISC6=2003:ab11::8000:0:0:2
 T_DAD=2003:ab11::8000:0:0:dad
 T_NUD=2003:ab11::8000:0:0:3
 T_VLAN=2001:db8:42::8000:0:0:1
+T_LOOPBACK=2003:ab11::8000:0:0:4
 
 tmp="$(mktemp -d /tmp/ndp-fixtures.XXXXXX)"
 tcpdump_pid=""
@@ -217,6 +218,13 @@ settle
 inlan ip -6 addr del "$HOST_ADDR/64" dev eth0 2>/dev/null || true
 grep -q 'neighbor advertisement' "$tmp/kernel-dad-na.txt" || die "kernel-dad-na.pcap holds no NA"
 
+# 8. loopback-ns: ndisc6 with source ::1 (-s ::1). The kernel sends it out of eth0 as asked, but
+#    a receiving Linux drops it in ip6_rcv_core (loopback source on a non-loopback device).
+start_capture eth0 loopback-ns 1 "$(ns_only "$T_LOOPBACK")"
+inlan ndisc6 -1 -r1 -w 200 -s ::1 "$T_LOOPBACK" eth0 >/dev/null 2>&1 || true
+finish_capture loopback-ns
+grep -q '::1 > ff02::1:ff00:4' "$tmp/loopback-ns.txt" || die "loopback-ns.pcap is not an NS from ::1"
+
 # --- provenance, then publish -------------------------------------------------------------------
 {
   echo "captured-by: scripts/capture-fixtures.sh"
@@ -233,7 +241,7 @@ grep -q 'neighbor advertisement' "$tmp/kernel-dad-na.txt" || die "kernel-dad-na.
   echo "sysctl (lan) net.ipv6.neigh.eth0.delay_first_probe_time=1; accept_ra=0, router_solicitations=0 in both"
 } >"$tmp/capture-info.txt"
 
-for name in kernel-ns ndisc6-ns dad-ns nud-ns vlan-ns kernel-na kernel-dad-na; do
+for name in kernel-ns ndisc6-ns dad-ns nud-ns vlan-ns kernel-na kernel-dad-na loopback-ns; do
   cp "$tmp/$name.pcap" "$tmp/$name.txt" "$out/"
 done
 cp "$tmp/capture-info.txt" "$out/"

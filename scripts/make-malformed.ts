@@ -6,8 +6,8 @@
  * project's own rules, see src/ndp/ns-error.ts); every other field stays valid, and the
  * ICMPv6 checksum is recomputed after the change (except in the bad-checksum case, and in the
  * truncated case where the missing bytes make it undefined). A few valid edge cases follow.
- * The "expect" of valid frames assumes the rules `--prefix 2003:ab11::8000:0:0:0/66` and a
- * host MAC other than the soliciting peer's (replay with `--mac 02:00:00:bb:00:02`).
+ * The "expect" of valid frames assumes the rules `--prefix 2003:ab11::8000:0:0:0/66`, a host
+ * MAC other than the soliciting peer's (replay with `--mac 02:00:00:bb:00:02`) and `--vlan 42`.
  *
  * Deterministic: the same input captures give the same bytes (timestamps are the frame index).
  * Usage: node --import tsx scripts/make-malformed.ts [FIXTURES_DIR]
@@ -239,6 +239,35 @@ add('vlan-42', 'answer', 'kernel-ns', 'valid NS with one 802.1Q tag (VID 42) ins
 add('nud-unicast', 'answer', 'nud-ns', 'the captured unicast NUD probe, unchanged (destination = target)', copy(nudNs));
 add('dad-probe', 'dad-defence', 'dad-ns', 'the captured DAD probe (source ::, nonce), unchanged: NA to ff02::1, S=0',
   copy(dadNs));
+
+// What Linux's IPv6 input (ip6_rcv_core) drops before ND, and the VLAN policy (appended, so the
+// frames above keep their indexes and timestamps).
+add('source-loopback', 'loopback-source', 'kernel-ns', 'IPv6 source ::1 (fixtures/loopback-ns.pcap is the same from ndisc6 -s ::1)',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), SRC)));
+add('source-ipv4-mapped', 'ipv4-mapped-source', 'kernel-ns', 'IPv6 source ::ffff:192.0.2.1 (IPv4-mapped)',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('0000:0000:0000:0000:0000:ffff:c000:0201'), SRC)));
+add('dst-loopback', 'loopback-destination', 'nud-ns',
+  'unicast NUD probe with target and IPv6 destination ::1 (destination = target, so only the loopback rule breaks)',
+  mutate(nudNs, (f) => {
+    f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), TARGET);
+    f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), DST);
+  }));
+add('dst-interface-local', 'interface-local-destination', 'kernel-ns',
+  'destination ff01::1:ff00:1: the solicited-node group with interface-local scope 1 (Ethernet 33:33:ff:00:00:01 unchanged)',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff01:0000:0000:0000:0000:0001:ff00:0001'), DST)));
+add('dst-scope-0', 'reserved-scope-destination', 'kernel-ns',
+  'destination ff00::1:ff00:1: the solicited-node group with the reserved multicast scope 0',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff00:0000:0000:0000:0000:0001:ff00:0001'), DST)));
+add('vlan-999', 'vlan-not-served', 'kernel-ns',
+  'valid NS with one 802.1Q tag, VID 999, which the replay does not serve (only --vlan 42)',
+  pushTag(kernelNs, ETHERTYPE_VLAN, 999));
+add('nud-other-host', 'other-host', 'nud-ns',
+  "the captured unicast NUD probe sent to another host's MAC 02:00:00:cc:00:03 instead of 02:00:00:bb:00:02 (as a promiscuous or bridged interface sees it)",
+  (() => {
+    const f = copy(nudNs);
+    f.set(hex('020000cc0003'), 0);
+    return f;
+  })());
 
 // ---- write ----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import { ruleProblem } from '../service/scope.js';
 import { Action, type Rule, type RuleSource } from '../table/rule.js';
 import { makeAddressRules, makeRule } from '../table/target-table.js';
 import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from '../engine/types.js';
+import { MAX_VLAN_ID, UNTAGGED_ONLY, VlanSet } from '../engine/vlans.js';
 
 /** A bad flag, value or file: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -30,6 +31,7 @@ export const ANSWER_OPTIONS = {
   router: { type: 'boolean' },
   override: { type: 'string' },
   'no-override': { type: 'boolean' },
+  vlan: { type: 'string', multiple: true },
 } as const satisfies ParseArgsConfig['options'];
 
 /** Options shared by run and explain: following Docker. */
@@ -180,12 +182,13 @@ export function staticRules(values: {
   return rules;
 }
 
-/** Answer settings from --source-policy, --router, --override and --no-override (= --override never). */
+/** Answer settings from --source-policy, --router, --override, --no-override (= --override never) and --vlan. */
 export function answerSettings(values: {
   'source-policy'?: string | undefined;
   router?: boolean | undefined;
   override?: string | undefined;
   'no-override'?: boolean | undefined;
+  vlan?: string[] | undefined;
 }): AnswerSettings {
   if (values['no-override'] === true && values.override !== undefined && values.override !== 'never') {
     throw new UsageError(`--no-override contradicts --override ${values.override}`);
@@ -203,6 +206,7 @@ export function answerSettings(values: {
     router: values.router ?? DEFAULT_ANSWER_SETTINGS.router,
     override: mode !== 'never',
     overrideMode: mode,
+    vlans: vlanFlags(values.vlan),
   };
 }
 
@@ -237,4 +241,23 @@ export function intFlag(text: string | undefined, flag: string, dflt: number, mi
   const n = Number(text);
   if (n < min || n > max) throw new UsageError(`${flag}: ${n} is out of range ${min}..${max}`);
   return n;
+}
+
+/**
+ * `--vlan ID` (repeatable; `--vlan 10,20` also works): the 802.1Q VLANs answered besides
+ * untagged frames. 1..4094; VID 0 is a priority tag on untagged traffic and always answered.
+ */
+export function vlanFlags(texts: string[] | undefined): VlanSet {
+  const ids: number[] = [];
+  for (const text of texts ?? []) {
+    for (const part of text.split(',')) {
+      const p = part.trim();
+      if (!/^\d+$/.test(p)) throw new UsageError(`--vlan: '${part}' is not a VLAN ID (1..${MAX_VLAN_ID})`);
+      const id = Number(p);
+      if (id === 0) throw new UsageError('--vlan: 0 is a priority tag, not a VLAN: priority-tagged NS are answered as untagged');
+      if (id > MAX_VLAN_ID) throw new UsageError(`--vlan: ${id} is out of range 1..${MAX_VLAN_ID}`);
+      ids.push(id);
+    }
+  }
+  return ids.length === 0 ? UNTAGGED_ONLY : new VlanSet(ids);
 }

@@ -31,7 +31,11 @@ const ANSWER_HELP = `How answers are built:
                          a container or an --address, once its probe found no other owner; O=0
                          for an answer that comes only from a prefix rule, so a real owner's NA
                          wins, RFC 4861 7.2.8), 'always' or 'never'
-  --no-override          the same as --override never`;
+  --no-override          the same as --override never
+  --vlan ID              also answer NS tagged with this 802.1Q VLAN ID, 1..4094 (repeatable, or
+                         comma-separated); the NA carries the NS's tag. By default only untagged
+                         NS (and VID 0, priority-tagged) are answered: a tagged NS is dropped as
+                         vlan-not-served, so answers never leak into VLANs of a trunk`;
 
 const DOCKER_URL_HELP = `Docker URLs (--docker URL or $DOCKER_HOST):
   unix:///path, /path    the engine's Unix socket (TLS variables do not apply)

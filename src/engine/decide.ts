@@ -8,6 +8,9 @@
  * Order of checks, cheapest and safest first:
  *   1. a frame from the host's own MAC is never answered (no loops, no self-talk);
  *   2. the frame must be a valid NS (RFC 4861 section 7.1.1, see parseNS);
+ *   2a. a tagged NS must be on a VLAN we serve (`--vlan`; untagged and VID 0 always are);
+ *   2b. an NS sent to another host's unicast MAC is not ours to answer (after the conflict
+ *       guard has observed its source);
  *   3. the target must match an Answer rule by longest-prefix match (exclusions and the
  *      interface's own addresses win over shorter answer prefixes, see TargetTable);
  *   4. the table's `vet` has the last word (route check, conflict guard);
@@ -21,6 +24,7 @@ import { buildNA } from '../ndp/build.js';
 import type { NsView } from '../ndp/ns-view.js';
 import type { Rule } from '../table/rule.js';
 import type { AnswerSettings, HostFacts } from './types.js';
+import { UNTAGGED_ONLY } from './vlans.js';
 
 /**
  * What the engine needs from the table: longest-prefix match on 16 bytes in place, and
@@ -139,12 +143,18 @@ export function decide(
   }
   const reason = parseNS(frame, start, length, view);
   if (reason !== DropReason.None) return d.drop(reason);
+  if (view.vlanTci >= 0 && !(settings.vlans ?? UNTAGGED_ONLY).servesTci(view.vlanTci)) {
+    return d.drop(DropReason.VlanNotServed);
+  }
 
   const off = view.targetOff;
   if (table.observe !== undefined) {
     if (view.unspecifiedSource) table.observe(frame, off, frame, start + 6, 'dad-probe');
     else table.observe(frame, view.srcOff, frame, start + 6, 'ns-source');
   }
+  // Sent to another host's unicast MAC (Linux drops it first: PACKET_OTHERHOST); its sender
+  // still showed which address it uses, so the conflict guard has seen it above.
+  if ((frame[start]! & 1) === 0 && !equal6(frame, start, host.mac, 0)) return d.drop(DropReason.OtherHost);
   const rule = table.match(frame, off);
   let verdict = ruleVerdict(rule);
   if (verdict === DropReason.None && table.vet !== undefined) verdict = table.vet(frame, off, rule!);

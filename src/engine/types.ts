@@ -27,6 +27,12 @@ export interface AnswerSettings extends NaFlags {
   readonly override: boolean;
   /** `--override auto|always|never` (see engine/decide.ts `overrideFor`); absent: `override` as is. */
   readonly overrideMode?: OverrideMode;
+  /**
+   * 802.1Q VLANs answered besides untagged frames (`--vlan ID`, repeatable). Absent: untagged
+   * (and VID 0 priority-tagged) frames only; a tagged NS is dropped as `vlan-not-served`.
+   * A VlanSet (src/engine/vlans.ts).
+   */
+  readonly vlans?: { servesTci(tci: number): boolean } | undefined;
 }
 
 export const DEFAULT_ANSWER_SETTINGS: AnswerSettings = Object.freeze({

@@ -28,6 +28,14 @@ export const DropReason = Object.freeze({
   RoutedToUplink: 70,
   /** The host has no usable route for the target (none, unreachable, blackhole, prohibit). */
   NotRouted: 71,
+  /** The NS carries an 802.1Q VLAN ID that `--vlan` does not name (untagged and VID 0 are always served). */
+  VlanNotServed: 72,
+  /**
+   * Ethernet destination is a unicast MAC other than the interface's: the frame was meant for
+   * another host (seen only in promiscuous mode, on a bridge port or a veth). Linux: the first
+   * check of ip6_rcv_core, `skb->pkt_type == PACKET_OTHERHOST`.
+   */
+  OtherHost: 73,
 } as const);
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -45,6 +53,8 @@ export const DROP_REASON_NAMES: ReadonlyMap<number, string> = new Map([
   [DropReason.InUseOnLink, 'in-use-on-link'],
   [DropReason.RoutedToUplink, 'routed-to-uplink'],
   [DropReason.NotRouted, 'not-routed'],
+  [DropReason.VlanNotServed, 'vlan-not-served'],
+  [DropReason.OtherHost, 'other-host'],
 ]);
 
 /** Size of a counter array indexed by DropReason. */

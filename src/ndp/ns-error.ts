@@ -45,6 +45,25 @@ export const NsError = Object.freeze({
   BadSourceLinkLayer: 17,
   /** IPv6 destination is neither the target nor the target's solicited-node group. */
   DestinationMismatch: 18,
+  /**
+   * IPv6 source is the loopback address ::1 (RFC 4291 2.5.3: never sent outside a node).
+   * Linux: ip6_rcv_core drops it on any non-loopback device.
+   */
+  LoopbackSource: 19,
+  /**
+   * IPv6 source is IPv4-mapped, ::ffff:0:0/96 (RFC 6890: never a source on the wire).
+   * Linux 5.4 to 5.11 dropped it in ip6_rcv_core; later kernels drop it only for TCP.
+   */
+  Ipv4MappedSource: 20,
+  /** IPv6 destination is ::1 (RFC 4291 2.5.3). Linux: ip6_rcv_core, non-loopback device. */
+  LoopbackDestination: 21,
+  /**
+   * IPv6 destination is an interface-local multicast group, scope 1 (RFC 4291 errata 3480).
+   * Linux: ip6_rcv_core, for frames not looped back.
+   */
+  InterfaceLocalDestination: 22,
+  /** IPv6 destination is a multicast group with the reserved scope 0 (RFC 4291 2.7). Linux: ip6_rcv_core. */
+  ReservedScopeDestination: 23,
 } as const);
 export type NsError = (typeof NsError)[keyof typeof NsError];
 
@@ -68,4 +87,9 @@ export const NS_ERROR_NAMES: ReadonlyMap<number, string> = new Map([
   [NsError.MulticastSource, 'multicast-source'],
   [NsError.BadSourceLinkLayer, 'bad-source-link-layer'],
   [NsError.DestinationMismatch, 'destination-mismatch'],
+  [NsError.LoopbackSource, 'loopback-source'],
+  [NsError.Ipv4MappedSource, 'ipv4-mapped-source'],
+  [NsError.LoopbackDestination, 'loopback-destination'],
+  [NsError.InterfaceLocalDestination, 'interface-local-destination'],
+  [NsError.ReservedScopeDestination, 'reserved-scope-destination'],
 ]);

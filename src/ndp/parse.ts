@@ -45,16 +45,22 @@ import type { NsView } from './ns-view.js';
  * 10. `BadCode`: ICMP code is not 0 (RFC 4861 7.1.1).
  * 11. `TargetMulticast`: target is a multicast address (RFC 4861 7.1.1).
  * 12. `MulticastSource`: IPv6 source is multicast (RFC 4291 2.7: never a source).
- * 13. `UnspecifiedSourceBadDestination`: source is :: and destination is not a solicited-node
+ * 13. What Linux's IPv6 input (net/ipv6/ip6_input.c, ip6_rcv_core) drops on a non-loopback
+ *     device before ND sees the packet: `Ipv4MappedSource` (::ffff:0:0/96; dropped there by
+ *     Linux 5.4 to 5.11, and never a source by RFC 6890), `LoopbackSource` (::1),
+ *     `InterfaceLocalDestination` (multicast scope 1), `ReservedScopeDestination` (multicast
+ *     scope 0), `LoopbackDestination` (::1). These name destinations that check 15 would
+ *     otherwise call a mismatch.
+ * 14. `UnspecifiedSourceBadDestination`: source is :: and destination is not a solicited-node
  *     address (RFC 4861 7.1.1).
- * 14. `DestinationMismatch`: destination is neither the target (unicast NUD probe) nor the
+ * 15. `DestinationMismatch`: destination is neither the target (unicast NUD probe) nor the
  *     target's solicited-node group (RFC 4861 7.2.2).
- * 15. Options, walked to the end (RFC 4861 4.6): `BadOptionLength` for a zero length or an
+ * 16. Options, walked to the end (RFC 4861 4.6): `BadOptionLength` for a zero length or an
  *     option running past the ICMPv6 payload; `BadSourceLinkLayer` for an SLLAO that is not
  *     length 1 (6-byte MAC) or carries a group MAC. Unknown options are skipped. The first
  *     SLLAO and the first Nonce option (RFC 3971 5.3.2) are recorded.
- * 16. `UnspecifiedSourceWithSllao`: source is :: and an SLLAO is present (RFC 4861 7.1.1).
- * 17. `BadSourceLinkLayer` again: a specified source, no SLLAO, and a group Ethernet source MAC
+ * 17. `UnspecifiedSourceWithSllao`: source is :: and an SLLAO is present (RFC 4861 7.1.1).
+ * 18. `BadSourceLinkLayer` again: a specified source, no SLLAO, and a group Ethernet source MAC
  *     (the answer would go to that MAC, and a group MAC is never a sender).
  *
  * Cost for a typical NS: the checksum over 72 bytes dominates (see bench/codec.bench.ts).
@@ -114,20 +120,45 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
   if (frame[targetOff] === 0xff) return NsError.TargetMulticast;
   if (frame[srcOff] === 0xff) return NsError.MulticastSource;
 
-  // Source :: (DAD probe, RFC 4862 5.4.2)?
-  let unspecified = true;
-  for (let i = 0; i < 16; i++) {
-    if (frame[srcOff + i] !== 0) {
-      unspecified = false;
-      break;
+  // Source :: (DAD probe, RFC 4862 5.4.2), ::1 or ::ffff:0:0/96? All start with ten zero bytes;
+  // the usual source (fe80::/10, a global address) is told apart by its first byte.
+  let unspecified = false;
+  if (frame[srcOff] === 0 && zero(frame, srcOff + 1, 9)) {
+    const b10 = frame[srcOff + 10]!;
+    const b11 = frame[srcOff + 11]!;
+    // Mirrors Linux 5.4-5.11 ip6_rcv_core `ipv6_addr_v4mapped(&hdr->saddr)` (since 5.12 only TCP
+    // drops it); RFC 6890 lists ::ffff:0:0/96 as never a source, and the NA would carry it.
+    if (b10 === 0xff && b11 === 0xff) return NsError.Ipv4MappedSource;
+    if (b10 === 0 && b11 === 0 && zero(frame, srcOff + 12, 3)) {
+      const last = frame[srcOff + 15]!;
+      // Mirrors ip6_rcv_core `ipv6_addr_loopback(&hdr->saddr)` on a non-loopback device.
+      if (last === 1) return NsError.LoopbackSource;
+      unspecified = last === 0;
     }
   }
   view.unspecifiedSource = unspecified;
 
+  // Destinations ip6_rcv_core drops on a non-loopback device, before any routing or ND.
+  const d0 = frame[dstOff]!;
+  const d1 = frame[dstOff + 1]!;
+  if (d0 === 0xff) {
+    // ff02 (link-local scope, every solicited-node group) is the usual case: one comparison.
+    if (d1 !== 0x02) {
+      const scope = d1 & 0x0f;
+      // `IPV6_ADDR_MC_SCOPE(&hdr->daddr) == 1` for a frame not looped back (RFC 4291 errata 3480).
+      if (scope === 1) return NsError.InterfaceLocalDestination;
+      // `IPV6_ADDR_MC_SCOPE(&hdr->daddr) == 0` (RFC 4291 2.7: reserved scope, silently dropped).
+      if (scope === 0) return NsError.ReservedScopeDestination;
+    }
+  } else if (d0 === 0 && zero(frame, dstOff + 1, 14) && frame[dstOff + 15] === 1) {
+    // `ipv6_addr_loopback(&hdr->daddr)` on a non-loopback device (RFC 4291 2.5.3).
+    return NsError.LoopbackDestination;
+  }
+
   // Destination: the target's solicited-node group ff02::1:ffXX:XXXX, or (unicast NUD) the target.
   const solicitedForm =
-    frame[dstOff] === 0xff &&
-    frame[dstOff + 1] === 0x02 &&
+    d0 === 0xff &&
+    d1 === 0x02 &&
     frame[dstOff + 2] === 0 &&
     frame[dstOff + 3] === 0 &&
     frame[dstOff + 4] === 0 &&
@@ -179,4 +210,10 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
   view.sllaoOff = sllaoOff;
   view.nonceOff = nonceOff;
   return NsError.None;
+}
+
+/** True when the `n` bytes of `b` from `off` are all zero. */
+function zero(b: Uint8Array, off: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[off + i] !== 0) return false;
+  return true;
 }

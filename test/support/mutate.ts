@@ -23,7 +23,23 @@ export const BASES: readonly Uint8Array[] = [
   makeNS({ target: 'fe80::abcd', padding: 12 }),
 ];
 
-const ADDRS = [ip6('::'), ip6('ff02::1'), ip6('fe80::1'), ip6(TARGET), solicitedNode(TARGET), solicitedNode('2001:db8::11'), ip6('ff05::1:ff00:10')];
+const ADDRS = [
+  ip6('::'),
+  ip6('ff02::1'),
+  ip6('fe80::1'),
+  ip6(TARGET),
+  solicitedNode(TARGET),
+  solicitedNode('2001:db8::11'),
+  ip6('ff05::1:ff00:10'),
+  // What IPv6 input drops (loopback, IPv4-mapped, multicast scopes 1 and 0) and near misses.
+  ip6('::1'),
+  ip6('::2'),
+  ip6('::ffff:192.0.2.1'),
+  ip6('::fffe:c000:201'),
+  ip6('ff01::1:ff00:10'),
+  ip6('ff10::1:ff00:10'),
+  ip6('ff12::1:ff00:10'),
+];
 
 export function ipOffOf(f: Uint8Array): number {
   return f.length >= 14 && f[12] === 0x81 && f[13] === 0x00 ? 18 : 14;

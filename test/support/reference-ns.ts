@@ -128,6 +128,22 @@ export function referenceDecodeNS(frame: Uint8Array): ReferenceNs {
 
   // Beyond 7.1.1: what we require before answering.
   if (ip.src[0] === 0xff) return fail('multicast source');
+
+  // What an IPv6 node drops on input before ND ever runs (RFC 4291 2.5.3: ::1 is never sent
+  // outside a node and a packet to ::1 arriving on an interface is dropped; RFC 4291 2.7 and
+  // errata 3480: multicast scope 0 is reserved and interface-local scope 1 never leaves a node;
+  // RFC 6890: ::ffff:0:0/96 is never a source). Linux's ip6_rcv_core has the same rules.
+  const loopback = [...new Array<number>(15).fill(0), 1];
+  const same = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+  const v4MappedPrefix = [...new Array<number>(10).fill(0), 0xff, 0xff];
+  if (same(ip.src, loopback)) return fail('loopback source');
+  if (same(ip.src.slice(0, 12), v4MappedPrefix)) return fail('IPv4-mapped source');
+  if (same(ip.dst, loopback)) return fail('loopback destination');
+  if (ip.dst[0] === 0xff) {
+    const scope = ip.dst[1]! % 16;
+    if (scope === 1) return fail('interface-local multicast destination');
+    if (scope === 0) return fail('multicast destination with reserved scope 0');
+  }
   for (const o of sllaos) {
     if (o.bytes !== 8) return fail('SLLAO is not 8 bytes');
     if ((frame[o.frameOffset + 2]! & 1) === 1) return fail('SLLAO carries a group MAC');

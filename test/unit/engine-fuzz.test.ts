@@ -23,8 +23,11 @@ import { Prng } from '../support/prng.js';
 import { checkAnswer } from '../support/reference-na.js';
 import { referenceDecodeNS } from '../support/reference-ns.js';
 import { covers } from '../support/reference-trie.js';
+import { VlanSet } from '../../src/engine/vlans.js';
 
 const ITERATIONS = Number(process.env.NDP_FUZZ_ITERATIONS ?? 5000);
+/** The host's MAC; unicast NS (NUD probes) in the bases are sent to it, as a peer would. */
+const HOST_MAC = '02:42:ac:11:00:09';
 const SEED = Number(process.env.NDP_FUZZ_SEED ?? 0xe9e);
 
 const rules: Rule[] = [
@@ -41,7 +44,8 @@ const ENGINE_BASES: readonly Uint8Array[] = [
   ...['2001:db8::8000:0:0:21', '2001:db8::8000:0:0:11', '2001:db8::8000:0:1:10', '2001:db8::8000:0:0:ffff', 'fe80::abce'].flatMap((target) => [
     makeNS({ target }),
     makeNS({ target, src: '::', sllao: null, options: [NONCE] }),
-    makeNS({ target, src: 'fe80::1', dst: target, vlan: 5 }),
+    makeNS({ target, src: 'fe80::1', dst: target, vlan: 5, ethDst: HOST_MAC }),
+    makeNS({ target, src: '2001:db8::1', dst: target, ethDst: HOST_MAC }),
   ]),
 ];
 
@@ -62,8 +66,10 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
     table.replaceGroup('static', rules.filter((r) => r.source.kind === 'static'));
     table.replaceGroup('host', rules.filter((r) => r.source.kind === 'host'));
     table.replaceGroup('docker', rules.filter((r) => r.source.kind === 'docker'));
-    const host: HostFacts = { ifname: 'fuzz0', mac: mac('02:42:ac:11:00:09'), linkLocal: ip6('fe80::42:acff:fe11:9') };
-    const settings: AnswerSettings = { sourcePolicy, router: sourcePolicy === 'link-local', override: true };
+    const host: HostFacts = { ifname: 'fuzz0', mac: mac(HOST_MAC), linkLocal: ip6('fe80::42:acff:fe11:9') };
+    // One run serves VLANs 5 and 100 (the bases carry 5, 7, 100 and 0: priority tag), the other none.
+    const served = sourcePolicy === 'target' ? [5, 100] : [];
+    const settings: AnswerSettings = { sourcePolicy, router: sourcePolicy === 'link-local', override: true, vlans: new VlanSet(served) };
     const rng = new Prng(SEED + (sourcePolicy === 'target' ? 0 : 1));
     const view = new NsView();
     const d = new Decision();
@@ -75,6 +81,7 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
     for (let i = 0; i < ITERATIONS; i++) {
       const f = mutatedFrame(rng, ENGINE_BASES);
       if (rng.chance(0.02) && f.length >= 12) f.set(host.mac, 6); // our own frames come back sometimes
+      else if (rng.chance(0.02) && f.length >= 6) f.set(mac('02:00:00:00:00:99'), 0); // unicast to another host
       try {
         decide(f, 0, f.length, table, host, settings, view, out, 8, d);
       } catch (e) {
@@ -85,7 +92,13 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
       verdicts.set(key, (verdicts.get(key) ?? 0) + 1);
       const ref = referenceDecodeNS(f);
       const fromSelf = f.length >= 12 && hex(f.subarray(6, 12)) === hex(host.mac);
-      const want = ref.problem === null && !fromSelf ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16)) : 'drop';
+      // A unicast Ethernet destination must be ours (a group MAC, I/G bit set, is for everyone).
+      const otherHost = f.length >= 12 && (f[0]! & 1) === 0 && hex(f.subarray(0, 6)) !== hex(host.mac);
+      // Untagged, VID 0 (priority tag only) or a served VLAN ID may be answered.
+      const vid = ref.vlanTci & 0x0fff;
+      const onServedVlan = ref.vlanTci === -1 || vid === 0 || served.includes(vid);
+      const want =
+        ref.problem === null && !fromSelf && !otherHost && onServedVlan ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16)) : 'drop';
       const got = d.kind !== 0 ? 'answer' : 'drop';
       if (want !== got) {
         problems.push(`engine ${got} (${dropReasonName(d.reason)}), reference ${want} (${ref.problem ?? 'valid'}): ${hex(f)}`);
@@ -99,7 +112,7 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
     t.same(problems.slice(0, 10), [], `no false answers, no missed answers, no wrong answers (${problems.length} problems)`);
     t.comment([...verdicts].map(([k, v]) => `${k}=${v}`).join(' '));
     t.ok((verdicts.get('answered') ?? 0) > ITERATIONS * 0.02, 'the fuzz reaches answers');
-    for (const r of ['no-rule', 'excluded', 'own-address', 'from-self']) {
+    for (const r of ['no-rule', 'excluded', 'own-address', 'from-self', 'vlan-not-served', 'other-host']) {
       if (ITERATIONS >= 2000) t.ok((verdicts.get(r) ?? 0) > 0, `reaches ${r}`);
     }
   });

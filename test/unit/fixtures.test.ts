@@ -10,16 +10,23 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { icmp6ChecksumValid } from '../../src/ndp/checksum.js';
 import { NS_ERROR_NAMES } from '../../src/ndp/ns-error.js';
-import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../../src/engine/verdict.js';
+import { DROP_REASON_NAMES, ANSWER_KIND_NAMES, DropReason, dropReasonName } from '../../src/engine/verdict.js';
 import { readPcap } from '../support/pcap.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures');
 
 /** The captured fixtures (scripts/capture-fixtures.sh). */
-const CAPTURES = ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns', 'kernel-na', 'kernel-dad-na'];
+const CAPTURES = ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns', 'kernel-na', 'kernel-dad-na', 'loopback-ns'];
 
-/** Drop reasons a single input frame can show (the rest need a table, a host or an output). */
-const INPUT_REASONS = [...NS_ERROR_NAMES.values()];
+/**
+ * Drop reasons a single input frame can show: the codec's, and vlan-not-served and other-host
+ * under the malformed set's stated `--vlan 42` and `--mac` (the rest need a table or an output).
+ */
+const INPUT_REASONS = [...NS_ERROR_NAMES.values(), dropReasonName(DropReason.VlanNotServed), dropReasonName(DropReason.OtherHost)];
+/** VLAN IDs the malformed set's expectations assume served (`--vlan 42`). */
+const SERVED_VLANS = [42];
+/** The host MAC the malformed set's expectations assume (`--mac 02:00:00:bb:00:02`). */
+const HOST_MAC = [0x02, 0, 0, 0xbb, 0, 0x02];
 
 const LL = 'ff02:0000:0000:0000:0000:0001:ff';
 const hex16 = (b: Uint8Array, o: number): string =>
@@ -34,6 +41,7 @@ const hex16 = (b: Uint8Array, o: number): string =>
 function violations(f: Uint8Array): string[] {
   const v: string[] = [];
   if (f.length < 54) return ['too-short'];
+  if ((f[0]! & 1) === 0 && HOST_MAC.some((b, i) => f[i] !== b)) v.push('other-host');
   let off = 12;
   let tags = 0;
   let et = (f[off]! << 8) | f[off + 1]!;
@@ -42,6 +50,10 @@ function violations(f: Uint8Array): string[] {
     tags++;
     off += 4;
     et = (f[off]! << 8) | f[off + 1]!;
+  }
+  if (tags === 1 && et === 0x86dd) {
+    const vid = ((f[14]! << 8) | f[15]!) & 0xfff;
+    if (vid !== 0 && !SERVED_VLANS.includes(vid)) v.push('vlan-not-served');
   }
   if (et !== 0x86dd) return [...new Set([...v, 'not-ipv6'])];
   const ip = off + 2;
@@ -71,9 +83,17 @@ function violations(f: Uint8Array): string[] {
   const unspecified = /^[0:]+$/.test(src);
   if (target.startsWith('ff')) v.push('target-multicast');
   if (src.startsWith('ff')) v.push('multicast-source');
+  const LOOPBACK = '0000:0000:0000:0000:0000:0000:0000:0001';
+  if (src === LOOPBACK) v.push('loopback-source');
+  if (src.startsWith('0000:0000:0000:0000:0000:ffff:')) v.push('ipv4-mapped-source');
   const dstSolicited = dst.startsWith(LL);
   if (unspecified && !dstSolicited) v.push('unspecified-source-bad-destination');
-  if (dst !== target && dst !== `${LL}${target.slice(32)}`) v.push('destination-mismatch');
+  // One verdict on the destination: what IPv6 input drops (loopback, multicast scope 1 or 0)
+  // comes before, and stands instead of, the ND mismatch those destinations would also be.
+  if (dst === LOOPBACK) v.push('loopback-destination');
+  else if (dst.startsWith('ff') && dst[3] === '1') v.push('interface-local-destination');
+  else if (dst.startsWith('ff') && dst[3] === '0') v.push('reserved-scope-destination');
+  else if (dst !== target && dst !== `${LL}${target.slice(32)}`) v.push('destination-mismatch');
   let o = icmp + 24;
   const end = icmp + icmpLen;
   let sllao = false;
@@ -129,6 +149,7 @@ t.test('captured frames are what their names say', async (t) => {
   t.equal(((vlan[14]! << 8) | vlan[15]!) & 0xfff, 42, 'vlan-ns: VID 42');
   t.equal(one('dad-ns')[22], 0, 'dad-ns: source is ::');
   t.equal(one('nud-ns')[0]! & 1, 0, 'nud-ns: unicast Ethernet destination');
+  t.same(violations(one('loopback-ns')), ['loopback-source'], 'loopback-ns: a valid NS but for its source ::1');
   for (const n of ['kernel-na', 'kernel-dad-na']) {
     const fr = readPcap(join(FIXTURES, `${n}.pcap`)).frames;
     t.equal(fr.length, 2, `${n}: NS then NA`);

@@ -85,3 +85,20 @@ t.test('kernel-ns with an exclusion covering the target: nothing is written', as
   t.equal(lines[0]![3], 'excluded');
   t.equal(readPcap(join(tmp, 'x.pcap')).frames.length, 0);
 });
+
+t.test('vlan-ns without --vlan: the tagged NS is dropped as vlan-not-served, nothing is written', async (t) => {
+  const c = golden.cases.find((x) => x.output === 'vlan-ns.not-served.out.pcap')!;
+  t.notOk(c.args.includes('--vlan'), 'the case names no VLAN');
+  const { lines } = replay(join(fixtures, c.input), join(tmp, 'v.pcap'), c.args);
+  t.same(lines.map((l) => [l[2], l[3]]), [['drop', 'vlan-not-served']]);
+  t.equal(readPcap(join(tmp, 'v.pcap')).frames.length, 0);
+  const served = golden.cases.find((x) => x.output === 'vlan-ns.out.pcap')!;
+  t.same(served.args.slice(-2), ['--vlan', '42'], 'the answering case names VLAN 42');
+});
+
+t.test('loopback-ns (ndisc6 -s ::1): dropped as loopback-source, nothing is written', async (t) => {
+  const c = golden.cases.find((x) => x.input === 'loopback-ns.pcap')!;
+  const { lines } = replay(join(fixtures, c.input), join(tmp, 'l.pcap'), c.args);
+  t.same(lines.map((l) => [l[2], l[3]]), [['drop', 'loopback-source']]);
+  t.equal(readPcap(join(tmp, 'l.pcap')).frames.length, 0);
+});

@@ -110,7 +110,32 @@ const cases: Case[] = [
   },
   { name: 'DAD probe to another group', frame: makeNS({ src: '::', dst: 'ff02::1:ff00:11' }), want: DropReason.DestinationMismatch },
 
+  // What Linux's IPv6 input (ip6_rcv_core) drops before ND: loopback and IPv4-mapped sources,
+  // loopback destination, multicast destinations of scope 1 (interface-local) and 0 (reserved).
+  { name: 'loopback source', frame: makeNS({ src: '::1' }), want: DropReason.LoopbackSource },
+  { name: 'loopback source, unicast NUD probe', frame: makeNS({ src: '::1', dst: TARGET, sllao: null }), want: DropReason.LoopbackSource },
+  { name: 'IPv4-mapped source', frame: makeNS({ src: '::ffff:192.0.2.1' }), want: DropReason.Ipv4MappedSource },
+  { name: 'IPv4-mapped source ::ffff:0.0.0.0', frame: makeNS({ src: '::ffff:0.0.0.0' }), want: DropReason.Ipv4MappedSource },
+  { name: 'IPv4-mapped ::ffff:127.0.0.1, unicast', frame: makeNS({ src: '::ffff:127.0.0.1', dst: TARGET }), want: DropReason.Ipv4MappedSource },
+  { name: 'loopback destination (target ::1 too)', frame: makeNS({ target: '::1', dst: '::1' }), want: DropReason.LoopbackDestination },
+  { name: 'loopback destination, another target', frame: makeNS({ dst: '::1' }), want: DropReason.LoopbackDestination },
+  { name: 'interface-local solicited-node group', frame: makeNS({ dst: 'ff01::1:ff00:10' }), want: DropReason.InterfaceLocalDestination },
+  { name: 'interface-local scope with the T flag (ff11::)', frame: makeNS({ dst: 'ff11::1:ff00:10' }), want: DropReason.InterfaceLocalDestination },
+  { name: 'DAD probe to an interface-local group', frame: makeNS({ src: '::', sllao: null, dst: 'ff01::1:ff00:10' }), want: DropReason.InterfaceLocalDestination },
+  { name: 'multicast scope 0 (ff00::)', frame: makeNS({ dst: 'ff00::1:ff00:10' }), want: DropReason.ReservedScopeDestination },
+  { name: 'multicast scope 0 with flags (ff30::)', frame: makeNS({ dst: 'ff30::1:ff00:10' }), want: DropReason.ReservedScopeDestination },
+  // Near misses the kernel accepts, and so do we.
+  { name: 'source ::2 (not loopback)', frame: makeNS({ src: '::2' }), want: DropReason.None },
+  { name: 'source ::1:0:0:1 (not loopback)', frame: makeNS({ src: '::1:0:0:1' }), want: DropReason.None },
+  { name: 'IPv4-compatible source ::192.0.2.1 (deprecated, not dropped)', frame: makeNS({ src: '::192.0.2.1' }), want: DropReason.None },
+  { name: 'IPv4-translated source ::ffff:0:192.0.2.1 (not mapped)', frame: makeNS({ src: '::ffff:0:192.0.2.1' }), want: DropReason.None },
+  { name: 'source ::fffe:c000:201 (not mapped)', frame: makeNS({ src: '::fffe:c000:201' }), want: DropReason.None },
+  { name: 'admin-local group ff04::1:ff00:10 is just another group', frame: makeNS({ dst: 'ff04::1:ff00:10' }), want: DropReason.DestinationMismatch },
+
   // Check order: the first failing rule wins.
+  { name: 'order: checksum before loopback source', frame: makeNS({ src: '::1', badChecksum: true }), want: DropReason.BadChecksum },
+  { name: 'order: multicast target before loopback destination', frame: makeNS({ target: 'ff02::1', dst: '::1' }), want: DropReason.TargetMulticast },
+  { name: 'order: loopback source before interface-local destination', frame: makeNS({ src: '::1', dst: 'ff01::1:ff00:10' }), want: DropReason.LoopbackSource },
   { name: 'order: hop limit before checksum', frame: makeNS({ hopLimit: 1, badChecksum: true }), want: DropReason.BadHopLimit },
   { name: 'order: checksum before code', frame: makeNS({ code: 3, badChecksum: true }), want: DropReason.BadChecksum },
   { name: 'order: type before hop limit', frame: makeNS({ type: 128, hopLimit: 64 }), want: DropReason.NotNS },
