@@ -172,8 +172,6 @@ add('hop-by-hop-header', 'not-icmpv6', 'kernel-ns',
     writeIcmp6Checksum(f, SRC, DST, ICMP + hbh.length, 32);
     return f;
   })());
-add('type-na', 'not-ns', 'kernel-ns', 'ICMPv6 type 136 (Neighbor Advertisement) with the NS body',
-  mutate(kernelNs, (f) => (f[ICMP] = 136)));
 add('hop-limit-64', 'bad-hop-limit', 'kernel-ns', 'hop limit 64 instead of 255 (as if routed)',
   mutate(kernelNs, (f) => (f[IP + 7] = 64)));
 add('checksum-flipped', 'bad-checksum', 'kernel-ns', 'last bit of the captured checksum flipped', (() => {
@@ -237,7 +235,7 @@ add('nonce-option', 'answer', 'kernel-ns',
 add('vlan-42', 'answer', 'kernel-ns', 'valid NS with one 802.1Q tag (VID 42) inserted; the answer must carry the same tag',
   pushTag(kernelNs, ETHERTYPE_VLAN, 42));
 add('nud-unicast', 'answer', 'nud-ns', 'the captured unicast NUD probe, unchanged (destination = target)', copy(nudNs));
-add('dad-probe', 'dad-defence', 'dad-ns', 'the captured DAD probe (source ::, nonce), unchanged: NA to ff02::1, S=0',
+add('dad-probe', 'in-use-on-link', 'dad-ns', 'the captured DAD probe (source ::, nonce), unchanged: the replay covers its target with a prefix rule only, so this is another node claiming an address we do not hold: not defended, and in use from now on (golden dad-ns.out shows the defence of an exact --address)',
   copy(dadNs));
 
 // What Linux's IPv6 input (ip6_rcv_core) drops before ND, and the VLAN policy (appended, so the
@@ -268,6 +266,12 @@ add('nud-other-host', 'other-host', 'nud-ns',
     f.set(hex('020000cc0003'), 0);
     return f;
   })());
+
+// Last: as an NA it is valid (the NS body reads as an NA for the same target from the same
+// node), so the conflict guard learns from it that the target is in use; every frame after it
+// for that target would be dropped as in-use-on-link.
+add('type-na', 'not-ns', 'kernel-ns', 'ICMPv6 type 136 (Neighbor Advertisement) with the NS body',
+  mutate(kernelNs, (f) => (f[ICMP] = 136)));
 
 // ---- write ----------------------------------------------------------------------------------
 

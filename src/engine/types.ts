@@ -1,5 +1,6 @@
 import type { NaFlags, NaSender, SourcePolicy } from '../ndp/build.js';
 import type { OverrideMode } from './decide.js';
+import type { VlanSet } from './vlans.js';
 
 export type { SourcePolicy };
 
@@ -32,7 +33,7 @@ export interface AnswerSettings extends NaFlags {
    * (and VID 0 priority-tagged) frames only; a tagged NS is dropped as `vlan-not-served`.
    * A VlanSet (src/engine/vlans.ts).
    */
-  readonly vlans?: { servesTci(tci: number): boolean } | undefined;
+  readonly vlans?: VlanSet | undefined;
 }
 
 export const DEFAULT_ANSWER_SETTINGS: AnswerSettings = Object.freeze({

@@ -235,6 +235,7 @@ export class Daemon {
       maxGroups: this.opts.maxGroups,
       mld: this.opts.mld,
       // Queries addressed to one of these (not only ff02::1 or our groups) are ours too.
+      servedVlans: new Set(this.opts.settings.vlans?.ids ?? []),
       ownAddresses: () => (this.link.interfaceFacts()?.addresses ?? []).map((a) => a.addr),
       logger: this.log.child({ component: 'membership' }),
     });

@@ -56,11 +56,14 @@ for (const c of golden.cases) {
       sourcePolicy: (flag(c.args, '--source-policy') ?? 'target') as 'target' | 'link-local',
       linkLocal: flag(c.args, '--link-local') ? ip6(flag(c.args, '--link-local')!) : undefined,
       router: c.args.includes('--router'),
-      override: !c.args.includes('--no-override'),
     } as const;
+    // O flag (--override, default auto): O=1 only for an exact address (an --address rule, the
+    // `rule` column ends in /128), O=0 for an answer from a prefix rule alone.
+    const mode = c.args.includes('--no-override') ? 'never' : (flag(c.args, '--override') ?? 'auto');
     answered.forEach((l, k) => {
       const ns = inFrames[Number(l[0])]!;
-      const problems = checkAnswer(ns, outFrames[k]!, { ...expectation, linkLocal: expectation.linkLocal ?? new Uint8Array(16) });
+      const override = mode === 'always' || (mode === 'auto' && /\/128 /.test(l[4] ?? ''));
+      const problems = checkAnswer(ns, outFrames[k]!, { ...expectation, override, linkLocal: expectation.linkLocal ?? new Uint8Array(16) });
       t.same(problems, [], `answer ${k} (frame ${l[0]}, target ${l[1]}) is right by the reference`);
     });
   });

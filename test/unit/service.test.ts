@@ -127,7 +127,7 @@ function batchOf(frames: Uint8Array[]): FrameBatch {
 
 t.test('responder: one batch in, every answer out in one send, counted', async (t) => {
   const s = new Scope();
-  s.setStatic([prefix('2001:db8:a::/64'), exclude('2001:db8:a::100/120')]);
+  s.setStatic([prefix('2001:db8:a::/64'), exclude('2001:db8:a::100/120'), address('2001:db8:a::8')]);
   const sink = new RecordingSink();
   let sends = 0;
   const counted = { send: (...a: Parameters<RecordingSink['send']>) => (sends++, sink.send(...a)) };
@@ -142,8 +142,8 @@ t.test('responder: one batch in, every answer out in one send, counted', async (
   r.handleBatch(batchOf(ns));
   t.equal(sends, 1, 'one send for the batch');
   t.equal(sink.frames.length, 2, 'two answers');
-  t.same(checkAnswer(ns[0]!, sink.frames[0]!, { mac: host.mac, sourcePolicy: 'target', override: true, router: false }), []);
-  t.same(checkAnswer(ns[2]!, sink.frames[1]!, { mac: host.mac, sourcePolicy: 'target', override: true, router: false }), [], 'DAD defended');
+  t.same(checkAnswer(ns[0]!, sink.frames[0]!, { mac: host.mac, sourcePolicy: 'target', override: false, router: false }), [], 'a prefix-only answer: O=0');
+  t.same(checkAnswer(ns[2]!, sink.frames[1]!, { mac: host.mac, sourcePolicy: 'target', override: true, router: false }), [], 'DAD for an exact address defended, O=1');
   const c = r.counters.snapshot();
   t.same(c.answeredByKind, { answer: 1, 'dad-defence': 1 });
   t.same(c.drops, { excluded: 1, 'bad-hop-limit': 1, 'from-self': 1 });
