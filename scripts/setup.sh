@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 # Docker for the two-host scenario, and the competitors the benchmark measures.
 PKGS=(libpcap-dev iproute2 iputils-ping ndisc6 tcpdump busybox-static docker.io util-linux procps
       ndppd npd6 netsniff-ng tcpreplay g++ make python3)
+# systemd-analyze checks the unit file (test/unit/systemd-unit.test.ts); Debian ships it in the
+# systemd package, which installs without systemd running (a container).
+command -v systemd-analyze >/dev/null || PKGS+=(systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
