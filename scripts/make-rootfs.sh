@@ -6,8 +6,8 @@
 # OUTDIR gets: /usr/local/bin/node (this machine's node), /usr/sbin/ip when present (doctor and
 # the pcap back end's multicast entries use it), every shared library those and the native addons
 # load (found with ldd, copied to the paths ldd names), and /app: package.json, dist/src,
-# build/Release/ndp_native.node and the production node_modules (`npm ls --omit=dev`; pcap and
-# raw-socket come along when they are installed and built). Nothing is downloaded.
+# build/Release/ndp_native.node and the production node_modules (as package-lock.json marks them;
+# the optional pcap and raw-socket come along when they are installed). Nothing is downloaded.
 # Used by the Dockerfile's build stage and, on machines without a registry, by
 # scripts/build-image.sh, which `docker import`s OUTDIR.
 set -euo pipefail
@@ -42,20 +42,20 @@ mkdir -p "$out/app/dist" "$out/app/build/Release"
 tar -C . -c --exclude='*.map' dist/src | tar -C "$out/app" -x
 cp build/Release/ndp_native.node "$out/app/build/Release/"
 
-# Production dependencies: each package directory once (nested node_modules come with their
-# parent), without build intermediates.
+# Production dependencies (and the optional ones): every package package-lock.json does not mark
+# dev-only and that is installed, each directory once (nested node_modules come with their
+# parent), without build intermediates, type definitions or source maps.
 nm=$(readlink -f node_modules)
-mapfile -t pkgs < <(npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | sed "s|^$(pwd)/node_modules/||; s|^$nm/||" | sort -u)
-keep=()
-for p in "${pkgs[@]}"; do
-  [[ -d "$nm/$p" ]] || continue
-  nested=0
-  for q in "${keep[@]}"; do
-    [[ "$p" == "$q"/* ]] && { nested=1; break; }
-  done
-  [[ $nested -eq 0 ]] && keep+=("$p")
-done
-[[ ${#keep[@]} -gt 0 ]] || { echo "make-rootfs: npm ls found no production dependencies" >&2; exit 1; }
+mapfile -t keep < <(node -e '
+  const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
+  const paths = Object.entries(lock.packages ?? {})
+    .filter(([p, v]) => p.startsWith("node_modules/") && !v.dev && !v.link)
+    .map(([p]) => p.slice("node_modules/".length))
+    .sort();
+  const kept = [];
+  for (const p of paths) if (!kept.some((q) => p.startsWith(q + "/"))) kept.push(p);
+  console.log(kept.join("\n"));' | while IFS= read -r p; do [[ -d "$nm/$p" ]] && echo "$p"; done)
+[[ ${#keep[@]} -gt 0 ]] || { echo "make-rootfs: package-lock.json lists no installed production dependency" >&2; exit 1; }
 mkdir -p "$out/app/node_modules"
 tar -C "$nm" -c --exclude='build/Release/obj.target' --exclude='build/Release/.deps' --exclude='@types' \
   --exclude='*.md' --exclude='*.d.ts' --exclude='*.map' --exclude='.github' "${keep[@]}" | tar -C "$out/app/node_modules" -x
