@@ -25,12 +25,17 @@ fi
 # Build native code against the machine's own Node headers (no download: the network is closed).
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
 
-# npm dependencies (native ones are approved in package.json's allowScripts).
+# npm dependencies (native ones are approved in package.json's allowScripts). `npm ci` runs the
+# package's `prepare` script, which builds; otherwise build here.
+built=0
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
+  echo "setup: npm ci (and build)"
   npm ci --no-audit --no-fund --loglevel=error
+  built=1
 fi
 
-# TypeScript to dist/, the native addon to build/Release/.
-echo "setup: build"
-npm run --silent build
+# TypeScript to dist/, the native addon to build/Release/ (renamed into place: see scripts/build-addon.mjs).
+if [ "$built" = 0 ]; then
+  echo "setup: build"
+  npm run --silent build
+fi
