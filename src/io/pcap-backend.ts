@@ -874,7 +874,10 @@ function openRawSocket(ifname: string): RawSocket {
   } catch (cause) {
     // An optional dependency: missing, or installed without its addon built.
     const first = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
-    throw Object.assign(new Error(`cannot load the optional npm package 'raw-socket': ${first}`), { code: 'ERR_RAW_SOCKET_MISSING', cause });
+    throw Object.assign(new Error(`cannot load the optional npm package 'raw-socket': ${first}`), {
+      code: 'ERR_RAW_SOCKET_MISSING',
+      cause,
+    });
   }
   const sock = raw.createSocket({ protocol: raw.Protocol.ICMPv6, addressFamily: raw.AddressFamily.IPv6, bufferSize: 64 });
   sock.on('error', () => {});

@@ -38,10 +38,22 @@ t.test('npm pack: the tarball holds the program, not the tests', async (t) => {
   tarball = join(dir, res!.filename);
   const paths = res!.files.map((f) => f.path);
   t.comment(`${paths.length} files, packed in ${Math.round(performance.now() - t0)} ms`);
-  for (const f of ['package.json', 'LICENSE', 'README.md', 'dist/src/cli.js', 'build/Release/ndp_native.node', 'binding.gyp', 'native/addon.cc', 'scripts/build-addon.mjs', 'deploy/ndp-responder.service']) {
+  for (const f of [
+    'package.json',
+    'LICENSE',
+    'README.md',
+    'dist/src/cli.js',
+    'build/Release/ndp_native.node',
+    'binding.gyp',
+    'native/addon.cc',
+    'scripts/build-addon.mjs',
+    'deploy/ndp-responder.service',
+  ]) {
     t.ok(paths.includes(f), `has ${f}`);
   }
-  const stray = paths.filter((p) => /^(test|fixtures|bench|src|dist\/(test|bench|scripts))\//.test(p) || /\.(map|ts)$/.test(p) || p.includes('obj.target'));
+  const stray = paths.filter(
+    (p) => /^(test|fixtures|bench|src|dist\/(test|bench|scripts))\//.test(p) || /\.(map|ts)$/.test(p) || p.includes('obj.target'),
+  );
   t.same(stray, [], 'no tests, fixtures, bench, TypeScript sources, source maps or build intermediates');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
   t.equal(pkg['main'], undefined, 'no main pointing at a missing file');
@@ -74,7 +86,16 @@ t.test('installed without the optional dependencies', async (t) => {
   t.equal(pcap.code, 1, '--backend pcap without pcap: exit 1');
   t.match(pcap.stderr, /^ndp-responder: .*optional npm package 'pcap'.*\n$/, `one line naming what is missing: ${pcap.stderr.trim()}`);
 
-  const replay = await run(BIN, ['replay', join(ROOT, 'fixtures/kernel-ns.pcap'), '-o', join(dir, 'x.pcap'), '--mac', '02:00:00:bb:00:02', '--prefix', '2003:ab11:0:0:8000::/66']);
+  const replay = await run(BIN, [
+    'replay',
+    join(ROOT, 'fixtures/kernel-ns.pcap'),
+    '-o',
+    join(dir, 'x.pcap'),
+    '--mac',
+    '02:00:00:bb:00:02',
+    '--prefix',
+    '2003:ab11:0:0:8000::/66',
+  ]);
   t.not(replay.code, 0, 'replay without pcap fails');
   t.match(replay.stderr, /^ndp-responder: .*optional npm package 'pcap'.*\n$/, `one line: ${replay.stderr.trim()}`);
 });
@@ -89,7 +110,16 @@ t.test('with the optional dependencies: a replay of a fixture, byte for byte', a
   await runOk('env', [...NODEDIR, 'npm', '--prefix', proj, 'install', ...NPM, tarball], { timeoutMs: 240_000 });
   t.comment(`npm install with pcap and raw-socket: ${Math.round(performance.now() - t0)} ms`);
   const out = join(dir, 'out.pcap');
-  const r = await run(BIN, ['replay', join(ROOT, 'fixtures/kernel-ns.pcap'), '-o', out, '--mac', '02:00:00:bb:00:02', '--prefix', '2003:ab11:0:0:8000::/66']);
+  const r = await run(BIN, [
+    'replay',
+    join(ROOT, 'fixtures/kernel-ns.pcap'),
+    '-o',
+    out,
+    '--mac',
+    '02:00:00:bb:00:02',
+    '--prefix',
+    '2003:ab11:0:0:8000::/66',
+  ]);
   t.equal(r.code, 0, `replay exits 0 ${r.stderr.trim()}`);
   t.same(readFileSync(out), readFileSync(join(ROOT, 'fixtures/kernel-ns.out.pcap')), 'output equals fixtures/kernel-ns.out.pcap');
 });

@@ -96,7 +96,13 @@ t.test('the sidecar on both hosts, no proxy entries: web2 reaches web1 on the fi
 
   for (const h of HOSTS) {
     // The container's capabilities: nothing beyond NET_RAW (13) and NET_ADMIN (12).
-    const status = await lab.dockerOk(h, ['exec', 'ndp-responder', 'node', '-e', "process.stdout.write(require('fs').readFileSync('/proc/1/status','utf8'))"]);
+    const status = await lab.dockerOk(h, [
+      'exec',
+      'ndp-responder',
+      'node',
+      '-e',
+      "process.stdout.write(require('fs').readFileSync('/proc/1/status','utf8'))",
+    ]);
     const eff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? 'ffffffffffffffff'));
     const bnd = BigInt('0x' + (/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? 'ffffffffffffffff'));
     t.equal(bnd & ~0x3000n, 0n, `${h}: bounding set within NET_RAW+NET_ADMIN (${bnd.toString(16)})`);

@@ -17,7 +17,8 @@ if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run 'npm run build
 
 const pkg = mkdtempSync(join(tmpdir(), 'ndp-addon-'));
 t.teardown(() => rmSync(pkg, { recursive: true, force: true }));
-for (const f of ['package.json', 'binding.gyp', 'native', 'scripts/build-addon.mjs']) cpSync(join(root, f), join(pkg, f), { recursive: true });
+for (const f of ['package.json', 'binding.gyp', 'native', 'scripts/build-addon.mjs'])
+  cpSync(join(root, f), join(pkg, f), { recursive: true });
 symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
 const ADDON = join(pkg, 'build', 'Release', 'ndp_native.node');
 
@@ -93,10 +94,14 @@ t.test('build-addon.mjs replaces the file by rename: the running process keeps w
   t.not(statSync(ADDON).ino, before, 'a new file (inode) at build/Release/ndp_native.node');
   t.match(await h.call(), /^lo=\d+$/, 'the running process still calls into its (old) addon');
   t.same(
-    spawnSync('ls', ['-a', pkg], { encoding: 'utf8' }).stdout.split('\n').filter((f) => f.startsWith('.addon-build-')),
+    spawnSync('ls', ['-a', pkg], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((f) => f.startsWith('.addon-build-')),
     [],
     'no staging folder left behind',
   );
-  const fresh = spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(ADDON)}).ifNameToIndex('lo')))`], { encoding: 'utf8' });
+  const fresh = spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(ADDON)}).ifNameToIndex('lo')))`], {
+    encoding: 'utf8',
+  });
   t.match(fresh.stdout, /^\d+$/, 'the new addon loads and works');
 });
