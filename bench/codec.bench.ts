@@ -7,7 +7,7 @@
  * descheduled on a busy machine does not count) per case, best of 3 rounds after a warm-up.
  */
 import { buildNA } from '../src/ndp/build.js';
-import { DropReason } from '../src/ndp/drop-reason.js';
+import { DropReason } from '../src/engine/verdict.js';
 import { NsView } from '../src/ndp/ns-view.js';
 import { parseNS } from '../src/ndp/parse.js';
 import type { HostFacts } from '../src/engine/types.js';

@@ -39,7 +39,6 @@ static uint64_t rng(void) { /* xorshift64* */
  */
 static double wait_na(int rx, const struct in6_addr *target, double deadline) {
   uint8_t buf[2048];
-  char ctrl[256];
   for (;;) {
     double left = deadline - now_s();
     if (left <= 0) return -1;
@@ -49,21 +48,14 @@ static double wait_na(int rx, const struct in6_addr *target, double deadline) {
     if (r < 0 && errno != EINTR) die("ppoll");
     if (r <= 0) continue;
     for (;;) {
-      struct iovec iov = {buf, sizeof buf};
-      struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
-      ssize_t n = recvmsg(rx, &mh, MSG_DONTWAIT);
+      long long rx_ns;
+      ssize_t n = recv_frame_ts(rx, buf, sizeof buf, NULL, &rx_ns);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) break;
         die("recvmsg");
       }
       if (n < ND_TARGET_OFF + 16 || memcmp(buf + ND_TARGET_OFF, target->s6_addr, 16) != 0) continue;
-      for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-          struct timespec t;
-          memcpy(&t, CMSG_DATA(c), sizeof t);
-          return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-        }
-      }
+      if (rx_ns) return (double)(rx_ns / 1000000000LL) + (double)(rx_ns % 1000000000LL) / 1e9;
       return realtime_s(); /* no timestamp: fall back to now */
     }
   }
@@ -135,8 +127,7 @@ int main(int argc, char **argv) {
   uint8_t mac[6], frame[NS_FRAME_LEN];
   int tx = open_tx_socket(ifname, &ifindex, mac);
   int rx = open_na_socket(ifname, 1 << 20);
-  int one = 1;
-  if (setsockopt(rx, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) die("SO_TIMESTAMPNS");
+  enable_rx_timestamps(rx);
 
   if (wait_ready_ms > 0) {
     const struct in6_addr *t = &addrs[n_addr - 1];

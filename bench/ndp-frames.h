@@ -1,7 +1,8 @@
 /*
- * Shared helpers for the bench tools (ns-blaster, na-counter, latency-probe, gen-addrs):
- * address files, Neighbor Solicitation frames (RFC 4861 section 4.3), the ICMPv6 checksum
- * (RFC 4443 section 2.3), the "ICMPv6 type 136" BPF filter and AF_PACKET sockets.
+ * Shared helpers for the bench tools (ns-blaster, na-counter, latency-probe, gen-addrs,
+ * docker-peer): address files, Neighbor Solicitation frames (RFC 4861 section 4.3), the ICMPv6
+ * checksum (RFC 4443 section 2.3), the "ICMPv6 type 136" BPF filter, AF_PACKET sockets and
+ * kernel receive timestamps.
  * Header-only on purpose: each tool is one `gcc -O2 tool.c` away.
  */
 #ifndef NDP_FRAMES_H
@@ -201,11 +202,41 @@ static inline int open_na_socket(const char *ifname, int rcvbuf) {
   return fd;
 }
 
+/* Ask the kernel to timestamp every frame received on fd (SO_TIMESTAMPNS, CLOCK_REALTIME). */
+static inline void enable_rx_timestamps(int fd) {
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) die("SO_TIMESTAMPNS");
+}
+
+/*
+ * Receive one frame without blocking. *ts_ns: its kernel receive time (CLOCK_REALTIME, ns; see
+ * enable_rx_timestamps), or 0 when the kernel gave none. from (may be NULL): the link-layer
+ * source, whose sll_pkttype tells our own outgoing frames apart. Returns the frame length, or
+ * -1 with errno (EAGAIN when nothing is queued).
+ */
+static inline ssize_t recv_frame_ts(int fd, uint8_t *buf, size_t cap, struct sockaddr_ll *from, long long *ts_ns) {
+  char ctrl[256];
+  struct iovec iov = {buf, cap};
+  struct msghdr mh = {.msg_name = from, .msg_namelen = from ? sizeof *from : 0, .msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = ctrl, .msg_controllen = sizeof ctrl};
+  ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+  *ts_ns = 0;
+  if (n < 0) return n;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec t;
+      memcpy(&t, CMSG_DATA(c), sizeof t);
+      *ts_ns = (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+    }
+  }
+  return n;
+}
+
 /*
  * Reads and resets PACKET_STATISTICS. For TPACKET_V1/V2 sockets the kernel already adds
  * tp_drops into the returned tp_packets (af_packet.c packet_getsockopt), so tp_packets is
- * "frames that passed the filter", queued or dropped. Verified in this lab: with every NS
- * answered, the count equals the frames sent (see bench/README.md).
+ * "frames that passed the filter", queued or dropped: with every NS answered, the count
+ * equals the frames sent (bench/README.md).
  */
 static inline void read_stats(int fd, uint64_t *passed, uint64_t *dropped) {
   struct tpacket_stats st;

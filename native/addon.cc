@@ -1,5 +1,5 @@
-// ndp_native: entry point. Exports the PacketSocket class, ifNameToIndex() and the
-// PACKET_MR_* constants. Everything else (policy, argument checks, error wording) is in
+// ndp_native: entry point. Exports the PacketSocket class, ifNameToIndex(), interfaceInfo(),
+// restrictCapabilities() and the PACKET_MR_* constants. Everything else (policy, argument checks, error wording) is in
 // src/io/afpacket.ts.
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "capabilities.h"
 #include "errors.h"
 #include "packet-socket.h"
 
@@ -93,6 +94,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PACKET_MR_MULTICAST", Napi::Number::New(env, PACKET_MR_MULTICAST));
   exports.Set("PACKET_MR_PROMISC", Napi::Number::New(env, PACKET_MR_PROMISC));
   exports.Set("PACKET_MR_ALLMULTI", Napi::Number::New(env, PACKET_MR_ALLMULTI));
+  ndp::InitCapabilities(env, exports);
   return exports;
 }
 

@@ -24,7 +24,9 @@ constexpr uint32_t kMaxSendBatch = 1024;    // UIO_MAXIOV, the sendmmsg() vlen l
 constexpr uint32_t kDefaultRingBytes = 4u << 20;
 constexpr uint32_t kMaxRingBytes = 256u << 20;
 constexpr uint32_t kRingBlock = 1u << 16;   // 64 KiB blocks (order-4 pages, vmalloc fallback)
-constexpr uint32_t kRingFrame = 256;        // 16,384 frames in the default 4 MiB
+constexpr uint32_t kMinRingFrame = 256;     // the smallest ring frame, whatever the MTU
+constexpr uint32_t kMaxMtu = 65535;
+constexpr uint32_t kDefaultMtu = 1500;
 
 // Throw `e` and return an empty value (C++ exceptions are off: the error is left pending).
 Napi::Value Throw(const Napi::Error& e) {
@@ -66,12 +68,30 @@ uint8_t* TypedBytes(Napi::Env env, Napi::Value v, napi_typedarray_type want, siz
   }
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   *length = ta.ElementLength();
-  uint8_t* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-  if (base == nullptr && ta.ByteLength() != 0) {
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, ab, &detached);
+  if (detached) {
     CodedError(env, "ERR_INVALID_ARG_VALUE", (std::string(what) + " is detached").c_str(), false)
         .ThrowAsJavaScriptException();
     return nullptr;
   }
+  // An empty buffer may have no memory at all: a non-null pointer that is never read.
+  static uint8_t empty;
+  uint8_t* base = static_cast<uint8_t*>(ab.Data());
+  if (base == nullptr) return &empty;
+  return base + ta.ByteOffset();
+}
+
+// The bytes behind a TypedArray as they are now; nullptr when its buffer is detached.
+uint8_t* CurrentBytes(Napi::Env env, Napi::Value v, size_t* byte_length) {
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  bool detached = true;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return nullptr;
+  uint8_t* base = static_cast<uint8_t*>(ab.Data());
+  if (base == nullptr) return nullptr;
+  *byte_length = ta.ByteLength();
   return base + ta.ByteOffset();
 }
 
@@ -102,8 +122,9 @@ PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
     return;
   }
   Napi::Object o = info[0].As<Napi::Object>();
-  uint32_t ifindex, slots, slot_size, rcvbuf, batches;
+  uint32_t ifindex, slots, slot_size, rcvbuf, batches, mtu;
   if (!GetU32(o, "ifindex", 1, INT32_MAX, &ifindex) || !GetU32(o, "slots", 1, kMaxSlots, &slots) ||
+      !GetU32(o, "mtu", 0, kMaxMtu, &mtu) ||
       !GetU32(o, "slotSize", kMinSlotSize, kMaxSlotSize, &slot_size) ||
       !GetU32(o, "rcvbuf", 0, INT32_MAX, &rcvbuf) ||
       !GetU32(o, "maxBatchesPerWake", 1, 1024, &batches)) {
@@ -161,7 +182,7 @@ PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
   // carries the same facts in each frame's header.
   if (SetInt(fd, SOL_PACKET, PACKET_AUXDATA, 1) < 0) { fail("setsockopt"); return; }
   slot_size_ = slot_size;
-  if (GetBool(o, "rxRing") && SetupRing(fd, rcvbuf) < 0) {
+  if (GetBool(o, "rxRing") && SetupRing(fd, rcvbuf, mtu) < 0) {
     // No ring (ENOMEM, or a kernel without TPACKET_V2): recvmmsg works on any socket.
     ring_ = nullptr;
   }
@@ -236,14 +257,18 @@ void PacketSocket::UnmapRing() {
   }
 }
 
-int PacketSocket::SetupRing(int fd, uint32_t bytes) {
+int PacketSocket::SetupRing(int fd, uint32_t bytes, uint32_t mtu) {
   if (SetInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2) < 0) return -1;
-  // Small frames: tpacket2_hdr + sockaddr_ll, then the frame at tp_mac (the kernel aligns the
-  // network header TPACKET_ALIGN(TPACKET2_HDRLEN + 16) = 80 bytes in), then kRingFrame - 66
-  // bytes of frame: every NS and most MLD queries. A longer frame is also queued whole on the
-  // socket (PACKET_COPY_THRESH) and marked TP_STATUS_COPY in the ring: FillFromRing() reads it
-  // from there, so nothing is cut short that a recvmmsg slot would have held.
-  uint32_t frame = kRingFrame;
+  // A frame slot holds tpacket2_hdr + sockaddr_ll, then the frame at tp_mac: the kernel puts
+  // the network header at TPACKET_ALIGN(TPACKET2_HDRLEN + max(mac header, 16)), 80 bytes in
+  // for a MAC header of up to 28 bytes (Ethernet and two 802.1Q tags left in the frame), so
+  // 80 + MTU bytes hold any frame the interface can receive whole. A longer one (GRO, an MTU
+  // raised after open) is also queued whole on the socket (PACKET_COPY_THRESH) and marked
+  // TP_STATUS_COPY in the ring: FillFromRing() reads it from there.
+  if (mtu == 0) mtu = kDefaultMtu;
+  const uint32_t l2 = TPACKET_ALIGN(TPACKET2_HDRLEN + ETH_HLEN + 2 * kVlanHlen);
+  uint32_t frame = TPACKET_ALIGN(l2 + mtu);
+  if (frame < kMinRingFrame) frame = kMinRingFrame;
   if (SetInt(fd, SOL_PACKET, PACKET_COPY_THRESH, 1) < 0) return -1;
   long page = sysconf(_SC_PAGESIZE);
   uint32_t pg = page > 0 ? static_cast<uint32_t>(page) : 4096;
@@ -339,19 +364,9 @@ void PacketSocket::OnPoll(uv_poll_t* handle, int status, int events) {
   PacketSocket* self = static_cast<PacketSocket*>(handle->data);
   if (self == nullptr || self->closed_) return;
   if (status < 0) {
-    // Report once, stop polling; the socket stays open for close() and stats().
-    self->last_recv_errno_ = -status;
-    self->recv_errors_++;
-    uv_poll_stop(handle);
     Napi::Env env(self->env_);
     Napi::HandleScope scope(env);
-    self->in_callback_ = true;
-    self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status)}, *self->async_context_);
-    self->in_callback_ = false;
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
-    }
+    self->ReportError(env, -status);
   } else {
     self->Drain();
   }
@@ -364,6 +379,28 @@ void PacketSocket::OnPoll(uv_poll_t* handle, int status, int events) {
       self->referenced_ = false;
       self->Unref();  // may allow GC of `self`: nothing after this line
     }
+  }
+}
+
+bool PacketSocket::RxStillAttached(Napi::Env env) {
+  size_t rx_len = 0, lengths_len = 0;
+  uint8_t* rx = CurrentBytes(env, rx_ref_.Value(), &rx_len);
+  uint8_t* lengths = CurrentBytes(env, lengths_ref_.Value(), &lengths_len);
+  return rx == rx_ && rx_len >= static_cast<size_t>(slots_) * slot_size_ &&
+         lengths == reinterpret_cast<uint8_t*>(lengths_) && lengths_len >= slots_ * sizeof(uint32_t);
+}
+
+void PacketSocket::ReportError(Napi::Env env, int err) {
+  // Report once and stop polling; the socket stays open for close() and stats().
+  last_recv_errno_ = err;
+  recv_errors_++;
+  if (poll_ != nullptr) uv_poll_stop(poll_);
+  in_callback_ = true;
+  callback_.MakeCallback(Value(), {Napi::Number::New(env, -err)}, *async_context_);
+  in_callback_ = false;
+  if (env.IsExceptionPending()) {
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
   }
 }
 
@@ -472,6 +509,12 @@ void PacketSocket::Drain() {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   for (uint32_t b = 0; b < max_batches_per_wake_ && !closed_; ++b) {
+    // JavaScript runs between two batches (and between two wake-ups): it may have transferred
+    // or detached the receive buffer. Never write where it no longer is.
+    if (!RxStillAttached(env)) {
+      ReportError(env, EFAULT);
+      break;
+    }
     uint32_t n = 0;
     if (ring_ != nullptr) {
       n = FillFromRing();

@@ -20,12 +20,15 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   static Napi::Function Init(Napi::Env env);
 
   /**
-   * new PacketSocket({ ifindex, filter, rxBuffer, lengths, slots, slotSize,
+   * new PacketSocket({ ifindex, filter, rxBuffer, lengths, slots, slotSize, mtu,
    *                    rcvbuf, qdiscBypass, ignoreOutgoing, maxBatchesPerWake, rxRing })
    * Opens socket(AF_PACKET, SOCK_RAW, 0), attaches the filter, then binds (ETH_P_ALL).
    * rxRing: receive through a TPACKET_V2 ring of about `rcvbuf` bytes mapped into this process
    * (the kernel writes each frame straight into it: no skb clone, no socket queue, no recvmmsg);
    * frames are copied from the ring into the JS slots exactly as recvmmsg would have put them.
+   * Ring frames hold `mtu` bytes of payload plus Ethernet and two VLAN tags (0: 1500).
+   * rxBuffer and lengths stay JS-owned: before every batch the socket checks that they are still
+   * attached (JS may transfer them) and stops with callback(-EFAULT) instead of writing.
    */
   explicit PacketSocket(const Napi::CallbackInfo& info);
   ~PacketSocket() override;
@@ -47,8 +50,12 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   uint32_t FillFromRing();
   /** Hand `n` filled slots to JS; false when the callback threw or closed the socket. */
   bool Deliver(Napi::Env env, uint32_t n);
-  /** Set up the TPACKET_V2 RX ring on fd (before bind); errno-style failure: -1. */
-  int SetupRing(int fd, uint32_t bytes);
+  /** Set up the TPACKET_V2 RX ring on fd (before bind), frames sized for `mtu`; failure: -1. */
+  int SetupRing(int fd, uint32_t bytes, uint32_t mtu);
+  /** True while the JS receive buffers are still where (and as large as) they were at open. */
+  bool RxStillAttached(Napi::Env env);
+  /** Stop polling and hand -err to the callback once. */
+  void ReportError(Napi::Env env, int err);
   /** Fix up message i after recvmmsg: VLAN re-insertion, truncation; returns captured length. */
   uint32_t Finish(unsigned i);
   void ReadKernelStats();
@@ -71,7 +78,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   bool referenced_ = false;
   bool hook_registered_ = false;
 
-  // Receive side: JS-owned memory, kept alive by the references below.
+  // Receive side: JS-owned memory, kept alive by the references below and re-checked before
+  // every write (RxStillAttached): a transfer or detach moves it out from under us.
   uint8_t* rx_ = nullptr;
   uint32_t* lengths_ = nullptr;
   uint32_t slots_ = 0;

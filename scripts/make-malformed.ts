@@ -3,7 +3,7 @@
  * (fixtures/kernel-ns.pcap, nud-ns.pcap, dad-ns.pcap; see fixtures/README.md).
  *
  * Each drop case breaks exactly ONE rule of the NS validation (RFC 4861 section 7.1.1 and the
- * project's own rules, see src/ndp/drop-reason.ts); every other field stays valid, and the
+ * project's own rules, see src/ndp/ns-error.ts); every other field stays valid, and the
  * ICMPv6 checksum is recomputed after the change (except in the bad-checksum case, and in the
  * truncated case where the missing bytes make it undefined). A few valid edge cases follow.
  * The "expect" of valid frames assumes the rules `--prefix 2003:ab11::8000:0:0:0/66` and a

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: libpcap-dev (node_pcap), the real NDP peers and tools the lab tests drive,
 # Docker for the two-host scenario, and the competitors the benchmark measures.
 PKGS=(libpcap-dev iproute2 iputils-ping ndisc6 tcpdump busybox-static docker.io util-linux procps
-      ndppd npd6 netsniff-ng tcpreplay g++ make python3)
+      ndppd npd6 netsniff-ng tcpreplay g++ make python3 openssl)
 # systemd-analyze checks the unit file (test/unit/systemd-unit.test.ts); Debian ships it in the
 # systemd package, which installs without systemd running (a container).
 command -v systemd-analyze >/dev/null || PKGS+=(systemd)

@@ -1,5 +1,6 @@
 // Read a TAP report written by `tap --reporter=tap -f FILE` and print the closing line CI reads:
 // 'N passed, N failed' (with ', N skipped' when any). Exit 1 when anything failed or nothing ran.
+// An optional second argument counts failures from outside the report (the lint step).
 import { readFileSync } from 'node:fs';
 
 const text = readFileSync(process.argv[2], 'utf8');
@@ -11,7 +12,7 @@ if (!m) {
 }
 const counts = Object.fromEntries(m[1].split(',').map((kv) => kv.split(':').map((s) => s.trim())).map(([k, v]) => [k, Number(v)]));
 const pass = counts.pass ?? 0;
-const fail = counts.fail ?? 0;
+const fail = (counts.fail ?? 0) + Number(process.argv[3] ?? 0);
 const skip = counts.skip ?? 0;
 const line = `${pass} passed, ${fail} failed` + (skip ? `, ${skip} skipped` : '');
 console.log(line);

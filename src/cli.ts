@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /** The command line: dispatch, and the one place errors become messages and exit codes. */
 import { readFileSync } from 'node:fs';
-import { UsageError } from './config.js';
-import { DaemonError } from './daemon.js';
-import { MAIN_HELP } from './commands/help.js';
+import { UsageError } from './cli/flags.js';
+import { DaemonError } from './service/errors.js';
+import { MAIN_HELP } from './cli/help.js';
 
 function version(): string {
   try {
@@ -19,15 +19,15 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'run':
-      return (await import('./commands/run.js')).runCommand(rest);
+      return (await import('./cli/run.js')).runCommand(rest);
     case 'replay':
-      return (await import('./commands/replay.js')).replayCommand(rest);
+      return (await import('./cli/replay.js')).replayCommand(rest);
     case 'explain':
-      return (await import('./commands/explain.js')).explainCommand(rest);
+      return (await import('./cli/explain.js')).explainCommand(rest);
     case 'doctor':
-      return (await import('./commands/doctor.js')).doctorCommand(rest);
+      return (await import('./cli/doctor.js')).doctorCommand(rest);
     case 'demo':
-      return (await import('./commands/demo.js')).demoCommand(rest);
+      return (await import('./cli/demo.js')).demoCommand(rest);
     case '--version':
     case '-V':
       process.stdout.write(version() + '\n');

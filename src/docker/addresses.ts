@@ -4,7 +4,7 @@
  * we answer for, and build the table rules. No I/O here; tested on JSON captured from
  * dockerd 20.10 (fixtures/docker/).
  */
-import { formatCidr, parseAddress } from '../table/cidr.js';
+import { formatCidr, parseAddress } from '../addr/index.js';
 import { Action, type Rule } from '../table/rule.js';
 
 /** The label a container uses to opt out (`=false`) or, in opt-in mode, in (`=true`). */
@@ -154,22 +154,38 @@ export function networkSelected(wanted: readonly string[] | undefined, network: 
 }
 
 export interface SelectOptions {
-  /** Only addresses for which this returns true (the uplink's on-link prefixes, --prefix rules). */
-  readonly scope?: (addr: Uint8Array) => boolean;
+  /**
+   * Which addresses are ours (service/scope.ts): undefined admits the address, a string is the
+   * reason it is not admitted. Without it every address is admitted.
+   */
+  readonly scope?: (addr: Uint8Array) => string | undefined;
   /** Only these networks (names or IDs); all when empty or absent. */
   readonly networks?: readonly string[];
   /** Only containers labelled `ndp-responder.enable=true`. */
   readonly labelOptIn?: boolean;
+  /**
+   * The driver of an address's network (`bridge`, `macvlan`...); undefined when not known, null
+   * when Docker says the network does not exist (a container seen on a network that was removed
+   * meanwhile: its address is skipped until the disconnect is read). Addresses on
+   * {@link ON_LINK_DRIVERS} networks are skipped.
+   */
+  readonly networkDriver?: (address: NetworkAddress) => string | null | undefined;
 }
 
-export type SkipReason =
-  | 'not-running'
-  | 'label'
-  | 'network-filter'
-  | 'invalid-address'
-  | 'not-unicast'
-  | 'out-of-scope'
-  | 'duplicate';
+/**
+ * Network drivers that put a container on the uplink's link itself, with its own MAC (macvlan)
+ * or the parent's (ipvlan): the container answers its own Neighbor Solicitations (or, in ipvlan
+ * L3 mode, is routed, not bridged), so a second answer from us would only compete with it.
+ */
+export const ON_LINK_DRIVERS: ReadonlySet<string> = new Set(['macvlan', 'ipvlan']);
+
+/** The key under which a network's driver is looked up: its ID, else `name:` + its name. */
+export function networkKey(a: Pick<NetworkAddress, 'network' | 'networkId'>): string {
+  return a.networkId !== '' ? a.networkId : `name:${a.network}`;
+}
+
+/** Why a container or one of its addresses is not admitted; scope reasons come from the scope callback. */
+export type SkipReason = 'not-running' | 'label' | 'network-filter' | 'on-link-driver' | 'network-gone' | 'invalid-address' | 'duplicate' | (string & {});
 
 export interface Skipped {
   readonly containerId: string;
@@ -238,6 +254,15 @@ export function selectRules(containers: Iterable<ContainerInfo>, opts: SelectOpt
         skip('network-filter');
         continue;
       }
+      const driver = opts.networkDriver?.(a);
+      if (driver === null) {
+        skip('network-gone');
+        continue;
+      }
+      if (driver !== undefined && ON_LINK_DRIVERS.has(driver)) {
+        skip('on-link-driver');
+        continue;
+      }
       let bytes: Uint8Array;
       try {
         bytes = parseAddress(a.address);
@@ -245,15 +270,9 @@ export function selectRules(containers: Iterable<ContainerInfo>, opts: SelectOpt
         skip('invalid-address');
         continue;
       }
-      // Multicast, unspecified, loopback and link-local are never a container's global address.
-      const linkLocal = bytes[0] === 0xfe && ((bytes[1] ?? 0) & 0xc0) === 0x80;
-      const unspecifiedOrLoopback = bytes.subarray(0, 15).every((x) => x === 0) && (bytes[15] ?? 0) <= 1;
-      if (bytes[0] === 0xff || linkLocal || unspecifiedOrLoopback) {
-        skip('not-unicast');
-        continue;
-      }
-      if (opts.scope && !opts.scope(bytes)) {
-        skip('out-of-scope');
+      const outOfScope = opts.scope?.(bytes);
+      if (outOfScope !== undefined) {
+        skip(outOfScope);
         continue;
       }
       const key = formatCidr(bytes, 128);

@@ -17,6 +17,8 @@
  *   a warning is logged, the watcher reconnects with capped exponential backoff and does a full
  *   resync (containers that vanished meanwhile drop out); a periodic resync is a safety net.
  */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Rule } from '../table/rule.js';
@@ -24,14 +26,17 @@ import {
   addedRules,
   fromInspect,
   fromListEntry,
+  networkKey,
+  ON_LINK_DRIVERS,
   removedRules,
   sameRules,
   selectRules,
   type ContainerInfo,
   type Skipped,
+  type SkipReason,
 } from './addresses.js';
 import { eventEffect, eventFiltersParam, JsonLineDecoder } from './events.js';
-import { parseDockerUrl, type DockerEndpoint } from './url.js';
+import { parseDockerUrl, readTlsMaterial, type DockerEndpoint, type DockerEnv, type FileReader } from './url.js';
 
 /** Where the watcher puts its rules: the TargetTable, or anything with the same method. */
 export interface DockerSink {
@@ -40,18 +45,18 @@ export interface DockerSink {
 }
 
 export interface DockerWatcherOptions {
-  /** `unix:///path`, `tcp://host:port`, `http://`, `https://`; default DOCKER_HOST, then unix:///var/run/docker.sock. */
+  /** `unix:///path`, `/path`, `tcp://host:port`, `http://`, `https://`; default DOCKER_HOST, then unix:///var/run/docker.sock. */
   readonly url?: string;
+  /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH...; default `process.env`. */
+  readonly env?: DockerEnv;
   readonly sink: DockerSink;
   readonly logger: Logger;
-  /** Admit only addresses for which this is true (uplink's on-link prefixes, --prefix rules). */
-  readonly scope?: (addr: Uint8Array) => boolean;
+  /** Which addresses are ours (service/scope.ts): undefined admits, a string says why not. */
+  readonly scope?: (addr: Uint8Array) => string | undefined;
   /** --docker-network: only these networks (names or IDs). */
   readonly networks?: readonly string[];
   /** --docker-label-opt-in: only containers labelled ndp-responder.enable=true. */
   readonly labelOptIn?: boolean;
-  /** Called after a swap with the rules whose addresses are new (for unsolicited NAs). */
-  readonly onAddressesAppeared?: (rules: Rule[]) => void;
   /** Table group name; default 'docker'. */
   readonly group?: string;
   /** How long a burst of events is gathered before it is applied; default 1 ms. */
@@ -83,6 +88,8 @@ export interface DockerWatcherStatus {
   /** Last connection or API error, null once connected again. */
   readonly lastError: string | null;
   readonly url: string;
+  /** Container addresses not answered at the last sync, by reason (e.g. `on-link-driver`). */
+  readonly skipped: Readonly<Partial<Record<SkipReason, number>>>;
 }
 
 function errText(err: unknown): string {
@@ -95,16 +102,27 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
- * dockerode constructor options for a Docker URL (see {@link parseDockerUrl}).
- * @throws Error on a URL we do not speak.
+ * dockerode constructor options for a Docker URL (see {@link parseDockerUrl}); TLS files are
+ * read here. `env` defaults to `process.env` (with HOME from the OS when unset).
+ * @throws Error on a URL we do not speak or a TLS file that cannot be read.
  */
-export function dockerOptions(url?: string): Docker.DockerOptions {
-  return endpointOptions(parseDockerUrl(url));
+export function dockerOptions(url?: string, env: DockerEnv = processEnv()): Docker.DockerOptions {
+  return endpointOptions(parseDockerUrl(url, env));
 }
 
-function endpointOptions(ep: DockerEndpoint): Docker.DockerOptions {
-  // Every field is given explicitly: docker-modem would otherwise fill gaps from DOCKER_HOST,
-  // DOCKER_CERT_PATH and DOCKER_CLIENT_TIMEOUT (a client timeout would cut the event stream).
+/** The environment for {@link parseDockerUrl}: process.env, HOME filled in from the OS. */
+export function processEnv(): DockerEnv {
+  return { ...process.env, HOME: process.env['HOME'] || homedir() };
+}
+
+/**
+ * Every field is given explicitly: docker-modem would otherwise fill gaps from DOCKER_HOST,
+ * DOCKER_CERT_PATH and DOCKER_CLIENT_TIMEOUT (a client timeout would cut the event stream).
+ * For tcp the host is handed over as a URL (`https://[2001:db8::1]`): docker-modem runs
+ * `url.parse` on it, which takes a bare IPv6 literal's first group for a scheme and then
+ * connects to localhost; as a URL, brackets and all, it comes out as the literal.
+ */
+export function endpointOptions(ep: DockerEndpoint, read: FileReader = readFileSync): Docker.DockerOptions {
   if (ep.kind === 'unix') {
     return {
       socketPath: ep.socketPath,
@@ -117,12 +135,17 @@ function endpointOptions(ep: DockerEndpoint): Docker.DockerOptions {
       key: undefined,
     } as Docker.DockerOptions;
   }
+  const tls = ep.tls ? readTlsMaterial(ep.tls, read) : {};
+  const hostPart = ep.host.includes(':') ? `[${ep.host}]` : ep.host;
   return {
-    host: ep.host,
+    host: `${ep.protocol}://${hostPart}`,
     port: ep.port,
     protocol: ep.protocol,
     socketPath: undefined,
     timeout: 0,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
   } as Docker.DockerOptions;
 }
 
@@ -161,6 +184,15 @@ export class DockerWatcher {
   /** What the sink holds now. */
   private rules: Rule[] = [];
   private admittedContainers = 0;
+  private skippedCounts: Partial<Record<SkipReason, number>> = {};
+  /** Addresses skipped as on-link at the last publish (each is logged at info once). */
+  private onLinkSkipped = new Set<string>();
+  /**
+   * Network driver by {@link networkKey}; null for a network Docker no longer has. A network's
+   * driver never changes and IDs are not reused, so an entry stays right; the map is rebuilt on
+   * every full sync, and a network not in it yet is looked up before its containers count.
+   */
+  private drivers = new Map<string, string | null>();
 
   /** Every sync and event batch runs on this chain, one at a time. */
   private chain: Promise<void> = Promise.resolve();
@@ -179,7 +211,7 @@ export class DockerWatcher {
   private readonly first: Promise<void>;
 
   constructor(private readonly opts: DockerWatcherOptions) {
-    this.endpoint = parseDockerUrl(opts.url);
+    this.endpoint = parseDockerUrl(opts.url, opts.env ?? processEnv());
     this.docker = new Docker(endpointOptions(this.endpoint));
     this.log = opts.logger.child({ module: 'docker' });
     this.group = opts.group ?? 'docker';
@@ -231,12 +263,32 @@ export class DockerWatcher {
       reconnects: this.reconnects,
       lastError: this.lastError,
       url: this.endpoint.url,
+      skipped: { ...this.skippedCounts },
     };
   }
 
-  /** The rules the sink was last given (a copy of the array; rules are immutable). */
-  currentRules(): Rule[] {
-    return [...this.rules];
+  /**
+   * Re-admit the known containers (the scope changed: static rules reloaded, the uplink's
+   * addresses changed). Runs on the sync chain, after whatever is in flight.
+   */
+  rescope(): void {
+    if (this.stopped) return;
+    void this.enqueue(async () => this.publish('rescope', 0)).catch(() => undefined);
+  }
+
+  /**
+   * A connection error as text; a TLS failure (untrusted engine certificate, name mismatch,
+   * handshake refused) also says where the certificates were taken from.
+   */
+  private connectError(err: unknown): string {
+    const text = errText(err);
+    const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+    const tls = this.endpoint.kind === 'tcp' ? this.endpoint.tls : undefined;
+    if (!tls) return text;
+    const tlsish =
+      (typeof code === 'string' && /CERT|SIGNATURE|ERR_TLS|ERR_SSL|ISSUER/.test(code)) || /certificate|ssl|tls/i.test(text);
+    if (!tlsish) return text;
+    return `${text}${typeof code === 'string' && !text.includes(code) ? ` (${code})` : ''}; TLS to ${this.endpoint.url} with certificates from ${tls.certDir} (ca.pem, cert.pem, key.pem; DOCKER_CERT_PATH)`;
   }
 
   private settleFirst(): void {
@@ -252,7 +304,7 @@ export class DockerWatcher {
       await this.enqueue(() => this.fullSync(ac, 'connect'));
       this.everSynced = true;
     } catch (err) {
-      this.lastError = errText(err);
+      this.lastError = this.connectError(err);
       this.log.warn({ reason: 'docker-unavailable', err: this.lastError, url: this.endpoint.url }, 'docker not reachable');
     } finally {
       this.session = null;
@@ -271,7 +323,7 @@ export class DockerWatcher {
           failures = 0;
         });
       } catch (err) {
-        reason = errText(err);
+        reason = this.connectError(err);
       }
       this.connected = false;
       if (this.stopped) break;
@@ -426,6 +478,8 @@ export class DockerWatcher {
     };
     await Promise.all(Array.from({ length: Math.min(this.inspectConcurrency, toInspect.length) }, worker));
     if (ac.signal.aborted) return;
+    await this.learnDrivers(ac, [...results.values()].filter((x): x is ContainerInfo => x !== null));
+    if (ac.signal.aborted) return;
     for (const [id, info] of results) {
       // A `die` may have arrived while the inspect was in flight.
       if (info && info.running && !this.dead.has(id)) next.set(id, info);
@@ -438,6 +492,17 @@ export class DockerWatcher {
   private async fullSync(ac: AbortController, why: 'connect' | 'periodic'): Promise<void> {
     if (ac.signal.aborted) throw new Error(errText(ac.signal.reason));
     const t0 = performance.now();
+    // Networks first: a network created after this list is inspected when first met.
+    const nets = (await this.docker.listNetworks({ abortSignal: this.requestSignal(ac) } as never)) as unknown;
+    if (!Array.isArray(nets)) throw new Error('docker: network list is not an array');
+    const drivers = new Map<string, string | null>();
+    for (const n of nets) {
+      const o = n as { Id?: unknown; Name?: unknown; Driver?: unknown };
+      const driver = typeof o.Driver === 'string' ? o.Driver : '';
+      if (typeof o.Id === 'string' && o.Id !== '') drivers.set(o.Id, driver);
+      if (typeof o.Name === 'string' && o.Name !== '') drivers.set(networkKey({ network: o.Name, networkId: '' }), driver);
+    }
+    this.drivers = drivers;
     const list = (await this.docker.listContainers({ all: false, abortSignal: this.requestSignal(ac) } as never)) as unknown;
     if (!Array.isArray(list)) throw new Error('docker: container list is not an array');
     if (ac.signal.aborted) throw new Error(errText(ac.signal.reason));
@@ -451,17 +516,48 @@ export class DockerWatcher {
     }
     // Tombstones of containers the engine no longer lists have done their job.
     for (const id of this.dead) if (!listed.has(id)) this.dead.delete(id);
+    await this.learnDrivers(ac, next.values());
+    if (ac.signal.aborted) throw new Error(errText(ac.signal.reason));
     this.containers = next;
     this.lastSync = new Date();
     this.publish(why === 'connect' ? 'sync' : 'resync', performance.now() - t0);
   }
 
+  /**
+   * Look up the networks of `containers` whose driver is not known yet (created after the last
+   * full list). A network that is gone is remembered as null: its addresses are skipped, and
+   * leave for good with the disconnect that follows.
+   */
+  private async learnDrivers(ac: AbortController, containers: Iterable<ContainerInfo>): Promise<void> {
+    const missing = new Map<string, string>();
+    for (const c of containers) {
+      for (const a of c.addresses) {
+        const key = networkKey(a);
+        if (!this.drivers.has(key)) missing.set(key, a.networkId !== '' ? a.networkId : a.network);
+      }
+    }
+    for (const [key, ref] of missing) {
+      if (ac.signal.aborted) return;
+      // A filtered list rather than network inspect: dockerode's inspect ignores abortSignal.
+      // The id filter matches prefixes and the name filter substrings: keep the exact one.
+      const byId = key === ref;
+      const filters = JSON.stringify(byId ? { id: [ref] } : { name: [ref] });
+      const nets = (await this.docker.listNetworks({ filters, abortSignal: this.requestSignal(ac) } as never)) as unknown;
+      if (!Array.isArray(nets)) throw new Error('docker: network list is not an array');
+      const hit = (nets as { Id?: unknown; Name?: unknown; Driver?: unknown }[]).find((n) => (byId ? n.Id === ref : n.Name === ref));
+      const driver = hit === undefined ? null : typeof hit.Driver === 'string' ? hit.Driver : '';
+      this.drivers.set(key, driver);
+      this.log.debug({ network: ref.slice(0, 12), driver }, 'docker network driver learnt');
+    }
+  }
+
   /** Build the full set from `this.containers` and swap it in if it changed. */
-  private publish(trigger: 'sync' | 'resync' | 'events', ms: number): void {
+  private publish(trigger: 'sync' | 'resync' | 'events' | 'rescope', ms: number): void {
     const sel = selectRules(this.containers.values(), {
       scope: this.opts.scope,
       networks: this.opts.networks,
       labelOptIn: this.opts.labelOptIn,
+      networkDriver: (a) => this.drivers.get(networkKey(a)),
     });
     this.logSkipped(sel.skipped);
     const prev = this.rules;
@@ -498,16 +594,26 @@ export class DockerWatcher {
       },
       'docker addresses updated',
     );
-    if (added.length > 0 && this.opts.onAddressesAppeared) {
-      try {
-        this.opts.onAddressesAppeared(added);
-      } catch (err) {
-        this.log.error({ err: errText(err) }, 'docker: onAddressesAppeared threw');
-      }
-    }
   }
 
   private logSkipped(skipped: readonly Skipped[]): void {
+    const counts: Partial<Record<SkipReason, number>> = {};
+    const onLink = new Set<string>();
+    for (const s of skipped) {
+      counts[s.reason] = (counts[s.reason] ?? 0) + 1;
+      if (s.reason !== 'on-link-driver') continue;
+      const key = `${s.containerId} ${s.network} ${s.address}`;
+      onLink.add(key);
+      // Once per address at info: a container that answers for itself is worth knowing about.
+      if (!this.onLinkSkipped.has(key)) {
+        this.log.info(
+          { reason: s.reason, container: s.containerName, network: s.network, address: s.address, drivers: [...ON_LINK_DRIVERS] },
+          'docker address not answered: its network driver puts the container on the link itself',
+        );
+      }
+    }
+    this.skippedCounts = counts;
+    this.onLinkSkipped = onLink;
     if (!this.log.isLevelEnabled('debug')) return;
     for (const s of skipped) {
       this.log.debug(

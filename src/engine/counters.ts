@@ -1,5 +1,5 @@
 /** Counters kept by the responder: every frame lands in exactly one of answered[] or drops[]. */
-import { ANSWER_KIND_NAMES, DROP_REASON_COUNT, DROP_REASON_NAMES } from '../ndp/drop-reason.js';
+import { ANSWER_KIND_NAMES, DROP_REASON_COUNT, dropReasonName } from './verdict.js';
 
 export class Counters {
   /** Frames handed to the engine. */
@@ -10,6 +10,8 @@ export class Counters {
   readonly drops = new Float64Array(DROP_REASON_COUNT);
   /** MLD queries seen (they share the capture filter with NS). */
   mldQueries = 0;
+  /** Router and Neighbor Advertisements of other nodes read by the conflict guard. */
+  adverts = 0;
   /** NAs the back end accepted / refused. */
   sent = 0;
   sendFailed = 0;
@@ -36,6 +38,7 @@ export class Counters {
     dropped: number;
     drops: Record<string, number>;
     mldQueries: number;
+    adverts: number;
     sent: number;
     sendFailed: number;
     announced: number;
@@ -43,7 +46,7 @@ export class Counters {
     const drops: Record<string, number> = {};
     for (let i = 1; i < this.drops.length; i++) {
       const n = this.drops[i]!;
-      if (n > 0) drops[DROP_REASON_NAMES[i]!] = n;
+      if (n > 0) drops[dropReasonName(i)] = n;
     }
     const answeredByKind: Record<string, number> = {};
     for (let i = 1; i < this.answered.length; i++) {
@@ -57,6 +60,7 @@ export class Counters {
       dropped: this.totalDropped(),
       drops,
       mldQueries: this.mldQueries,
+      adverts: this.adverts,
       sent: this.sent,
       sendFailed: this.sendFailed,
       announced: this.announced,

@@ -18,9 +18,26 @@
  *    as many reports as the MTU needs, and are sent [Robustness Variable] times (default 2), the
  *    repeats at random intervals in (0, Unsolicited Report Interval] (default 1 s) (RFC 3810
  *    section 6.1). Queries are answered (section 6.2): a general query with MODE_IS_EXCLUDE
- *    records for all our groups after a random delay in [0, Maximum Response Delay]; a
- *    group-specific query for a group we hold with that group's record. Reports answering a
- *    query carry the query's VLAN tag; unsolicited ones use `vlanTci` (default untagged).
+ *    records for all our groups (the full state) after a random delay in [0, Maximum Response
+ *    Delay]; a group-specific query for a group we hold with that group's record. Reports
+ *    answering a query carry the query's VLAN tag; unsolicited ones go untagged (`vlanTci`) and
+ *    on every served VLAN.
+ *
+ * Queries (see handleMldQuery for the exact rules):
+ *  - accepted only when valid (RFC 3810 section 5: hop limit 1, link-local source, Router Alert;
+ *    the codec checks), on a VLAN we serve (untagged or priority-tagged always; a tag only when
+ *    its VID is in `servedVlans`), and addressed to ff02::1, to a group we report, or to one of
+ *    our own addresses (RFC 3810 section 5.1.15): a query for someone else's unicast address that
+ *    reaches us through our MAC draws nothing. Every ignored query is counted by reason.
+ *  - rate-limited: per VLAN at most one full-state response per `minFullReportIntervalMs`
+ *    (default 1 s) whatever the query rate, and per group and VLAN at most one group-specific
+ *    answer per that interval (absorbed queries are counted).
+ *  - MLDv1 compatibility (RFC 3810 section 8.2): an MLDv1 query switches us to MLDv1 for the
+ *    Older Version Querier Present Timeout (section 9.12: Robustness Variable x Query Interval
+ *    + Query Response Interval, from the last MLDv2 query heard or the defaults 2, 125 s, 10 s;
+ *    the Query Response Interval of an MLDv1 querier is its query's Maximum Response Delay):
+ *    one MLDv1 report (type 131) per group to the group, MLDv1 done (type 132) to ff02::2 on
+ *    leave; back to MLDv2 when the timer runs out.
  *
  * Limit: targets under an answer prefix have unknowable groups, so we cannot report them;
  * all-multicast makes our own NIC accept their NS, but an MLD-snooping switch will not forward
@@ -34,13 +51,18 @@
 import type { Logger } from 'pino';
 import type { PacketBackend } from '../io/backend.js';
 import {
+  buildMldv1Done,
+  buildMldv1Report,
   buildMldv2Report,
   MLD2_CHANGE_TO_EXCLUDE,
   MLD2_CHANGE_TO_INCLUDE,
   MLD2_MODE_IS_EXCLUDE,
+  MLD_QUERY_ERROR_NAMES,
+  mldv1FrameLength,
   mldv2ReportLength,
   mldv2ReportMaxGroups,
   type MldQuery,
+  type MldQueryReject,
 } from '../ndp/mld.js';
 import type { Rule } from '../table/rule.js';
 import type { HostFacts } from './types.js';
@@ -56,6 +78,24 @@ export interface MembershipTable {
 }
 
 export type MembershipBackend = Pick<PacketBackend, 'send' | 'addMulticast' | 'removeMulticast' | 'setAllMulticast'>;
+
+/** Time and timers (milliseconds); tests pass a fake one. */
+export interface MembershipClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock: monotonic time, timers that do not keep the process alive. */
+export const REAL_CLOCK: MembershipClock = Object.freeze({
+  now: () => performance.now(),
+  setTimeout: (fn: () => void, ms: number): unknown => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h: unknown): void => clearTimeout(h as NodeJS.Timeout),
+});
 
 export interface MembershipOptions {
   backend: MembershipBackend;
@@ -76,9 +116,43 @@ export interface MembershipOptions {
   mtu?: number | undefined;
   /** 802.1Q TCI for unsolicited reports, or -1 for untagged. Default -1. */
   vlanTci?: number | undefined;
+  /**
+   * 802.1Q VIDs (1..4094) we serve: tagged queries on other VIDs are ignored (counted), and
+   * unsolicited reports are also sent tagged on each of these. Untagged and priority-tagged
+   * (VID 0) queries are always served. Default empty: untagged only.
+   */
+  servedVlans?: ReadonlySet<number> | undefined;
+  /**
+   * The interface's own addresses (unicast; link-local included): a query addressed to one of
+   * them is accepted (RFC 3810 section 5.1.15). Read only for queries to a unicast destination.
+   * Default: just `host.linkLocal`.
+   */
+  ownAddresses?: (() => Iterable<Uint8Array>) | undefined;
+  /** At most one full-state response (and one answer per group) per VLAN in this many ms. Default 1000. */
+  minFullReportIntervalMs?: number | undefined;
   /** Random source in [0, 1) for report delays. Default Math.random. */
   random?: (() => number) | undefined;
+  /** Default {@link REAL_CLOCK}. */
+  clock?: MembershipClock | undefined;
 }
+
+/** Why a query drew nothing: the codec's reasons (MLD_QUERY_ERROR_NAMES), then the manager's. */
+export const QUERY_IGNORE_REASONS = [
+  'hop-limit',
+  'source',
+  'router-alert',
+  'length',
+  'code',
+  'checksum',
+  'group',
+  /** Tagged with a VID we do not serve. */
+  'vlan',
+  /** Addressed to neither ff02::1, a group we report, nor one of our own addresses. */
+  'destination',
+  /** Group-specific, for a group we do not hold. */
+  'other-group',
+] as const;
+export type QueryIgnoreReason = (typeof QUERY_IGNORE_REASONS)[number];
 
 export interface MembershipStats {
   /** Distinct solicited-node groups of the winning /128 answers. */
@@ -91,16 +165,31 @@ export interface MembershipStats {
   macs: number;
   /** All-multicast turned on by us. */
   allmulti: boolean;
-  /** MLD report frames the back end accepted. */
+  /** MLD report frames (v2 reports, v1 reports and dones) the back end accepted. */
   reportsSent: number;
+  /** Full-state responses (to general queries) sent; each may take several frames. */
+  fullReports: number;
+  /** Query frames handed to us, valid or not. */
   queriesReceived: number;
   /** Queries answered with at least one report. */
   queriesAnswered: number;
+  /** Accepted queries that drew no report of their own: a response was pending or sent within the rate-limit interval. */
+  queriesAbsorbed: number;
+  /** Queries ignored, by reason. */
+  queriesIgnored: Record<QueryIgnoreReason, number>;
+  /** MLD version we speak now: 1 while an MLDv1 querier is present (RFC 3810 section 8.2). */
+  mldVersion: 1 | 2;
+  /** Milliseconds until we return to MLDv2; 0 when speaking MLDv2. */
+  olderVersionQuerierMs: number;
   /** Back-end calls that failed (logged). */
   errors: number;
 }
 
 const SOLICITED_NODE_PREFIX = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff];
+
+/** RFC 3810 section 9 defaults for what we learn from MLDv2 queries. */
+const DEFAULT_QUERY_INTERVAL_MS = 125_000;
+const DEFAULT_QUERY_RESPONSE_INTERVAL_MS = 10_000;
 
 /** The solicited-node group of a 24-bit key. */
 function groupOf(key: number): Uint8Array {
@@ -123,6 +212,18 @@ function keyOfGroup(g: Uint8Array): number {
   return (g[13]! << 16) | (g[14]! << 8) | g[15]!;
 }
 
+function isAllNodes(a: Uint8Array): boolean {
+  if (a[0] !== 0xff || a[1] !== 0x02 || a[15] !== 0x01) return false;
+  for (let i = 2; i < 15; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+function sameAddress(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== 16 || b.length !== 16) return false;
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function positiveInt(name: string, v: number | undefined, dflt: number, min: number): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < min) {
@@ -133,6 +234,19 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min: num
 
 /** Frames handed to one backend.send call. */
 const FRAMES_PER_SEND = 32;
+
+/** Per-VLAN general-query state (key: VID, -1 for untagged). */
+interface VlanState {
+  /** Pending full-state response, its due time and the TCI to answer with. */
+  timer: unknown;
+  due: number;
+  tci: number;
+  /** When the last full-state response went out. */
+  lastFull: number;
+}
+
+/** Per-(VLAN, group) key for group-specific state: VID (-1..4095) + 1, then the 24-bit group key. */
+const groupSlot = (vid: number, key: number): number => (vid + 1) * 0x1000000 + key;
 
 export class MembershipManager {
   readonly maxGroups: number;
@@ -145,7 +259,11 @@ export class MembershipManager {
   readonly #robustness: number;
   readonly #uriMs: number;
   readonly #vlanTci: number;
+  readonly #servedVlans: ReadonlySet<number>;
+  readonly #ownAddresses: (() => Iterable<Uint8Array>) | undefined;
+  readonly #minFullMs: number;
   readonly #random: () => number;
+  readonly #clock: MembershipClock;
   readonly #perReport: number;
   #host: HostFacts;
   #unsubscribe: (() => void) | undefined;
@@ -161,14 +279,23 @@ export class MembershipManager {
 
   /** Pending state-change retransmissions: key -> record type and transmissions left. */
   readonly #pending = new Map<number, { type: number; left: number }>();
-  #syncTimer: NodeJS.Timeout | undefined;
-  #retransmitTimer: NodeJS.Timeout | undefined;
-  #generalTimer: NodeJS.Timeout | undefined;
-  #generalDue = 0;
-  #generalVlan = -1;
-  #groupTimer: NodeJS.Timeout | undefined;
+  #syncTimer: unknown;
+  #retransmitTimer: unknown;
+  readonly #vlans = new Map<number, VlanState>();
+  #groupTimer: unknown;
   #groupTimerDue = 0;
-  readonly #groupDue = new Map<number, { due: number; vlan: number }>();
+  /** Pending group-specific answers by groupSlot. */
+  readonly #groupDue = new Map<number, { key: number; due: number; tci: number }>();
+  /** When each groupSlot was last answered (pruned once older than the interval). */
+  readonly #groupLast = new Map<number, number>();
+
+  /** MLDv1 compatibility: we speak MLDv1 until this time (RFC 3810 section 8.2.1). */
+  #v1Until = -Infinity;
+  #v1Timer: unknown;
+  /** Learned from MLDv2 queries (RFC 3810 sections 5.1.8, 5.1.9, 9.3). */
+  #qrv: number;
+  #queryIntervalMs = DEFAULT_QUERY_INTERVAL_MS;
+  #queryResponseIntervalMs = DEFAULT_QUERY_RESPONSE_INTERVAL_MS;
 
   // Report frames are built here and sent FRAMES_PER_SEND at a time.
   readonly #out: Uint8Array;
@@ -176,8 +303,11 @@ export class MembershipManager {
   readonly #lengths = new Uint32Array(FRAMES_PER_SEND);
 
   #reportsSent = 0;
+  #fullReports = 0;
   #queriesReceived = 0;
   #queriesAnswered = 0;
+  #queriesAbsorbed = 0;
+  readonly #ignored = Object.fromEntries(QUERY_IGNORE_REASONS.map((r) => [r, 0])) as Record<QueryIgnoreReason, number>;
   #errors = 0;
 
   /**
@@ -194,12 +324,23 @@ export class MembershipManager {
     this.#logger = opts.logger;
     this.#coalesceMs = positiveInt('coalesceMs', opts.coalesceMs, 10, 0);
     this.#robustness = positiveInt('robustness', opts.robustness, 2, 1);
+    this.#qrv = this.#robustness;
     this.#uriMs = positiveInt('unsolicitedReportIntervalMs', opts.unsolicitedReportIntervalMs, 1000, 1);
+    this.#minFullMs = positiveInt('minFullReportIntervalMs', opts.minFullReportIntervalMs, 1000, 0);
     const mtu = positiveInt('mtu', opts.mtu, 1500, 1280);
     this.#perReport = mldv2ReportMaxGroups(mtu);
     this.#vlanTci = opts.vlanTci ?? -1;
+    const served = opts.servedVlans ?? new Set<number>();
+    for (const v of served) {
+      if (!Number.isInteger(v) || v < 1 || v > 4094) {
+        throw Object.assign(new RangeError(`membership: servedVlans entries must be VIDs 1..4094, got ${v}`), { code: 'ERR_OUT_OF_RANGE' });
+      }
+    }
+    this.#servedVlans = served;
+    this.#ownAddresses = opts.ownAddresses;
     this.#random = opts.random ?? Math.random;
-    this.#out = new Uint8Array(FRAMES_PER_SEND * mldv2ReportLength(this.#perReport, true));
+    this.#clock = opts.clock ?? REAL_CLOCK;
+    this.#out = new Uint8Array(FRAMES_PER_SEND * Math.max(mldv2ReportLength(this.#perReport, true), mldv1FrameLength(true)));
     this.#unsubscribe = this.#table.onChange(() => this.#scheduleSync());
     this.sync();
   }
@@ -211,18 +352,17 @@ export class MembershipManager {
 
   #scheduleSync(): void {
     if (this.#closed || this.#syncTimer !== undefined) return;
-    this.#syncTimer = setTimeout(() => {
+    this.#syncTimer = this.#clock.setTimeout(() => {
       this.#syncTimer = undefined;
       this.sync();
     }, this.#coalesceMs);
-    this.#syncTimer.unref();
   }
 
   /** Apply the table's current state now (normally done `coalesceMs` after a change). */
   sync(): void {
     if (this.#closed) return;
     if (this.#syncTimer !== undefined) {
-      clearTimeout(this.#syncTimer);
+      this.#clock.clearTimeout(this.#syncTimer);
       this.#syncTimer = undefined;
     }
     const next = new Map<number, number>();
@@ -267,12 +407,22 @@ export class MembershipManager {
     for (const k of joined) this.#pending.set(k, { type: MLD2_CHANGE_TO_EXCLUDE, left: this.#robustness });
     for (const k of left) {
       this.#pending.set(k, { type: MLD2_CHANGE_TO_INCLUDE, left: this.#robustness });
-      this.#groupDue.delete(k);
+      for (const slot of [...this.#groupDue.keys()]) if (this.#groupDue.get(slot)!.key === k) this.#groupDue.delete(slot);
     }
     this.#transmitPending(new Set([...joined, ...left]));
   }
 
-  /** Send the pending records (only `only`, when given), count a transmission, schedule the rest. */
+  /** TCIs unsolicited reports go out with: `vlanTci`, then each served VID not already that. */
+  #unsolicitedTcis(): number[] {
+    const tcis = [this.#vlanTci];
+    for (const vid of this.#servedVlans) if ((this.#vlanTci & 0xfff) !== vid || this.#vlanTci < 0) tcis.push(vid);
+    return tcis;
+  }
+
+  /**
+   * Send the pending records (only `only`, when given), count a transmission, schedule the rest.
+   * In MLDv1 mode a join is an MLDv1 report and a leave an MLDv1 done (RFC 2710 section 4).
+   */
   #transmitPending(only?: Set<number>): void {
     const toEx: number[] = [];
     const toIn: number[] = [];
@@ -281,50 +431,180 @@ export class MembershipManager {
       (p.type === MLD2_CHANGE_TO_EXCLUDE ? toEx : toIn).push(k);
       if (--p.left <= 0) this.#pending.delete(k);
     }
-    this.#sendRecords(toEx, MLD2_CHANGE_TO_EXCLUDE, this.#vlanTci);
-    this.#sendRecords(toIn, MLD2_CHANGE_TO_INCLUDE, this.#vlanTci);
+    const v1 = this.#inV1();
+    for (const tci of this.#unsolicitedTcis()) {
+      if (v1) {
+        this.#sendV1(toEx, false, tci);
+        this.#sendV1(toIn, true, tci);
+      } else {
+        this.#sendRecords(toEx, MLD2_CHANGE_TO_EXCLUDE, tci);
+        this.#sendRecords(toIn, MLD2_CHANGE_TO_INCLUDE, tci);
+      }
+    }
     if (this.#pending.size > 0 && this.#retransmitTimer === undefined) {
       const delay = 1 + Math.floor(this.#random() * this.#uriMs); // (0, URI]
-      this.#retransmitTimer = setTimeout(() => {
-        this.#retransmitTimer = undefined;
-        if (!this.#closed) this.#transmitPending();
-      }, Math.min(delay, this.#uriMs));
-      this.#retransmitTimer.unref();
+      this.#retransmitTimer = this.#clock.setTimeout(
+        () => {
+          this.#retransmitTimer = undefined;
+          if (!this.#closed) this.#transmitPending();
+        },
+        Math.min(delay, this.#uriMs),
+      );
     }
   }
 
+  #inV1(): boolean {
+    return this.#clock.now() < this.#v1Until;
+  }
+
   /**
-   * Answer a Multicast Listener Query (RFC 3810 section 6.2) after a random delay in
-   * [0, maxResponseDelayMs]. Queries for groups we do not hold are ignored.
+   * Judge and answer a Multicast Listener Query (RFC 3810 section 6.2). In order:
+   *  1. a reject (invalid query) is counted by its reason;
+   *  2. a tag whose VID is neither 0 nor in `servedVlans`: ignored ('vlan');
+   *  3. a destination other than ff02::1, a group we report, or one of our own addresses:
+   *     ignored ('destination');
+   *  4. an MLDv1 query (re)starts MLDv1 mode for the Older Version Querier Present Timeout; an
+   *     MLDv2 one updates the learned Robustness, Query Interval and Query Response Interval;
+   *  5. a general query: answered with the full state after a random delay in [0, Maximum
+   *     Response Delay], unless (absorbed) a full-state response for that VLAN is already
+   *     pending (it is moved earlier if this query's delay is shorter) or went out less than
+   *     `minFullReportIntervalMs` ago;
+   *  6. a group-specific query: for a group we do not hold, ignored ('other-group'); else that
+   *     group's record after a random delay, unless (absorbed) a full-state response due no
+   *     later is pending, an answer for the group is pending, or one went out less than
+   *     `minFullReportIntervalMs` ago.
+   * Which version the answer uses is decided when it goes out.
    */
-  handleMldQuery(q: MldQuery): void {
+  handleMldQuery(q: MldQuery | MldQueryReject): void {
     if (this.#closed || !this.mld) return;
     this.#queriesReceived++;
-    const maxDelay = Number.isFinite(q.maxResponseDelayMs) && q.maxResponseDelayMs > 0 ? q.maxResponseDelayMs : 0;
-    const delay = Math.floor(this.#random() * maxDelay);
-    const due = Date.now() + delay;
-    if (q.group === null) {
-      // A pending general response that is due sooner stands (RFC 3810 section 6.2, rule 1).
-      if (this.#generalTimer !== undefined && this.#generalDue <= due) return;
-      if (this.#generalTimer !== undefined) clearTimeout(this.#generalTimer);
-      this.#generalDue = due;
-      this.#generalVlan = q.vlanTci;
-      this.#generalTimer = setTimeout(() => {
-        this.#generalTimer = undefined;
-        if (this.#closed) return;
-        const sent = this.#sendRecords([...this.#groups.keys()], MLD2_MODE_IS_EXCLUDE, this.#generalVlan);
-        if (sent > 0) this.#queriesAnswered++;
-      }, delay);
-      this.#generalTimer.unref();
+    if (q.error !== 0) {
+      this.#ignored[MLD_QUERY_ERROR_NAMES[q.error] as QueryIgnoreReason]++;
       return;
     }
-    const key = keyOfGroup(q.group);
-    if (key < 0 || !this.#groups.has(key)) return;
-    if (this.#generalTimer !== undefined && this.#generalDue <= due) return;
-    const cur = this.#groupDue.get(key);
-    if (cur !== undefined && cur.due <= due) return;
-    this.#groupDue.set(key, { due, vlan: q.vlanTci });
+    const query = q as MldQuery;
+    const vid = query.vlanTci < 0 || (query.vlanTci & 0xfff) === 0 ? -1 : query.vlanTci & 0xfff;
+    if (vid >= 0 && !this.#servedVlans.has(vid)) {
+      this.#ignored.vlan++;
+      return;
+    }
+    if (!this.#addressedToUs(query.destination)) {
+      this.#ignored.destination++;
+      return;
+    }
+    const now = this.#clock.now();
+    const maxDelay = Number.isFinite(query.maxResponseDelayMs) && query.maxResponseDelayMs > 0 ? query.maxResponseDelayMs : 0;
+    if (query.version === 1) {
+      this.#olderVersionQuerier(now, maxDelay);
+    } else {
+      if (query.qrv > 0) this.#qrv = query.qrv;
+      if (query.qqicSeconds > 0) this.#queryIntervalMs = query.qqicSeconds * 1000;
+      if (query.group === null && maxDelay > 0) this.#queryResponseIntervalMs = maxDelay;
+    }
+    const delay = Math.floor(this.#random() * maxDelay);
+    const due = now + delay;
+    let st = this.#vlans.get(vid);
+    if (st === undefined) {
+      st = { timer: undefined, due: 0, tci: query.vlanTci, lastFull: -Infinity };
+      this.#vlans.set(vid, st);
+    }
+
+    if (query.group === null) {
+      if (st.timer !== undefined) {
+        this.#queriesAbsorbed++;
+        if (due < st.due) this.#armFull(vid, st, due, now);
+        return;
+      }
+      if (now - st.lastFull < this.#minFullMs) {
+        this.#queriesAbsorbed++;
+        return;
+      }
+      st.tci = query.vlanTci;
+      this.#armFull(vid, st, due, now);
+      return;
+    }
+
+    const key = keyOfGroup(query.group);
+    if (key < 0 || !this.#groups.has(key)) {
+      this.#ignored['other-group']++;
+      return;
+    }
+    const slot = groupSlot(vid, key);
+    const pending = this.#groupDue.get(slot);
+    const last = this.#groupLast.get(slot);
+    if ((st.timer !== undefined && st.due <= due) || pending !== undefined || (last !== undefined && now - last < this.#minFullMs)) {
+      this.#queriesAbsorbed++;
+      if (pending !== undefined && due < pending.due) {
+        pending.due = due;
+        this.#armGroupTimer();
+      }
+      return;
+    }
+    this.#groupDue.set(slot, { key, due, tci: query.vlanTci });
     this.#armGroupTimer();
+  }
+
+  /** ff02::1, a solicited-node group we report, or one of our own unicast addresses. */
+  #addressedToUs(dst: Uint8Array): boolean {
+    if (dst[0] === 0xff) {
+      if (isAllNodes(dst)) return true;
+      const key = keyOfGroup(dst);
+      return key >= 0 && this.#groups.has(key);
+    }
+    if (sameAddress(dst, this.#host.linkLocal)) return true;
+    if (this.#ownAddresses === undefined) return false;
+    try {
+      for (const a of this.#ownAddresses()) if (sameAddress(dst, a)) return true;
+    } catch (err) {
+      this.#error('read own addresses', err);
+    }
+    return false;
+  }
+
+  /** RFC 3810 section 8.2.1: an MLDv1 querier is present; speak MLDv1 until the timeout. */
+  #olderVersionQuerier(now: number, v1MaxDelayMs: number): void {
+    const qri = v1MaxDelayMs > 0 ? v1MaxDelayMs : this.#queryResponseIntervalMs;
+    const timeout = this.#qrv * this.#queryIntervalMs + qri;
+    const wasV1 = now < this.#v1Until;
+    this.#v1Until = now + timeout;
+    if (!wasV1) {
+      // RFC 3810 section 8.2.1 (as RFC 3376 section 7.2.1): pending MLDv2 retransmissions are
+      // cancelled; the MLDv1 querier learns our groups from our answer to its query.
+      this.#pending.clear();
+      if (this.#retransmitTimer !== undefined) this.#clock.clearTimeout(this.#retransmitTimer);
+      this.#retransmitTimer = undefined;
+      this.#logger?.info({ timeoutMs: timeout }, 'MLDv1 querier present: speaking MLDv1');
+    }
+    if (this.#v1Timer !== undefined) this.#clock.clearTimeout(this.#v1Timer);
+    this.#v1Timer = this.#clock.setTimeout(() => {
+      this.#v1Timer = undefined;
+      if (!this.#closed) this.#logger?.info('MLDv1 querier gone: speaking MLDv2');
+    }, timeout);
+  }
+
+  /** (Re)arm the full-state response of VLAN `vid` for `due`. */
+  #armFull(vid: number, st: VlanState, due: number, now: number): void {
+    if (st.timer !== undefined) this.#clock.clearTimeout(st.timer);
+    st.due = due;
+    st.timer = this.#clock.setTimeout(
+      () => {
+        st.timer = undefined;
+        if (this.#closed) return;
+        st.lastFull = this.#clock.now();
+        this.#fullReports++;
+        const keys = [...this.#groups.keys()];
+        const sent = this.#inV1() ? this.#sendV1(keys, false, st.tci) : this.#sendRecords(keys, MLD2_MODE_IS_EXCLUDE, st.tci);
+        if (sent > 0) this.#queriesAnswered++;
+        // The full state covers this VLAN's pending group answers.
+        for (const slot of [...this.#groupDue.keys()]) {
+          if (slot >= groupSlot(vid, 0) && slot < groupSlot(vid + 1, 0)) {
+            this.#groupDue.delete(slot);
+            this.#groupLast.set(slot, st.lastFull);
+          }
+        }
+      },
+      Math.max(0, due - now),
+    );
   }
 
   #armGroupTimer(): void {
@@ -333,35 +613,58 @@ export class MembershipManager {
     if (first === Infinity) return;
     if (this.#groupTimer !== undefined) {
       if (this.#groupTimerDue <= first) return;
-      clearTimeout(this.#groupTimer);
+      this.#clock.clearTimeout(this.#groupTimer);
     }
     this.#groupTimerDue = first;
-    this.#groupTimer = setTimeout(() => {
-      this.#groupTimer = undefined;
-      if (this.#closed) return;
-      const now = Date.now();
-      const byVlan = new Map<number, number[]>();
-      for (const [k, v] of this.#groupDue) {
-        if (v.due > now) continue;
-        this.#groupDue.delete(k);
-        if (!this.#groups.has(k)) continue;
-        const list = byVlan.get(v.vlan) ?? [];
-        list.push(k);
-        byVlan.set(v.vlan, list);
-      }
-      for (const [vlan, keys] of byVlan) {
-        // One query answered per group reported.
-        if (this.#sendRecords(keys, MLD2_MODE_IS_EXCLUDE, vlan) > 0) this.#queriesAnswered += keys.length;
-      }
-      this.#armGroupTimer();
-    }, Math.max(0, first - Date.now()));
-    this.#groupTimer.unref();
+    this.#groupTimer = this.#clock.setTimeout(
+      () => {
+        this.#groupTimer = undefined;
+        if (this.#closed) return;
+        const now = this.#clock.now();
+        for (const [slot, t] of this.#groupLast) if (now - t >= this.#minFullMs) this.#groupLast.delete(slot);
+        const byTci = new Map<number, number[]>();
+        for (const [slot, v] of this.#groupDue) {
+          if (v.due > now) continue;
+          this.#groupDue.delete(slot);
+          if (!this.#groups.has(v.key)) continue;
+          this.#groupLast.set(slot, now);
+          const list = byTci.get(v.tci) ?? [];
+          list.push(v.key);
+          byTci.set(v.tci, list);
+        }
+        const v1 = this.#inV1();
+        for (const [tci, keys] of byTci) {
+          // One query answered per group reported.
+          const sent = v1 ? this.#sendV1(keys, false, tci) : this.#sendRecords(keys, MLD2_MODE_IS_EXCLUDE, tci);
+          if (sent > 0) this.#queriesAnswered += keys.length;
+        }
+        this.#armGroupTimer();
+      },
+      Math.max(0, first - this.#clock.now()),
+    );
   }
 
   /** Build and send MLDv2 reports with one `recordType` record per key. Returns frames accepted. */
   #sendRecords(keys: readonly number[], recordType: number, vlanTci: number): number {
-    if (keys.length === 0) return 0;
     const host = this.#host;
+    const per = this.#perReport;
+    return this.#sendFrames(Math.ceil(keys.length / per), 'MLDv2 report', (i, off) =>
+      buildMldv2Report(this.#out, off, host.mac, host.linkLocal, keys.slice(i * per, (i + 1) * per).map(groupOf), recordType, vlanTci),
+    );
+  }
+
+  /** One MLDv1 report (or done, when `done`) per key. Returns frames accepted. */
+  #sendV1(keys: readonly number[], done: boolean, vlanTci: number): number {
+    const host = this.#host;
+    const build = done ? buildMldv1Done : buildMldv1Report;
+    return this.#sendFrames(keys.length, done ? 'MLDv1 done' : 'MLDv1 report', (i, off) =>
+      build(this.#out, off, host.mac, host.linkLocal, groupOf(keys[i]!), vlanTci),
+    );
+  }
+
+  /** Build `count` frames with `build(i, offset)` into the out buffer, FRAMES_PER_SEND per send. */
+  #sendFrames(count: number, what: string, build: (i: number, off: number) => number): number {
+    if (count === 0) return 0;
     let accepted = 0;
     let n = 0;
     let off = 0;
@@ -370,23 +673,22 @@ export class MembershipManager {
       try {
         accepted += this.#backend.send(this.#out, this.#offsets, this.#lengths, n);
       } catch (err) {
-        this.#error('send MLD report', err);
+        this.#error(`send ${what}`, err);
       }
       n = 0;
       off = 0;
     };
-    for (let i = 0; i < keys.length; i += this.#perReport) {
-      const groups = keys.slice(i, i + this.#perReport).map(groupOf);
+    for (let i = 0; i < count; i++) {
       let len: number;
       try {
-        len = buildMldv2Report(this.#out, off, host.mac, host.linkLocal, groups, recordType, vlanTci);
+        len = build(i, off);
       } catch (err) {
-        this.#error('build MLD report', err);
-        return accepted;
+        this.#error(`build ${what}`, err);
+        break;
       }
       if (len === 0) {
-        this.#error('build MLD report', new Error('report buffer too small'));
-        return accepted;
+        this.#error(`build ${what}`, new Error('report buffer too small'));
+        break;
       }
       this.#offsets[n] = off;
       this.#lengths[n] = len;
@@ -436,6 +738,7 @@ export class MembershipManager {
   }
 
   stats(): MembershipStats {
+    const v1Ms = this.#closed ? 0 : Math.max(0, this.#v1Until - this.#clock.now());
     return {
       groups: this.#groups.size,
       addresses: this.#addresses,
@@ -443,29 +746,46 @@ export class MembershipManager {
       macs: this.#macs.size,
       allmulti: this.#allMulti,
       reportsSent: this.#reportsSent,
+      fullReports: this.#fullReports,
       queriesReceived: this.#queriesReceived,
       queriesAnswered: this.#queriesAnswered,
+      queriesAbsorbed: this.#queriesAbsorbed,
+      queriesIgnored: { ...this.#ignored },
+      mldVersion: v1Ms > 0 ? 1 : 2,
+      olderVersionQuerierMs: Math.ceil(v1Ms),
       errors: this.#errors,
     };
   }
 
   /**
-   * Leave: one CHANGE_TO_INCLUDE report round for every group (no retransmissions: we are
-   * going), remove our MACs, turn all-multicast off, stop every timer. Never throws; safe twice.
-   * Call it before closing the back end.
+   * Leave: one CHANGE_TO_INCLUDE report round (MLDv1 mode: one done per group) for every group
+   * (no retransmissions: we are going), untagged and on each served VLAN; remove our MACs, turn
+   * all-multicast off, stop every timer. Never throws; safe twice. Call it before closing the
+   * back end.
    */
   close(): void {
     if (this.#closed) return;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    for (const t of [this.#syncTimer, this.#retransmitTimer, this.#generalTimer, this.#groupTimer]) {
-      if (t !== undefined) clearTimeout(t);
-    }
-    this.#syncTimer = this.#retransmitTimer = this.#generalTimer = this.#groupTimer = undefined;
+    const timers = [
+      this.#syncTimer,
+      this.#retransmitTimer,
+      this.#groupTimer,
+      this.#v1Timer,
+      ...[...this.#vlans.values()].map((v) => v.timer),
+    ];
+    for (const t of timers) if (t !== undefined) this.#clock.clearTimeout(t);
+    this.#syncTimer = this.#retransmitTimer = this.#groupTimer = this.#v1Timer = undefined;
+    for (const v of this.#vlans.values()) v.timer = undefined;
     this.#pending.clear();
     this.#groupDue.clear();
     if (this.mld && this.#groups.size > 0) {
-      this.#sendRecords([...this.#groups.keys()], MLD2_CHANGE_TO_INCLUDE, this.#vlanTci);
+      const keys = [...this.#groups.keys()];
+      const v1 = this.#inV1();
+      for (const tci of this.#unsolicitedTcis()) {
+        if (v1) this.#sendV1(keys, true, tci);
+        else this.#sendRecords(keys, MLD2_CHANGE_TO_INCLUDE, tci);
+      }
     }
     for (const k of [...this.#macs]) this.#removeMac(k);
     if (this.#allMulti) this.#setAllMulticast(false);

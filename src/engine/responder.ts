@@ -4,11 +4,12 @@
  */
 import type { Logger } from 'pino';
 import type { FrameBatch, FrameSink } from '../io/backend.js';
-import { NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
-import { DropReason, DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../ndp/drop-reason.js';
+import { ICMPV6_NA, NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
+import { advertisedAddress } from '../ndp/advert.js';
+import { DropReason, FIRST_TARGET_REASON, dropReasonName, ANSWER_KIND_NAMES } from './verdict.js';
 import { NsView } from '../ndp/ns-view.js';
-import { parseMldQuery, type MldQuery } from '../ndp/mld.js';
-import { formatAddress } from '../table/cidr.js';
+import { readMldQuery, type MldQuery, type MldQueryReject } from '../ndp/mld.js';
+import { formatAddress } from '../addr/index.js';
 import { Counters } from './counters.js';
 import { decide, Decision, type MatchTable } from './decide.js';
 import type { AnswerSettings, HostFacts } from './types.js';
@@ -20,8 +21,11 @@ export interface ResponderOptions {
   host: HostFacts;
   settings: AnswerSettings;
   logger?: Logger | undefined;
-  /** MLD queries share the capture filter with NS; they are handed here (membership manager). */
-  onMldQuery?: ((q: MldQuery) => void) | undefined;
+  /**
+   * MLD queries share the capture filter with NS; they are handed here (membership manager),
+   * invalid ones as a reject naming the rule broken, so they are counted where queries are judged.
+   */
+  onMldQuery?: ((q: MldQuery | MldQueryReject) => void) | undefined;
   /**
    * Called after every decision, in frame order (replay's `--explain`). The view and decision
    * are reused: copy what you keep.
@@ -38,7 +42,7 @@ export class Responder {
   private host: HostFacts;
   private readonly settings: AnswerSettings;
   private readonly logger: Logger | undefined;
-  private readonly onMldQuery: ((q: MldQuery) => void) | undefined;
+  private readonly onMldQuery: ((q: MldQuery | MldQueryReject) => void) | undefined;
   private readonly onDecision: ((frameIndex: number, view: NsView, d: Decision) => void) | undefined;
   private readonly view = new NsView();
   private readonly decision = new Decision();
@@ -85,10 +89,19 @@ export class Responder {
         n++;
       } else if (d.reason === DropReason.NotICMPv6 && this.onMldQuery !== undefined) {
         // The capture filter also passes MLD queries (behind a Hop-by-Hop header).
-        const q = parseMldQuery(buf, start, len);
+        const q = readMldQuery(buf, start, len);
         if (q !== null) {
           c.mldQueries++;
           this.onMldQuery(q);
+        } else {
+          c.drops[d.reason]!++;
+        }
+      } else if (d.reason === DropReason.NotNS && this.table.observe !== undefined) {
+        // ... and Router and Neighbor Advertisements of other nodes: what they use is not ours.
+        const at = advertisedAddress(buf, start, len);
+        if (at >= 0) {
+          c.adverts++;
+          this.table.observe(buf, at, buf, start + 6, buf[at - 8] === ICMPV6_NA ? 'na-target' : 'ra-source');
         } else {
           c.drops[d.reason]!++;
         }
@@ -107,11 +120,11 @@ export class Responder {
 
   private logDecision(d: Decision): void {
     // The target is known once the frame parsed as an NS: answers and table verdicts.
-    const target = d.kind !== 0 || d.reason >= DropReason.NoRule ? formatAddress(this.view.frame, this.view.targetOff) : undefined;
+    const target = d.kind !== 0 || d.reason >= FIRST_TARGET_REASON ? formatAddress(this.view.frame, this.view.targetOff) : undefined;
     if (d.kind !== 0) {
       this.logger!.debug({ decision: ANSWER_KIND_NAMES[d.kind], target, rule: d.rule?.text }, 'answer');
     } else {
-      this.logger!.debug({ decision: 'drop', reason: DROP_REASON_NAMES[d.reason], target, rule: d.rule?.text }, 'drop');
+      this.logger!.debug({ decision: 'drop', reason: dropReasonName(d.reason), target, rule: d.rule?.text }, 'drop');
     }
   }
 

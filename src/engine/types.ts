@@ -1,5 +1,10 @@
+import type { NaFlags, NaSender, SourcePolicy } from '../ndp/build.js';
+import type { OverrideMode } from './decide.js';
+
+export type { SourcePolicy };
+
 /** Facts about the interface we answer on. Filled from the OS when live, from flags in replay. */
-export interface HostFacts {
+export interface HostFacts extends NaSender {
   /** Interface name, for logs. */
   readonly ifname: string;
   /** The interface's MAC: Ethernet source of every NA and the Target Link-Layer option. */
@@ -8,10 +13,8 @@ export interface HostFacts {
   readonly linkLocal: Uint8Array;
 }
 
-export type SourcePolicy = 'link-local' | 'target';
-
 /** How NAs are built. */
-export interface AnswerSettings {
+export interface AnswerSettings extends NaFlags {
   /**
    * IPv6 source of our NAs. Default `target`: the NA comes from the address it speaks for,
    * exactly as the container would answer itself; ndisc6 and some provider filters only
@@ -20,12 +23,15 @@ export interface AnswerSettings {
   readonly sourcePolicy: SourcePolicy;
   /** R flag (we are a router). Default false. */
   readonly router: boolean;
-  /** O flag. Default true (`--no-override` clears it). */
+  /** O flag when `overrideMode` is absent (and the value `overrideMode` starts from). */
   readonly override: boolean;
+  /** `--override auto|always|never` (see engine/decide.ts `overrideFor`); absent: `override` as is. */
+  readonly overrideMode?: OverrideMode;
 }
 
 export const DEFAULT_ANSWER_SETTINGS: AnswerSettings = Object.freeze({
   sourcePolicy: 'target',
   router: false,
   override: true,
+  overrideMode: 'auto',
 });

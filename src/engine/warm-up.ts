@@ -4,50 +4,27 @@
  * real decision path on synthetic frames at start-up means the first real NS — a new
  * container's first packet — is answered at full speed. Nothing is sent.
  */
-import { ETHERTYPE_IPV6, ETH_HLEN, ICMPV6_NS, IPV6_HLEN, NA_FRAME_LEN_VLAN, ND_HOP_LIMIT, OPT_SOURCE_LLA } from '../ndp/constants.js';
-import { writeIcmp6Checksum } from '../ndp/checksum.js';
-import { solicitedNodeAddress, solicitedNodeMac } from '../ndp/address.js';
+import { NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
+import { buildNS, NS_FRAME_LEN_MAX } from '../ndp/build-ns.js';
 import { NsView } from '../ndp/ns-view.js';
 import { Action } from '../table/rule.js';
 import { TargetTable, makeRule } from '../table/target-table.js';
 import { Decision, decide } from './decide.js';
 import type { AnswerSettings, HostFacts } from './types.js';
 
-const NS_FRAME_LEN = ETH_HLEN + IPV6_HLEN + 24 + 8;
+const PEER_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0x01);
+const PEER_ADDRESS = Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
-/** A valid NS from 2001:db8::1 (02:00:00:00:00:01) for `target` (16 bytes), with SLLAO. */
-export function syntheticNS(target: Uint8Array): Uint8Array {
-  const f = new Uint8Array(NS_FRAME_LEN);
-  solicitedNodeMac(target, 0, f, 0);
-  f.set([0x02, 0, 0, 0, 0, 0x01], 6);
-  f[12] = ETHERTYPE_IPV6 >> 8;
-  f[13] = ETHERTYPE_IPV6 & 0xff;
-  const ip = ETH_HLEN;
-  f[ip] = 0x60;
-  f[ip + 5] = 32;
-  f[ip + 6] = 58;
-  f[ip + 7] = ND_HOP_LIMIT;
-  f.set([0x20, 0x01, 0x0d, 0xb8], ip + 8);
-  f[ip + 23] = 1;
-  solicitedNodeAddress(target, 0, f, ip + 24);
-  const icmp = ip + IPV6_HLEN;
-  f[icmp] = ICMPV6_NS;
-  f.set(target, icmp + 8);
-  f[icmp + 24] = OPT_SOURCE_LLA;
-  f[icmp + 25] = 1;
-  f.set([0x02, 0, 0, 0, 0, 0x01], icmp + 26);
-  writeIcmp6Checksum(f, ip + 8, ip + 24, icmp, 32);
-  return f;
+/** A valid NS from 2001:db8::1 (MAC `peerMac`, default 02:00:00:00:00:01) for `target` (16 bytes), with SLLAO. */
+export function syntheticNS(target: Uint8Array, peerMac: Uint8Array = PEER_MAC): Uint8Array {
+  const f = new Uint8Array(NS_FRAME_LEN_MAX);
+  return f.subarray(0, buildNS({ mac: peerMac, src: PEER_ADDRESS, target }, f, 0));
 }
 
 /** A DAD probe (source ::, no SLLAO) for `target`. */
 export function syntheticDAD(target: Uint8Array): Uint8Array {
-  const f = syntheticNS(target).subarray(0, NS_FRAME_LEN - 8).slice();
-  const ip = ETH_HLEN;
-  f.fill(0, ip + 8, ip + 24);
-  f[ip + 5] = 24;
-  writeIcmp6Checksum(f, ip + 8, ip + 24, ip + IPV6_HLEN, 24);
-  return f;
+  const f = new Uint8Array(NS_FRAME_LEN_MAX);
+  return f.subarray(0, buildNS({ mac: PEER_MAC, src: null, target }, f, 0));
 }
 
 /**

@@ -3,6 +3,11 @@
  * classic BPF filter attached before bind, batched receive (recvmmsg into one buffer we own)
  * and batched send (sendmmsg). Linux only; needs CAP_NET_RAW.
  *
+ * Frames up to the interface's MTU arrive whole: receive slots and ring frames are sized from
+ * it (an MTU-9000 link delivers 9,000-byte NS). The receive buffer is JS memory that the addon
+ * writes into; it checks before every batch that the buffer is still attached, and stops with
+ * an error (code ERR_RX_BUFFER_DETACHED) if a consumer transferred it.
+ *
  * Native does syscalls and counting; everything else (argument checks, reference counts for
  * memberships, error wording) is here.
  */
@@ -23,13 +28,23 @@ export interface AfPacketOptions {
   ifindex?: number;
   /** Frames per receive batch (recvmmsg vlen), 1..1024. Default 64. */
   batchSize?: number;
-  /** Bytes per receive slot, 64..65540; the last 4 bytes are kept for a re-inserted VLAN tag. Default 2048. */
+  /**
+   * The link's MTU (IPv6 packet bytes): ring frames and the default slot size hold a frame of
+   * this size plus Ethernet and two VLAN tags. Default: the interface's MTU now (ioctl), else 1500.
+   */
+  mtu?: number;
+  /**
+   * Bytes per receive slot, 64..65540; the last 4 bytes are kept for a re-inserted VLAN tag.
+   * Default {@link slotSizeFor}(mtu): an MTU-sized frame with two VLAN tags fits, at least 2048.
+   */
   slotSize?: number;
   /** Send with PACKET_QDISC_BYPASS (skips the qdisc and local taps such as tcpdump). Default false. */
   qdiscBypass?: boolean;
   /**
    * Receive buffer in bytes: the size of the RX ring (see `rxRing`), else the socket's receive
-   * buffer (SO_RCVBUFFORCE as root, else SO_RCVBUF; 0 keeps the kernel's default). Default 4 MiB.
+   * buffer (SO_RCVBUFFORCE with CAP_NET_ADMIN, else SO_RCVBUF; 0 keeps the kernel's default).
+   * Default {@link ringBytesFor}(mtu): 4 MiB, more on a jumbo-frame link so that the ring still
+   * holds {@link MIN_RING_FRAMES} frames.
    */
   rcvbuf?: number;
   /**
@@ -46,8 +61,10 @@ export interface AfPacketOptions {
   /** Bound on batches handed to JS per readiness event, so one busy socket cannot starve the loop. Default 16. */
   maxBatchesPerWake?: number;
   /**
-   * Called when polling the socket fails, or when `onBatch` throws. Without it, such an error
-   * is rethrown from the event loop (an 'uncaughtException', like any failing Node callback).
+   * Called when polling the socket fails, when `onBatch` throws, or when the receive buffer was
+   * transferred or detached (code ERR_RX_BUFFER_DETACHED: receiving has stopped, reopen). Without
+   * it, such an error is rethrown from the event loop (an 'uncaughtException', like any failing
+   * Node callback).
    */
   onError?: (err: Error) => void;
 }
@@ -126,6 +143,8 @@ export interface NativeModule {
     lengths: Uint32Array;
     slots: number;
     slotSize: number;
+    /** 0..65535; 0 means 1500. */
+    mtu: number;
     rcvbuf: number;
     qdiscBypass: boolean;
     ignoreOutgoing: boolean;
@@ -138,6 +157,15 @@ export interface NativeModule {
   PACKET_MR_MULTICAST: number;
   PACKET_MR_PROMISC: number;
   PACKET_MR_ALLMULTI: number;
+  /** Keep only the capabilities in `keep` on every thread; see src/io/capabilities.ts. */
+  restrictCapabilities?(keep: bigint): {
+    signal: number;
+    signalled: number;
+    answered: number;
+    failed: number;
+    blocked: number[];
+    bounding: boolean;
+  };
 }
 
 let nativeModule: NativeModule | undefined;
@@ -215,6 +243,16 @@ function systemError(code: string, errno: number, syscall: string, message: stri
   return Object.assign(new Error(message), { code, errno: -errno, syscall });
 }
 
+/** The interface's MTU from the addon (ioctl SIOCGIFMTU), 1500 when it cannot tell. */
+function interfaceMtu(native: NativeModule, ifname: string): number {
+  try {
+    const mtu = native.interfaceInfo?.(ifname).mtu;
+    return mtu !== undefined && Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535 ? mtu : 1500;
+  } catch {
+    return 1500;
+  }
+}
+
 /** Give a native open error a message that says what to do; keep code, errno, syscall. */
 function explainOpenError(err: unknown, ifname: string): unknown {
   if (!(err instanceof Error)) return err;
@@ -230,7 +268,34 @@ function explainOpenError(err: unknown, ifname: string): unknown {
 }
 
 const EBADF = 9;
+const EFAULT = 14;
 const EADDRNOTAVAIL = 99;
+
+/** Ethernet header plus two 802.1Q tags left in the frame, plus 4 bytes for a re-inserted tag. */
+const L2_ROOM = 14 + 2 * 4 + 4;
+/** The smallest number of frames the default RX ring holds, whatever the MTU. */
+export const MIN_RING_FRAMES = 2048;
+/**
+ * The ring's layout, as native/packet-socket.cc makes it: each frame slot starts with 80 bytes
+ * (tpacket2_hdr, sockaddr_ll, alignment) and is a multiple of 16; slots never straddle a 64 KiB
+ * block.
+ */
+const RING_FRAME_OVERHEAD = 80;
+const RING_BLOCK = 1 << 16;
+const DEFAULT_RING_BYTES = 4 << 20;
+
+/** Default receive slot for a link of `mtu`: an MTU-sized frame with two tags fits whole. */
+export function slotSizeFor(mtu: number): number {
+  return Math.min(65540, Math.max(2048, Math.ceil((mtu + L2_ROOM) / 64) * 64));
+}
+
+/** Default RX ring size for a link of `mtu`: 4 MiB, or room for {@link MIN_RING_FRAMES} MTU-sized frames if more. */
+export function ringBytesFor(mtu: number): number {
+  const frame = Math.max(256, Math.ceil((RING_FRAME_OVERHEAD + mtu) / 16) * 16);
+  const block = frame > RING_BLOCK ? Math.ceil(frame / 4096) * 4096 : RING_BLOCK;
+  const perBlock = Math.floor(block / frame);
+  return Math.max(DEFAULT_RING_BYTES, Math.ceil(MIN_RING_FRAMES / perBlock) * block);
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -311,8 +376,9 @@ export class AfPacketBackend implements PacketBackend {
       throw argError('ERR_INVALID_ARG_TYPE', 'afpacket: ifname must be a non-empty string');
     }
     const batchSize = intOption('batchSize', opts.batchSize, 64, 1, 1024);
-    const slotSize = intOption('slotSize', opts.slotSize, 2048, 64, 65540);
-    const rcvbuf = intOption('rcvbuf', opts.rcvbuf, 4 << 20, 0, 0x7fffffff);
+    intOption('mtu', opts.mtu, 1500, 68, 65535);
+    intOption('slotSize', opts.slotSize, 2048, 64, 65540);
+    intOption('rcvbuf', opts.rcvbuf, 0, 0, 0x7fffffff);
     const maxBatchesPerWake = intOption('maxBatchesPerWake', opts.maxBatchesPerWake, 16, 1, 1024);
     const qdiscBypass = boolOption('qdiscBypass', opts.qdiscBypass, false);
     const ignoreOutgoing = boolOption('ignoreOutgoing', opts.ignoreOutgoing, true);
@@ -331,6 +397,9 @@ export class AfPacketBackend implements PacketBackend {
     } catch (err) {
       throw explainOpenError(err, ifname);
     }
+    const mtu = opts.mtu ?? interfaceMtu(native, ifname);
+    const slotSize = opts.slotSize ?? slotSizeFor(mtu);
+    const rcvbuf = opts.rcvbuf ?? ringBytesFor(mtu);
 
     const rxBuffer = new Uint8Array(batchSize * slotSize);
     const lengths = new Uint32Array(batchSize);
@@ -346,6 +415,7 @@ export class AfPacketBackend implements PacketBackend {
         lengths,
         slots: batchSize,
         slotSize,
+        mtu,
         rcvbuf,
         qdiscBypass,
         ignoreOutgoing,
@@ -382,7 +452,16 @@ export class AfPacketBackend implements PacketBackend {
     this.#sock.start((count: number) => {
       if (count < 0) {
         const code = getSystemErrorName(count);
-        const err = systemError(code, -count, 'uv_poll', `afpacket: polling ${this.ifname} failed: ${code}`);
+        const err =
+          count === -EFAULT
+            ? Object.assign(
+                new Error(
+                  `afpacket: the receive buffer of ${this.ifname} was detached or shrunk by JavaScript ` +
+                    '(a batch buffer must not be transferred); receiving stopped, reopen the back end',
+                ),
+                { code: 'ERR_RX_BUFFER_DETACHED', errno: count, syscall: 'recv' },
+              )
+            : systemError(code, -count, 'uv_poll', `afpacket: polling ${this.ifname} failed: ${code}`);
         if (onError) onError(err);
         else throw err;
         return;

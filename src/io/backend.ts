@@ -6,7 +6,10 @@
 
 /** A batch of received frames, all inside one buffer the back end owns. */
 export interface FrameBatch {
-  /** Memory holding the frames. Valid only during the callback. */
+  /**
+   * Memory holding the frames. Valid only during the callback; copy what you keep, never
+   * transfer or detach its buffer (the afpacket back end then stops: ERR_RX_BUFFER_DETACHED).
+   */
   readonly buf: Uint8Array;
   /** Start of frame i in `buf`. */
   readonly offsets: Uint32Array;

@@ -99,6 +99,61 @@ export const NS_AND_MLD_QUERY: BpfProgram = program(
 );
 
 /**
+ * Router Advertisements, Neighbor Solicitations and Neighbor Advertisements (ICMPv6 types
+ * 134..136 directly after the IPv6 header) and MLD queries (as in {@link NS_AND_MLD_QUERY}), each
+ * untagged or with one 802.1Q tag in the data. The live daemon's filter: the engine answers the
+ * NS, and learns from the advertisements of other nodes which addresses they use (the conflict
+ * guard); the membership manager answers the MLD queries.
+ *
+ * (000) ldh [12]          (001) jeq #0x86dd jt 2 jf 13
+ * (002) ldb [20]          (003) jeq #0x3a  jt 4  jf 6      next header ICMPv6?
+ * (004) ldb [54]          (005) jge #0x86  jt 20 jf 29     type >= 134 ...
+ * (006) jeq #0x0 ... (012) jeq #0x82 jt 28 jf 29           Hop-by-Hop then MLD query
+ * (013) jeq #0x8100 ... the same 4 bytes further on ...    (019) jge #0x86 jt 20 jf 29
+ * (020) jgt #0x88 jt 29 jf 28                              ... and <= 136
+ * (028) ret #262144  (029) ret #0
+ */
+export const ND_AND_MLD_QUERY: BpfProgram = program(
+  'nd-and-mld-query',
+  '(ether[12:2] = 0x86dd and ((ether[20] = 58 and ether[54] >= 134 and ether[54] <= 136) or ' +
+    '(ether[20] = 0 and ether[54] = 58 and ether[55] = 0 and ether[62] = 130))) or ' +
+    '(ether[12:2] = 0x8100 and ether[16:2] = 0x86dd and ((ether[24] = 58 and ether[58] >= 134 and ether[58] <= 136) or ' +
+    '(ether[24] = 0 and ether[58] = 58 and ether[59] = 0 and ether[66] = 130)))',
+  [
+    [0x28, 0, 0, 0x0000000c],
+    [0x15, 0, 11, 0x000086dd],
+    [0x30, 0, 0, 0x00000014],
+    [0x15, 0, 2, 0x0000003a],
+    [0x30, 0, 0, 0x00000036],
+    [0x35, 14, 23, 0x00000086],
+    [0x15, 0, 22, 0x00000000],
+    [0x30, 0, 0, 0x00000036],
+    [0x15, 0, 20, 0x0000003a],
+    [0x30, 0, 0, 0x00000037],
+    [0x15, 0, 18, 0x00000000],
+    [0x30, 0, 0, 0x0000003e],
+    [0x15, 15, 16, 0x00000082],
+    [0x15, 0, 15, 0x00008100],
+    [0x28, 0, 0, 0x00000010],
+    [0x15, 0, 13, 0x000086dd],
+    [0x30, 0, 0, 0x00000018],
+    [0x15, 0, 3, 0x0000003a],
+    [0x30, 0, 0, 0x0000003a],
+    [0x35, 0, 9, 0x00000086],
+    [0x25, 8, 7, 0x00000088],
+    [0x15, 0, 7, 0x00000000],
+    [0x30, 0, 0, 0x0000003a],
+    [0x15, 0, 5, 0x0000003a],
+    [0x30, 0, 0, 0x0000003b],
+    [0x15, 0, 3, 0x00000000],
+    [0x30, 0, 0, 0x00000042],
+    [0x15, 0, 1, 0x00000082],
+    [0x6, 0, 0, 0x00040000],
+    [0x6, 0, 0, 0x00000000],
+  ],
+);
+
+/**
  * Neighbor Advertisements (ICMPv6 type 136 directly after the IPv6 header), untagged or with
  * one 802.1Q tag in the data. For counting answers in tests and benchmarks: open a second
  * back end with this filter, never start it, and read `stats().kernelPackets`.

@@ -8,7 +8,7 @@
  * finish without yielding; {@link FileBackend.done} settles when it has.
  */
 import type { PcapSession } from 'pcap';
-import { formatMac } from '../ndp/address.js';
+import { formatMac } from '../addr/index.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { CodedError } from './coded-error.js';
 import { headerU32, loadPcap } from './node-pcap.js';

@@ -8,8 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadNative, type NativeModule } from './afpacket.js';
-import { formatIPv6 } from '../ndp/address.js';
-import type { HostFacts } from '../engine/types.js';
+import { formatCidr, linkLocalFromMac, maskBytes } from '../addr/index.js';
 import { CodedError } from './coded-error.js';
 
 /** Scope of an IPv6 address as the kernel reports it (`ifp->scope`, include/net/ipv6.h). */
@@ -252,12 +251,9 @@ export function onLinkPrefixes(facts: Pick<InterfaceFacts, 'addresses'>): OnLink
   const seen = new Set<string>();
   for (const a of facts.addresses) {
     if (a.scope !== 'global' || a.prefixLength >= 128) continue;
-    const prefix = new Uint8Array(16);
-    for (let i = 0; i < 16; i++) {
-      const bits = Math.max(0, Math.min(8, a.prefixLength - 8 * i));
-      prefix[i] = a.addr[i]! & ((0xff00 >>> bits) & 0xff);
-    }
-    const text = `${formatIPv6(prefix)}/${a.prefixLength}`;
+    const prefix = Uint8Array.from(a.addr);
+    maskBytes(prefix, 0, a.prefixLength);
+    const text = formatCidr(prefix, a.prefixLength);
     if (seen.has(text)) continue;
     seen.add(text);
     out.push({ addr: prefix, prefixLength: a.prefixLength, text });
@@ -265,19 +261,20 @@ export function onLinkPrefixes(facts: Pick<InterfaceFacts, 'addresses'>): OnLink
   return out;
 }
 
+/** What answering needs of an interface: its name, MAC and a link-local address. */
+export interface SenderFacts {
+  readonly ifname: string;
+  readonly mac: Uint8Array;
+  readonly linkLocal: Uint8Array;
+}
+
 /**
- * The engine's view of the interface.
- * @throws InterfaceError `EADDRNOTAVAIL` when the interface has no usable link-local address yet
- *   (down, DAD running, or IPv6 disabled): re-read later.
+ * The sender's view of the interface. While the interface has no usable link-local address yet
+ * (DAD still running just after it came up) the modified EUI-64 one stands in; the facts are
+ * re-read and replaced once the kernel's is valid (see service/link.ts).
  */
-export function toHostFacts(facts: InterfaceFacts): HostFacts {
-  if (facts.linkLocal === null) {
-    throw new InterfaceError(
-      'EADDRNOTAVAIL',
-      `interface '${facts.ifname}' has no usable IPv6 link-local address (down, DAD in progress, or IPv6 disabled)`,
-    );
-  }
-  return { ifname: facts.ifname, mac: facts.mac, linkLocal: facts.linkLocal };
+export function toSenderFacts(facts: InterfaceFacts): SenderFacts {
+  return { ifname: facts.ifname, mac: facts.mac, linkLocal: facts.linkLocal ?? linkLocalFromMac(facts.mac) };
 }
 
 /**

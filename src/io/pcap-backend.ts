@@ -10,7 +10,7 @@
  * Why `not ether src MAC` rather than libpcap's `inbound`: libpcap runs the filter in user space
  * on the frames already in the ring when the filter is attached (the first one, here), and its
  * user-space BPF interpreter rejects the packet-type load that `inbound` compiles to: the first
- * NS after open was lost (seen here with libpcap 1.10.3).
+ * NS after open would be lost (libpcap 1.10.3; docs/lab-notes.md).
  *
  * Send, two paths:
  *  - raw ICMPv6 socket (npm `raw-socket`, bound to the interface with SO_BINDTODEVICE, unicast
@@ -25,8 +25,8 @@
  *    and when the destination is not in the neighbor cache the kernel first resolves it (one
  *    NS/NA round trip before our NA leaves).
  *    Why only link-scoped destinations: a raw socket cannot pin its source address without
- *    bind() or an IPV6_PKTINFO control message, and raw-socket offers neither; measured here,
- *    an NA to a global destination left from the interface's global address even with a sticky
+ *    bind() or an IPV6_PKTINFO control message, and raw-socket offers neither: an NA to a
+ *    global destination leaves from the interface's global address even with a sticky
  *    IPV6_PKTINFO set. Source address selection (RFC 6724 rule 2) gives link-local only for
  *    link-scoped destinations.
  *  - pcap_inject of the whole frame (node_pcap `session.inject`) for everything else: NAs
@@ -43,11 +43,11 @@
  * holds as many joins as net.core.optmem_max allows (~2,300 at 131072 bytes); on ENOBUFS we open
  * another. Side effects of a kernel join: the kernel also sends its own MLD reports for the
  * group and answers queries for it (harmless beside the membership manager's), and it walks its
- * joins on every received multicast packet (measured: 50,000 joins took multicast RTT from
- * 0.09 ms to 0.52 ms): keep the group count bounded (the manager's maxGroups).
+ * joins on every received multicast packet (tens of thousands of joins multiply multicast RTT,
+ * docs/lab-notes.md): keep the group count bounded (the manager's maxGroups).
  * Any other multicast MAC is added with `ip maddr add MAC dev IF` (SIOCADDMULTI, a static entry
  * not tied to our process: it stays if we are killed). Note `ip -batch` applies only the first
- * `maddr` line of a batch (iproute2 6.1, seen here), so each is one `ip` run. An entry that was
+ * `maddr` line of a batch (iproute2 6.1), so each is one `ip` run. An entry that was
  * static before we added it is not ours and is left alone.
  * All-multicast and promiscuous modes use `ip link set IF allmulticast|promisc on`, only undone
  * if we turned them on; close() undoes exactly what we did. Like static `ip maddr` entries these
@@ -69,8 +69,8 @@ import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PcapSession } from 'pcap';
 import type { Logger } from 'pino';
-import { formatIPv6, formatMac } from '../ndp/address.js';
-import type { HostFacts } from '../engine/types.js';
+import { formatAddress, formatMac } from '../addr/index.js';
+import type { NaSender } from '../ndp/build.js';
 import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { isValidIfname, readInterfaceFacts } from './interface.js';
 import { CodedError } from './coded-error.js';
@@ -154,8 +154,8 @@ export interface PcapBackendOptions {
    * {@link PcapBackend.setLinkLocal}).
    */
   linkLocal?: Uint8Array | null;
-  /** The engine's host facts; only `linkLocal` is used (see above). */
-  host?: HostFacts;
+  /** The sender's facts; only `linkLocal` is used (see above). */
+  host?: NaSender;
   /** Frames per batch, 1..1024. Default 64. */
   batchSize?: number;
   /** Capture snapshot length, 128..65535. Default 2048. */
@@ -409,7 +409,7 @@ export class PcapBackend implements PacketBackend {
 
   /** The link-local address that selects the raw-socket path, as text (null: none, every frame is injected). */
   get linkLocalText(): string | null {
-    return this.#linkLocal === null ? null : formatIPv6(this.#linkLocal);
+    return this.#linkLocal === null ? null : formatAddress(this.#linkLocal);
   }
 
   /** Change the link-local address that selects the raw-socket path (after an interface flap). */
@@ -566,7 +566,7 @@ export class PcapBackend implements PacketBackend {
     const d1 = f[ip + 25]!;
     const linkScoped = (d0 === 0xfe && (d1 & 0xc0) === 0x80) || (d0 === 0xff && (d1 & 0x0f) === 0x02);
     if (!linkScoped) return null;
-    return `${formatIPv6(f, ip + 24)}%${this.ifname}`;
+    return `${formatAddress(f, ip + 24)}%${this.ifname}`;
   }
 
   // -------------------------------------------------------------------------------------------

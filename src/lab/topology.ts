@@ -10,7 +10,10 @@
  * Used by `ndp-responder demo` and by the lab tests. Every name carries a per-run tag so runs
  * don't clash, and `destroy()` removes everything by name.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+
+import { nsExec, nsTry } from './netns.js';
+import { deleteNamespaceSync, trackNamespace, untrackNamespace } from './sweep.js';
 
 export interface LabHost {
   ns: string;
@@ -22,15 +25,18 @@ export interface LabHost {
   containerNs: string;
 }
 
-export interface Lab {
+export interface TwoHostLab {
   tag: string;
   switchNs: string;
   h1: LabHost;
   h2: LabHost;
+  /** Delete every namespace of the lab (by name). Idempotent. */
   destroy(): void;
+  /** Leave the namespaces in place after this process exits (the demo's --keep). */
+  keep(): void;
 }
 
-export interface LabOptions {
+export interface TwoHostLabOptions {
   /** Unique, short (<= 6 chars) tag for names. */
   tag?: string;
   /** Build the bridge as a strict MLD-snooping switch (querier on, no flooding of unknown groups). */
@@ -41,31 +47,16 @@ function ip(args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Run a command inside a namespace; returns stdout. @throws on non-zero exit. */
-export function nsExec(ns: string, cmd: string[], timeoutMs = 10_000): string {
-  return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Run a command inside a namespace; returns exit status and output, never throws. */
-export function nsTry(ns: string, cmd: string[], timeoutMs = 10_000): { status: number; out: string } {
-  try {
-    return { status: 0, out: nsExec(ns, cmd, timeoutMs) };
-  } catch (e) {
-    const err = e as { status?: number; stdout?: string; stderr?: string };
-    return { status: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
-}
-
 function sysctl(ns: string, key: string, value: string): void {
   nsExec(ns, ['sysctl', '-q', '-w', `${key}=${value}`]);
 }
 
-/** Start a long-running process inside a namespace. */
-export function nsSpawn(ns: string, cmd: string[]): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export function createLab(opts: LabOptions = {}): Lab {
+/**
+ * Build the two-host lab (synchronously). Its namespaces are registered with the sweep, so they
+ * are deleted at exit even when `destroy()` is never reached.
+ * @throws Error (after deleting what was made) when a step fails.
+ */
+export function createLab(opts: TwoHostLabOptions = {}): TwoHostLab {
   const tag = opts.tag ?? `l${process.pid % 100000}`;
   const sw = `${tag}sw`;
   const mk = (n: number, addr: string, range: string, container: string): LabHost => ({
@@ -80,21 +71,21 @@ export function createLab(opts: LabOptions = {}): Lab {
   const all = [sw, h1.ns, h2.ns, h1.containerNs, h2.containerNs];
   const destroy = () => {
     for (const n of all) {
-      try {
-        ip(['netns', 'del', n]);
-      } catch {
-        /* already gone */
-      }
+      deleteNamespaceSync(n);
+      untrackNamespace(n);
     }
   };
   destroy();
   try {
-    for (const n of all) ip(['netns', 'add', n]);
+    for (const n of all) {
+      trackNamespace(n);
+      ip(['netns', 'add', n]);
+    }
     nsExec(sw, ['ip', 'link', 'set', 'lo', 'up']);
     // A snooping bridge forwards multicast by its MLD table only while a querier exists, and its
     // own querier only counts once it has queried from a usable IPv6 address; until then, with
     // mcast_flood off, it delivers no multicast at all. br0 gets a non-tentative address so its
-    // queries work; callers wait with waitForSnooping() (measured here: ~10 s after creation).
+    // queries work; callers wait with waitForSnooping() (docs/lab-notes.md: how long that takes).
     nsExec(sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge', ...(opts.snooping ? ['mcast_snooping', '1', 'mcast_querier', '1', 'mcast_startup_query_interval', '100'] : ['mcast_snooping', '0'])]);
     if (opts.snooping) {
       nsExec(sw, ['sysctl', '-q', '-w', 'net.ipv6.conf.br0.accept_dad=0']);
@@ -128,45 +119,10 @@ export function createLab(opts: LabOptions = {}): Lab {
     destroy();
     throw e;
   }
-  return { tag, switchNs: sw, h1, h2, destroy };
-}
-
-/** Wait for a line matching `re` on a child's stdout (e.g. the responder's "ready"). */
-export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re}; stdout: ${buf.slice(-500)} stderr: ${err.slice(-500)}`));
-    }, timeoutMs);
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      for (const line of buf.split('\n')) {
-        if (re.test(line)) {
-          cleanup();
-          resolve(line);
-          return;
-        }
-      }
-    };
-    const onErr = (d: Buffer) => {
-      err += d.toString();
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`exited with ${code} before ${re}; stdout: ${buf.slice(-500)} stderr: ${err.slice(-500)}`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onErr);
-      child.off('exit', onExit);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onErr);
-    child.once('exit', onExit);
-  });
+  const keep = () => {
+    for (const n of all) untrackNamespace(n);
+  };
+  return { tag, switchNs: sw, h1, h2, destroy, keep };
 }
 
 /**
@@ -174,7 +130,7 @@ export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs: number):
  * h1's kernel reported) until h1's kernel answers. Resolves with the wait in ms.
  * @throws after `timeoutMs`.
  */
-export async function waitForSnooping(lab: Lab, timeoutMs = 30_000): Promise<number> {
+export async function waitForSnooping(lab: TwoHostLab, timeoutMs = 30_000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (nsTry(lab.h2.ns, ['ndisc6', '-1', '-r', '1', '-w', '300', lab.h1.addr, 'eth0']).status === 0) return Date.now() - t0;

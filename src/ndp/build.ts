@@ -7,7 +7,7 @@
  *
  * `decodeNA` is the slow, allocating inverse used by tests and `--explain`.
  */
-import { formatIPv6, formatMac } from './address.js';
+import { formatAddress, formatMac } from '../addr/index.js';
 import { icmp6ChecksumValid } from './checksum.js';
 import {
   ETHERTYPE_IPV6,
@@ -27,8 +27,26 @@ import {
   VLAN_HLEN,
 } from './constants.js';
 import type { NsView } from './ns-view.js';
-import type { AnswerSettings, HostFacts } from '../engine/types.js';
 import { ethernetIPv6 } from './ethernet.js';
+
+/** Who answers: the interface's MAC (Ethernet source and TLLA) and link-local address. */
+export interface NaSender {
+  readonly mac: Uint8Array;
+  /** 16 bytes; the NA's IPv6 source under the `link-local` source policy. */
+  readonly linkLocal: Uint8Array;
+}
+
+/** `target`: the NA comes from the address it speaks for; `link-local`: from the sender's fe80:: address. */
+export type SourcePolicy = 'link-local' | 'target';
+
+/** How an NA is built: its IPv6 source and its R and O flags. */
+export interface NaFlags {
+  readonly sourcePolicy: SourcePolicy;
+  /** R flag. */
+  readonly router: boolean;
+  /** O flag of solicited answers (unsolicited NAs always carry O=1). */
+  readonly override: boolean;
+}
 
 /** IPv6 payload of every NA we send: the NA (24) plus one Target Link-Layer Address option (8). */
 const NA_PAYLOAD_LEN = NA_LEN + 8;
@@ -157,8 +175,8 @@ function fits(out: Uint8Array, outOff: number, need: number): boolean {
  */
 export function buildNA(
   view: NsView,
-  host: HostFacts,
-  settings: AnswerSettings,
+  host: NaSender,
+  settings: NaFlags,
   out: Uint8Array,
   outOff: number,
 ): number {
@@ -190,8 +208,8 @@ export function buildNA(
 export function buildUnsolicitedNA(
   target: Uint8Array,
   targetOff: number,
-  host: HostFacts,
-  settings: AnswerSettings,
+  host: NaSender,
+  settings: NaFlags,
   vlanTci: number,
   out: Uint8Array,
   outOff: number,
@@ -268,15 +286,15 @@ export function decodeNA(frame: Uint8Array, start = 0, length = frame.length - s
     trafficClass: ((frame[ip]! & 0x0f) << 4) | (frame[ip + 1]! >>> 4),
     flowLabel: ((frame[ip + 1]! & 0x0f) << 16) | (frame[ip + 2]! << 8) | frame[ip + 3]!,
     payloadLength: plen,
-    src: formatIPv6(frame, ip + 8),
-    dst: formatIPv6(frame, ip + 24),
+    src: formatAddress(frame, ip + 8),
+    dst: formatAddress(frame, ip + 24),
     hopLimit: frame[ip + 7]!,
     code: frame[icmp + 1]!,
     router: (flagsWord & 0x80000000) !== 0,
     solicited: (flagsWord & 0x40000000) !== 0,
     override: (flagsWord & 0x20000000) !== 0,
     reserved: flagsWord & 0x1fffffff,
-    target: formatIPv6(frame, icmp + 8),
+    target: formatAddress(frame, icmp + 8),
     tlla,
     options,
     checksumOk: icmp6ChecksumValid(frame, ip + 8, ip + 24, icmp, plen),

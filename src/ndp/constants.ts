@@ -13,6 +13,8 @@ export const IPPROTO_HOPOPTS = 0;
 export const IPPROTO_ICMPV6 = 58;
 
 export const ICMPV6_MLD2_REPORT = 143;
+export const ICMPV6_MLD1_REPORT = 131;
+export const ICMPV6_MLD1_DONE = 132;
 export const ICMPV6_MLD_QUERY = 130;
 export const ICMPV6_NS = 135;
 export const ICMPV6_NA = 136;

@@ -1,9 +1,10 @@
 /**
- * Multicast Listener Discovery codec (RFC 3810 MLDv2 reports, RFC 2710 / RFC 3810 queries),
- * used to tell MLD-snooping switches which solicited-node groups we listen to.
- * Pure: no I/O. The report builder allocates nothing; the query parser copies the group.
+ * Multicast Listener Discovery codec (RFC 3810 MLDv2 reports, RFC 2710 MLDv1 reports and done
+ * messages, RFC 2710 / RFC 3810 queries), used to tell MLD-snooping switches which solicited-node
+ * groups we listen to. Pure: no I/O. The builders allocate nothing; the query reader copies the
+ * group and the destination of a valid query (rejects are shared frozen objects).
  */
-import { isLinkLocalUnicast } from './address.js';
+import { isLinkLocalUnicast } from '../addr/index.js';
 import { icmp6ChecksumValid, writeIcmp6Checksum } from './checksum.js';
 import {
   ETHERTYPE_IPV6,
@@ -11,6 +12,8 @@ import {
   ETH_HLEN,
   ICMPV6_MLD2_REPORT,
   ICMPV6_MLD_QUERY,
+  ICMPV6_MLD1_DONE,
+  ICMPV6_MLD1_REPORT,
   IPPROTO_HOPOPTS,
   IPPROTO_ICMPV6,
   IPV6_HLEN,
@@ -39,6 +42,8 @@ const MLD2_QUERY_MIN_LEN = 28;
 /** IPv6 Router Alert option type (RFC 2711). */
 const OPT_ROUTER_ALERT = 5;
 
+/** ff02::2, all routers: destination of an MLDv1 Done (RFC 2710 section 3.8). */
+const ALL_ROUTERS = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02]);
 /** ff02::16, all MLDv2-capable routers (RFC 3810 section 5.2.14). */
 const ALL_MLDV2_ROUTERS = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16]);
 
@@ -121,16 +126,8 @@ export function buildMldv2Report(
   for (let i = 0; i < 16; i++) out[ip + 8 + i] = srcLinkLocal[i]!;
   for (let i = 0; i < 16; i++) out[ip + 24 + i] = ALL_MLDV2_ROUTERS[i]!;
 
-  // Hop-by-Hop: next header 58, length 0 (8 bytes), Router Alert(2): 0 = MLD, PadN(0).
   const hbh = ip + IPV6_HLEN;
-  out[hbh] = IPPROTO_ICMPV6;
-  out[hbh + 1] = 0;
-  out[hbh + 2] = OPT_ROUTER_ALERT;
-  out[hbh + 3] = 2;
-  out[hbh + 4] = 0;
-  out[hbh + 5] = 0;
-  out[hbh + 6] = 1;
-  out[hbh + 7] = 0;
+  writeRouterAlert(out, hbh);
 
   const icmp = hbh + HBH_LEN;
   out[icmp] = ICMPV6_MLD2_REPORT;
@@ -154,14 +151,177 @@ export function buildMldv2Report(
   return r - outOff;
 }
 
-/** A Multicast Listener Query (RFC 2710 section 3.6, RFC 3810 section 5.1). */
+/** Bytes of an MLDv1 Report or Done frame (RFC 2710 section 3: a 24-byte message behind the Hop-by-Hop header). */
+export function mldv1FrameLength(vlan = false): number {
+  return ETH_HLEN + (vlan ? VLAN_HLEN : 0) + IPV6_HLEN + HBH_LEN + MLD1_LEN;
+}
+
+/**
+ * Build an MLDv1 Multicast Listener Report (RFC 2710 section 3, type 131) for one group: sent to
+ * the group itself (Ethernet 33:33 + the group's low 32 bits), from `srcLinkLocal` with hop
+ * limit 1 and a Router Alert Hop-by-Hop header, Maximum Response Delay 0.
+ *
+ * @param group 16-byte IPv6 multicast address.
+ * @param vlanTci 802.1Q TCI, or -1 / undefined for an untagged frame.
+ * @returns bytes written, or 0 when `out` is too small.
+ * @throws RangeError on a group that is not a 16-byte multicast address, or a bad MAC/source size.
+ */
+export function buildMldv1Report(
+  out: Uint8Array,
+  outOff: number,
+  srcMac: Uint8Array,
+  srcLinkLocal: Uint8Array,
+  group: Uint8Array,
+  vlanTci?: number,
+): number {
+  return buildMldv1(out, outOff, srcMac, srcLinkLocal, ICMPV6_MLD1_REPORT, group, group, vlanTci);
+}
+
+/**
+ * Build an MLDv1 Multicast Listener Done (RFC 2710 section 3, type 132) for one group: sent to
+ * ff02::2 (all routers), otherwise laid out like {@link buildMldv1Report}.
+ *
+ * @returns bytes written, or 0 when `out` is too small.
+ * @throws RangeError as {@link buildMldv1Report}.
+ */
+export function buildMldv1Done(
+  out: Uint8Array,
+  outOff: number,
+  srcMac: Uint8Array,
+  srcLinkLocal: Uint8Array,
+  group: Uint8Array,
+  vlanTci?: number,
+): number {
+  return buildMldv1(out, outOff, srcMac, srcLinkLocal, ICMPV6_MLD1_DONE, group, ALL_ROUTERS, vlanTci);
+}
+
+function buildMldv1(
+  out: Uint8Array,
+  outOff: number,
+  srcMac: Uint8Array,
+  srcLinkLocal: Uint8Array,
+  type: number,
+  group: Uint8Array,
+  dst: Uint8Array,
+  vlanTci: number | undefined,
+): number {
+  if (srcMac.length !== 6) throw new RangeError('srcMac must be 6 bytes');
+  if (srcLinkLocal.length !== 16) throw new RangeError('srcLinkLocal must be 16 bytes');
+  if (group.length !== 16 || group[0] !== 0xff) throw new RangeError('group must be a 16-byte multicast address');
+  const tagged = vlanTci !== undefined && vlanTci >= 0;
+  const total = mldv1FrameLength(tagged);
+  if (!Number.isInteger(outOff) || outOff < 0 || outOff + total > out.length) return 0;
+
+  let o = outOff;
+  // RFC 2464 section 7: 33:33 and the low 32 bits of the IPv6 destination.
+  out[o++] = 0x33;
+  out[o++] = 0x33;
+  for (let i = 12; i < 16; i++) out[o++] = dst[i]!;
+  for (let i = 0; i < 6; i++) out[o++] = srcMac[i]!;
+  if (tagged) {
+    out[o++] = ETHERTYPE_VLAN >>> 8;
+    out[o++] = ETHERTYPE_VLAN & 0xff;
+    out[o++] = (vlanTci >>> 8) & 0xff;
+    out[o++] = vlanTci & 0xff;
+  }
+  out[o++] = ETHERTYPE_IPV6 >>> 8;
+  out[o++] = ETHERTYPE_IPV6 & 0xff;
+
+  const ip = o;
+  const plen = HBH_LEN + MLD1_LEN;
+  out[ip] = 0x60;
+  out[ip + 1] = 0;
+  out[ip + 2] = 0;
+  out[ip + 3] = 0;
+  out[ip + 4] = plen >>> 8;
+  out[ip + 5] = plen & 0xff;
+  out[ip + 6] = IPPROTO_HOPOPTS;
+  out[ip + 7] = 1;
+  for (let i = 0; i < 16; i++) out[ip + 8 + i] = srcLinkLocal[i]!;
+  for (let i = 0; i < 16; i++) out[ip + 24 + i] = dst[i]!;
+  writeRouterAlert(out, ip + IPV6_HLEN);
+
+  const icmp = ip + IPV6_HLEN + HBH_LEN;
+  out[icmp] = type;
+  for (let i = 1; i < 8; i++) out[icmp + i] = 0; // code, checksum, max response delay, reserved
+  for (let i = 0; i < 16; i++) out[icmp + 8 + i] = group[i]!;
+  writeIcmp6Checksum(out, ip + 8, ip + 24, icmp, MLD1_LEN);
+  return total;
+}
+
+/** Hop-by-Hop header at `hbh`: next header 58, length 0 (8 bytes), Router Alert(2): 0 = MLD, PadN(0). */
+function writeRouterAlert(out: Uint8Array, hbh: number): void {
+  out[hbh] = IPPROTO_ICMPV6;
+  out[hbh + 1] = 0;
+  out[hbh + 2] = OPT_ROUTER_ALERT;
+  out[hbh + 3] = 2;
+  out[hbh + 4] = 0;
+  out[hbh + 5] = 0;
+  out[hbh + 6] = 1;
+  out[hbh + 7] = 0;
+}
+
+/**
+ * Why a Multicast Listener Query was not accepted (RFC 2710 section 3 / RFC 3810 section 5.1):
+ * the numbers index {@link MLD_QUERY_ERROR_NAMES}.
+ */
+export const MldQueryError = {
+  /** IPv6 hop limit other than 1 (RFC 3810 section 5). */
+  HopLimit: 1,
+  /** Source not a link-local unicast address (RFC 3810 section 5.1.14, RFC 2710 section 3). */
+  Source: 2,
+  /** No Router Alert option (value 0, MLD) in a well-formed Hop-by-Hop header (RFC 3810 section 5, RFC 2711). */
+  RouterAlert: 3,
+  /** ICMPv6 length neither 24 (MLDv1) nor at least 28 (MLDv2), sources past the message, or truncated (RFC 3810 section 8.1). */
+  Length: 4,
+  /** ICMPv6 code other than 0. */
+  Code: 5,
+  /** Bad ICMPv6 checksum. */
+  Checksum: 6,
+  /** Multicast Address field neither :: nor a multicast address. */
+  Group: 7,
+} as const;
+export type MldQueryError = (typeof MldQueryError)[keyof typeof MldQueryError];
+
+/** Names of {@link MldQueryError} values (index = value; 0 unused), for counters and logs. */
+export const MLD_QUERY_ERROR_NAMES = Object.freeze([
+  '',
+  'hop-limit',
+  'source',
+  'router-alert',
+  'length',
+  'code',
+  'checksum',
+  'group',
+] as const);
+
+/** A frame that is an MLD query (ICMPv6 type 130 behind a Hop-by-Hop header) but not a valid one. */
+export interface MldQueryReject {
+  readonly error: MldQueryError;
+}
+
+const REJECTS: readonly MldQueryReject[] = Object.freeze(MLD_QUERY_ERROR_NAMES.map((_, i) => Object.freeze({ error: i as MldQueryError })));
+
+/** A valid Multicast Listener Query (RFC 2710 section 3.6, RFC 3810 section 5.1). */
 export interface MldQuery {
+  /** 0: valid (tells it apart from an {@link MldQueryReject}). */
+  readonly error: 0;
+  /** 1 for the 24-byte MLDv1 form, 2 for MLDv2 (RFC 3810 section 8.1). */
+  version: 1 | 2;
   /** The group asked about, or null for a general query. */
   group: Uint8Array | null;
+  /** The IPv6 destination (a copy): who the query was sent to. */
+  destination: Uint8Array;
   /** Maximum Response Delay in milliseconds (decoded from the MLDv2 exponential form if needed). */
   maxResponseDelayMs: number;
   /** TCI of the frame's single 802.1Q tag, or -1. */
   vlanTci: number;
+  /** MLDv2 Querier's Robustness Variable (RFC 3810 section 5.1.8); 0 for MLDv1 or when unset. */
+  qrv: number;
+  /** MLDv2 Querier's Query Interval in seconds, decoded (RFC 3810 section 5.1.9); 0 for MLDv1. */
+  qqicSeconds: number;
+  /** MLDv2 Number of Sources (a Multicast Address and Source Specific Query when > 0); 0 for MLDv1. */
+  sources: number;
 }
 
 /**
@@ -176,15 +336,26 @@ export function decodeMaxResponseCode(code: number): number {
 }
 
 /**
- * Parse a Multicast Listener Query: Ethernet II (at most one 802.1Q tag), IPv6 with hop limit 1
- * and a link-local source, a Hop-by-Hop header carrying a Router Alert option (RFC 3810 section 5,
- * RFC 2711) whose next header is 58, ICMPv6 type 130 code 0 with a valid checksum, and a length of
- * exactly 24 (MLDv1) or at least 28 (MLDv2, including all its sources). RFC 3810 section 8.1:
- * other lengths are ignored. The group must be :: (general query) or multicast.
- *
- * @returns the query, or null for anything else (never throws).
+ * Decode an MLDv2 Querier's Query Interval Code (RFC 3810 section 5.1.9): below 128 it is
+ * seconds; above, `1 exp(3) mant(4)` means `(mant | 0x10) << (exp + 3)`.
  */
-export function parseMldQuery(frame: Uint8Array, start: number, length: number): MldQuery | null {
+export function decodeQqic(code: number): number {
+  if (code < 0x80) return code;
+  return ((code & 0x0f) | 0x10) << (((code >>> 4) & 0x7) + 3);
+}
+
+/**
+ * Read a Multicast Listener Query. A frame is a query when it is Ethernet II (at most one 802.1Q
+ * tag) carrying IPv6 with a Hop-by-Hop header that leads to ICMPv6 type 130; anything else is
+ * null. A query is valid (an {@link MldQuery}) when the hop limit is 1, the source is link-local
+ * (RFC 3810 section 5.1.14), the Hop-by-Hop header holds a Router Alert option with value 0
+ * (RFC 3810 section 5, RFC 2711), the code is 0, the checksum is right, the ICMPv6 length is
+ * exactly 24 (MLDv1) or at least 28 with all its sources (MLDv2; RFC 3810 section 8.1: other
+ * lengths are ignored), and the group is :: (general query) or multicast; otherwise it is an
+ * {@link MldQueryReject} naming the first rule broken. Whom the query is addressed to is the
+ * caller's business (`destination`). Never throws.
+ */
+export function readMldQuery(frame: Uint8Array, start: number, length: number): MldQuery | MldQueryReject | null {
   let avail = frame.length - start;
   if (!(length >= avail)) avail = length;
   if (!Number.isInteger(start) || start < 0 || !Number.isInteger(avail) || avail < ETH_HLEN + IPV6_HLEN) return null;
@@ -192,44 +363,47 @@ export function parseMldQuery(frame: Uint8Array, start: number, length: number):
   const l2 = ethernetIPv6(frame, start, end);
   if (l2 === null) return null;
   const { ip, vlanTci } = l2;
-  if (frame[ip + 7] !== 1 || frame[ip + 6] !== IPPROTO_HOPOPTS) return null;
-  if (!isLinkLocalUnicast(frame, ip + 8)) return null;
+  if (frame[ip + 6] !== IPPROTO_HOPOPTS) return null;
   const plen = (frame[ip + 4]! << 8) | frame[ip + 5]!;
-  const payloadEnd = ip + IPV6_HLEN + plen;
-  if (payloadEnd > end) return null;
+  const payloadEnd = Math.min(ip + IPV6_HLEN + plen, end);
+  const truncated = ip + IPV6_HLEN + plen > end;
 
-  // Hop-by-Hop Options header (RFC 8200 section 4.3): must hold Router Alert and lead to ICMPv6.
+  // Hop-by-Hop Options header (RFC 8200 section 4.3): leads to ICMPv6 type 130, or not a query.
   const hbh = ip + IPV6_HLEN;
   if (hbh + 2 > payloadEnd) return null;
   const hbhLen = (frame[hbh + 1]! + 1) * 8;
-  if (hbh + hbhLen > payloadEnd || frame[hbh] !== IPPROTO_ICMPV6) return null;
+  const icmp = hbh + hbhLen;
+  if (icmp >= payloadEnd || frame[hbh] !== IPPROTO_ICMPV6 || frame[icmp] !== ICMPV6_MLD_QUERY) return null;
+
+  if (frame[ip + 7] !== 1) return REJECTS[MldQueryError.HopLimit]!;
+  if (!isLinkLocalUnicast(frame, ip + 8)) return REJECTS[MldQueryError.Source]!;
   let routerAlert = false;
-  for (let o = hbh + 2; o < hbh + hbhLen; ) {
+  for (let o = hbh + 2; o < icmp;) {
     const t = frame[o]!;
     if (t === 0) {
       o++; // Pad1
       continue;
     }
-    if (o + 2 > hbh + hbhLen) return null;
+    // A malformed option area holds no valid Router Alert.
+    if (o + 2 > icmp) return REJECTS[MldQueryError.RouterAlert]!;
     const l = frame[o + 1]!;
-    if (o + 2 + l > hbh + hbhLen) return null;
+    if (o + 2 + l > icmp) return REJECTS[MldQueryError.RouterAlert]!;
     if (t === OPT_ROUTER_ALERT && l === 2 && frame[o + 2] === 0 && frame[o + 3] === 0) routerAlert = true;
     o += 2 + l;
   }
-  if (!routerAlert) return null;
+  if (!routerAlert) return REJECTS[MldQueryError.RouterAlert]!;
 
-  const icmp = hbh + hbhLen;
   const icmpLen = payloadEnd - icmp;
-  if (icmpLen !== MLD1_LEN && icmpLen < MLD2_QUERY_MIN_LEN) return null;
-  if (frame[icmp] !== ICMPV6_MLD_QUERY || frame[icmp + 1] !== 0) return null;
-  if (!icmp6ChecksumValid(frame, ip + 8, ip + 24, icmp, icmpLen)) return null;
-  const code = (frame[icmp + 4]! << 8) | frame[icmp + 5]!;
-  let maxResponseDelayMs = code;
-  if (icmpLen >= MLD2_QUERY_MIN_LEN) {
-    const nSources = (frame[icmp + 26]! << 8) | frame[icmp + 27]!;
-    if (MLD2_QUERY_MIN_LEN + nSources * 16 > icmpLen) return null;
-    maxResponseDelayMs = decodeMaxResponseCode(code);
+  if (truncated || (icmpLen !== MLD1_LEN && icmpLen < MLD2_QUERY_MIN_LEN)) return REJECTS[MldQueryError.Length]!;
+  const version = icmpLen === MLD1_LEN ? 1 : 2;
+  let sources = 0;
+  if (version === 2) {
+    sources = (frame[icmp + 26]! << 8) | frame[icmp + 27]!;
+    if (MLD2_QUERY_MIN_LEN + sources * 16 > icmpLen) return REJECTS[MldQueryError.Length]!;
   }
+  if (frame[icmp + 1] !== 0) return REJECTS[MldQueryError.Code]!;
+  if (!icmp6ChecksumValid(frame, ip + 8, ip + 24, icmp, icmpLen)) return REJECTS[MldQueryError.Checksum]!;
+  const code = (frame[icmp + 4]! << 8) | frame[icmp + 5]!;
   const groupOff = icmp + 8;
   let zero = true;
   for (let i = 0; i < 16; i++) {
@@ -238,16 +412,33 @@ export function parseMldQuery(frame: Uint8Array, start: number, length: number):
       break;
     }
   }
-  if (!zero && frame[groupOff] !== 0xff) return null;
+  if (!zero && frame[groupOff] !== 0xff) return REJECTS[MldQueryError.Group]!;
+  // Copies (not `slice`, which on a Node Buffer returns a view into the receive buffer).
   let group: Uint8Array | null = null;
   if (!zero) {
-    // A copy (not `slice`, which on a Node Buffer returns a view into the receive buffer).
     group = new Uint8Array(16);
     for (let i = 0; i < 16; i++) group[i] = frame[groupOff + i]!;
   }
+  const destination = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) destination[i] = frame[ip + 24 + i]!;
   return {
+    error: 0,
+    version,
     group,
-    maxResponseDelayMs,
+    destination,
+    maxResponseDelayMs: version === 2 ? decodeMaxResponseCode(code) : code,
     vlanTci,
+    qrv: version === 2 ? frame[icmp + 24]! & 0x07 : 0,
+    qqicSeconds: version === 2 ? decodeQqic(frame[icmp + 25]!) : 0,
+    sources,
   };
+}
+
+/**
+ * The valid query in a frame, or null for anything else (not a query, or an invalid one):
+ * {@link readMldQuery} without the reason. Never throws.
+ */
+export function parseMldQuery(frame: Uint8Array, start: number, length: number): MldQuery | null {
+  const r = readMldQuery(frame, start, length);
+  return r !== null && r.error === 0 ? (r as MldQuery) : null;
 }

@@ -4,7 +4,7 @@
  * (RFC 4861 sections 4.3, 4.6 and 7.1.1).
  *
  * It never allocates, never builds strings and never throws: every reason a frame is not
- * a valid NS is a {@link DropReason}.
+ * a valid NS is a {@link NsError}.
  */
 import { icmp6ChecksumValid } from './checksum.js';
 import {
@@ -21,14 +21,14 @@ import {
   OPT_SOURCE_LLA,
   VLAN_HLEN,
 } from './constants.js';
-import { DropReason } from './drop-reason.js';
+import { NsError } from './ns-error.js';
 import type { NsView } from './ns-view.js';
 
 /**
  * Parse and validate one Neighbor Solicitation frame.
  *
  * `view` is reset and then filled with offsets into `frame`; its fields are meaningful only
- * when the result is {@link DropReason.None}. When `length` exceeds the bytes available after
+ * when the result is {@link NsError.None}. When `length` exceeds the bytes available after
  * `start`, the available bytes are the frame. Bytes after the IPv6 payload (Ethernet padding)
  * are ignored.
  *
@@ -59,13 +59,13 @@ import type { NsView } from './ns-view.js';
  *
  * Cost for a typical NS: the checksum over 72 bytes dominates (see bench/codec.bench.ts).
  */
-export function parseNS(frame: Uint8Array, start: number, length: number, view: NsView): DropReason {
+export function parseNS(frame: Uint8Array, start: number, length: number, view: NsView): NsError {
   // Clamp to the bytes actually present; NaN, negative or fractional values become "too short".
   let avail = frame.length - start;
   if (!(length >= avail)) avail = length;
   if (!(avail >= ETH_HLEN + IPV6_HLEN) || !Number.isInteger(start) || start < 0 || !Number.isInteger(avail)) {
     view.reset(frame, start, avail > 0 ? avail : 0);
-    return DropReason.TooShort;
+    return NsError.TooShort;
   }
   view.reset(frame, start, avail);
   const end = start + avail;
@@ -75,44 +75,44 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
   let etherType = (frame[start + 12]! << 8) | frame[start + 13]!;
   if (etherType !== ETHERTYPE_IPV6) {
     if (etherType === ETHERTYPE_VLAN) {
-      if (avail < ETH_HLEN + VLAN_HLEN + IPV6_HLEN) return DropReason.TooShort;
+      if (avail < ETH_HLEN + VLAN_HLEN + IPV6_HLEN) return NsError.TooShort;
       view.vlanTci = (frame[start + 14]! << 8) | frame[start + 15]!;
       etherType = (frame[start + 16]! << 8) | frame[start + 17]!;
       ipOff += VLAN_HLEN;
       if (etherType !== ETHERTYPE_IPV6) {
         return etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ
-          ? DropReason.StackedVlan
-          : DropReason.NotIPv6;
+          ? NsError.StackedVlan
+          : NsError.NotIPv6;
       }
     } else {
-      return etherType === ETHERTYPE_QINQ ? DropReason.StackedVlan : DropReason.NotIPv6;
+      return etherType === ETHERTYPE_QINQ ? NsError.StackedVlan : NsError.NotIPv6;
     }
   }
   view.ipOff = ipOff;
 
   // IPv6 fixed header (RFC 8200 section 3).
-  if (frame[ipOff]! >>> 4 !== 6) return DropReason.BadIPVersion;
+  if (frame[ipOff]! >>> 4 !== 6) return NsError.BadIPVersion;
   const plen = (frame[ipOff + 4]! << 8) | frame[ipOff + 5]!;
   const icmpOff = ipOff + IPV6_HLEN;
-  if (icmpOff + plen > end) return DropReason.Truncated;
-  if (frame[ipOff + 6] !== IPPROTO_ICMPV6) return DropReason.NotICMPv6;
+  if (icmpOff + plen > end) return NsError.Truncated;
+  if (frame[ipOff + 6] !== IPPROTO_ICMPV6) return NsError.NotICMPv6;
   view.icmpOff = icmpOff;
   view.icmpLen = plen;
 
-  if (plen === 0) return DropReason.IcmpTooShort;
-  if (frame[icmpOff] !== ICMPV6_NS) return DropReason.NotNS;
-  if (plen < NS_LEN) return DropReason.IcmpTooShort;
-  if (frame[ipOff + 7] !== ND_HOP_LIMIT) return DropReason.BadHopLimit;
+  if (plen === 0) return NsError.IcmpTooShort;
+  if (frame[icmpOff] !== ICMPV6_NS) return NsError.NotNS;
+  if (plen < NS_LEN) return NsError.IcmpTooShort;
+  if (frame[ipOff + 7] !== ND_HOP_LIMIT) return NsError.BadHopLimit;
 
   const srcOff = ipOff + 8;
   const dstOff = ipOff + 24;
-  if (!icmp6ChecksumValid(frame, srcOff, dstOff, icmpOff, plen)) return DropReason.BadChecksum;
-  if (frame[icmpOff + 1] !== 0) return DropReason.BadCode;
+  if (!icmp6ChecksumValid(frame, srcOff, dstOff, icmpOff, plen)) return NsError.BadChecksum;
+  if (frame[icmpOff + 1] !== 0) return NsError.BadCode;
 
   const targetOff = icmpOff + 8;
   view.targetOff = targetOff;
-  if (frame[targetOff] === 0xff) return DropReason.TargetMulticast;
-  if (frame[srcOff] === 0xff) return DropReason.MulticastSource;
+  if (frame[targetOff] === 0xff) return NsError.TargetMulticast;
+  if (frame[srcOff] === 0xff) return NsError.MulticastSource;
 
   // Source :: (DAD probe, RFC 4862 5.4.2)?
   let unspecified = true;
@@ -139,18 +139,18 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
     frame[dstOff + 10] === 0 &&
     frame[dstOff + 11] === 0x01 &&
     frame[dstOff + 12] === 0xff;
-  if (unspecified && !solicitedForm) return DropReason.UnspecifiedSourceBadDestination;
+  if (unspecified && !solicitedForm) return NsError.UnspecifiedSourceBadDestination;
   if (solicitedForm) {
     if (
       frame[dstOff + 13] !== frame[targetOff + 13] ||
       frame[dstOff + 14] !== frame[targetOff + 14] ||
       frame[dstOff + 15] !== frame[targetOff + 15]
     ) {
-      return DropReason.DestinationMismatch;
+      return NsError.DestinationMismatch;
     }
   } else {
     for (let i = 0; i < 16; i++) {
-      if (frame[dstOff + i] !== frame[targetOff + i]) return DropReason.DestinationMismatch;
+      if (frame[dstOff + i] !== frame[targetOff + i]) return NsError.DestinationMismatch;
     }
   }
 
@@ -160,23 +160,23 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
   let sllaoOff = -1;
   let nonceOff = -1;
   while (off < optEnd) {
-    if (off + 2 > optEnd) return DropReason.BadOptionLength;
+    if (off + 2 > optEnd) return NsError.BadOptionLength;
     const optLen = frame[off + 1]! << 3;
-    if (optLen === 0 || off + optLen > optEnd) return DropReason.BadOptionLength;
+    if (optLen === 0 || off + optLen > optEnd) return NsError.BadOptionLength;
     const type = frame[off]!;
     if (type === OPT_SOURCE_LLA) {
       // Ethernet SLLAO: exactly 8 bytes (RFC 2464 section 6), unicast MAC (I/G bit clear).
-      if (optLen !== 8 || (frame[off + 2]! & 1) !== 0) return DropReason.BadSourceLinkLayer;
+      if (optLen !== 8 || (frame[off + 2]! & 1) !== 0) return NsError.BadSourceLinkLayer;
       if (sllaoOff < 0) sllaoOff = off + 2;
     } else if (type === OPT_NONCE) {
       if (nonceOff < 0) nonceOff = off;
     }
     off += optLen;
   }
-  if (unspecified && sllaoOff >= 0) return DropReason.UnspecifiedSourceWithSllao;
+  if (unspecified && sllaoOff >= 0) return NsError.UnspecifiedSourceWithSllao;
   // The answer goes to the SLLAO, else to the frame's source MAC: that must then be unicast.
-  if (!unspecified && sllaoOff < 0 && (frame[start + 6]! & 1) !== 0) return DropReason.BadSourceLinkLayer;
+  if (!unspecified && sllaoOff < 0 && (frame[start + 6]! & 1) !== 0) return NsError.BadSourceLinkLayer;
   view.sllaoOff = sllaoOff;
   view.nonceOff = nonceOff;
-  return DropReason.None;
+  return NsError.None;
 }

@@ -35,7 +35,7 @@
  */
 import { Action, type Rule, type RuleSource } from './rule.js';
 import { RadixTrie } from './trie.js';
-import { formatAddress, formatCidr, parseCidr } from './cidr.js';
+import { formatAddress, formatCidr, parseCidr } from '../addr/index.js';
 
 /** What one mutating call changed, as far as answered /128 addresses are concerned. */
 export interface TableChange {

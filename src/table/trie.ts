@@ -31,13 +31,9 @@
  * Pools grow by doubling; freed nodes and slots go on free lists and are reused.
  *
  * Why not one PATRICIA for everything: with a million /128s a binary trie is ~20 levels deep, and
- * each level is a dependent memory access (~200 ns on the 2-vCPU VM this was built on), so a
- * lookup took microseconds. The hash answers /128s in one bucket read.
- *
- * Measured (bench/trie.bench.ts, one million /128 entries sharing one value, half hits, machine
- * shared with other work): ~44 bytes per entry, 4.8..7.6 million lookups per CPU second, about
- * 2 million inserts and 2..3 million deletes per second. A million *prefixes* is the slow case
- * (~0.5 million lookups per second: the trie walk), which configurations do not come near.
+ * each level is a dependent memory access, so a lookup costs microseconds. The hash answers
+ * /128s in one bucket read. A million *prefixes* is the slow case (the trie walk), which
+ * configurations do not come near. Figures: bench/trie.bench.ts and docs/lab-notes.md.
  *
  * Host bits beyond an entry's length are ignored (masked) on insert, delete and get.
  * Not safe to modify while iterating: `entries()`, `values()` and `forEachValue()` throw if the
@@ -82,7 +78,7 @@ function word(b: Uint8Array, o: number): number {
  * keys differing in one word never collide before the finalizer), the products are combined and
  * the result goes through the `lowbias32` finalizer (C. Wellons) so every bit reaches the low bits
  * the table index uses. Short on purpose: fewer instructions per lookup leave the CPU room to
- * overlap the memory access of one lookup with the next (measured: MurmurHash3 here was slower).
+ * overlap the memory access of one lookup with the next (MurmurHash3 was slower: docs/lab-notes.md).
  */
 function hash4(w0: number, w1: number, w2: number, w3: number): number {
   let h = Math.imul(w0, 0x9e3779b1) ^ Math.imul(w1, 0x85ebca77) ^ Math.imul(w2, 0xc2b2ae3d) ^ Math.imul(w3, 0x27d4eb2f);

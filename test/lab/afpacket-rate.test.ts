@@ -2,7 +2,7 @@
  * Sanity figure: how many frames/s AfPacketBackend hands to JavaScript with a trivial callback
  * (it only counts). Not the benchmark harness: one bounded blast, checked for consistency.
  *
- * S (sender) and R (receiver) joined by veth. Per shared/LAB.md: RPS on R's eth0 puts R's
+ * S (sender) and R (receiver) joined by veth. As in docs/lab-notes.md: RPS on R's eth0 puts R's
  * receive softirq on CPU 1 (otherwise it runs inside the sender's sendmmsg()), the receiver
  * process is pinned to CPU 1 and the sender to CPU 0. The sender is another AfPacketBackend
  * (PACKET_QDISC_BYPASS, sendmmsg batches of 64) sending 64 distinct NS round-robin for at most
@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 import { makeNS } from '../support/frames.js';
-import { type JsonLinesProcess, Lab, type Netns, waitFor } from './support/netns.js';
+import type { JsonLinesProcess } from '../../src/lab/json-lines.js';
+import { Lab, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');

@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 import { makeIcmp6Frame, makeMldQuery, makeNA, makeNS, solicitedNode, multicastMacOf } from '../support/frames.js';
-import { type JsonLinesProcess, type JsonRecord, Lab, type Netns, waitFor } from './support/netns.js';
+import type { JsonLinesProcess, JsonRecord } from '../../src/lab/json-lines.js';
+import { Lab, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');
@@ -166,7 +168,7 @@ t.test('receives the NS the kernel and ndisc6 send, and nothing else', async (t)
 });
 
 t.test('VLAN: the stripped tag is put back, for 802.1Q and 802.1ad', async (t) => {
-  // No 8021q module here: the peer sends tagged frames itself. The receiving kernel strips the
+  // Without relying on the kernel's 802.1Q support (docs/lab-notes.md), the peer sends tagged frames itself. The receiving kernel strips the
   // outer tag into metadata (skb_vlan_untag) before packet sockets see the frame.
   const dot1q = makeNS({ ethSrc: P_MAC, target: '2001:db8::100', vlan: 0xa064 }); // PCP 5, VID 100
   const qinq = makeNS({ ethSrc: P_MAC, target: '2001:db8::101', vlan: [0x00c8, 0x0064], tpid: [0x88a8, 0x8100] });
@@ -189,7 +191,9 @@ t.test('RX ring and recvmmsg deliver the same frames (tags, truncation, counters
   // Small slots (256 bytes: 252 of frame) so that a long frame is cut the same way by both.
   await ra.call({ op: 'open', h: 'ring', ifname: 'eth0', filter: 'all', opts: { rxRing: true, slotSize: 256 } });
   await ra.call({ op: 'open', h: 'mmsg', ifname: 'eth0', filter: 'all', opts: { rxRing: false, slotSize: 256 } });
-  await ra.call({ op: 'open', h: 'ringbig', ifname: 'eth0', filter: 'all', opts: { rxRing: true } });
+  // Ring frames sized for a 68-byte MTU (256 bytes, the smallest): longer frames take the
+  // PACKET_COPY_THRESH path (queued whole on the socket, marked TP_STATUS_COPY in the ring).
+  await ra.call({ op: 'open', h: 'ringbig', ifname: 'eth0', filter: 'all', opts: { rxRing: true, mtu: 68, slotSize: 2048 } });
   await ra.call({ op: 'start', h: 'ring' });
   await ra.call({ op: 'start', h: 'mmsg' });
   await ra.call({ op: 'start', h: 'ringbig' });
@@ -211,7 +215,7 @@ t.test('RX ring and recvmmsg deliver the same frames (tags, truncation, counters
   t.equal(ours(viaRing)[1], hexOf(frames[1]!), '802.1Q tag put back from the ring header');
   t.equal(ours(viaRing)[2], hexOf(frames[2]!), '802.1ad outer tag put back from the ring header');
   t.equal(ours(viaRing)[3], hexOf(long.subarray(0, 252)), 'long frame cut to slotSize - 4');
-  // Longer than a ring frame (about 190 bytes), shorter than a default slot: handed over whole.
+  // Longer than a ring frame (about 190 bytes), shorter than a slot: handed over whole.
   const viaBig = await collectUntil(ra, 'ringbig', (f) => f.length === long.length, []);
   t.equal(ours(viaBig)[3], hexOf(long), 'a frame longer than a ring frame arrives whole, in order');
   await ra.call({ op: 'close', h: 'ringbig' });

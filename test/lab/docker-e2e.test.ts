@@ -6,10 +6,9 @@
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { DockerLab, IMAGE, stopProcess } from './support/docker-lab.js';
-import { waitForLine } from '../../src/lab/topology.js';
-import { formatAddress, parseAddress } from '../../src/table/cidr.js';
-import { waitFor } from './support/netns.js';
+import { DockerLab, IMAGE } from '../../src/lab/docker-lab.js';
+import { stopProcess, waitFor, waitForLine } from '../../src/lab/process.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (scripts/test.sh does)`);
@@ -120,4 +119,24 @@ t.test('a user-defined IPv6 network is followed', async (t) => {
   // Two tries: a fresh network's container may still be running DAD on its own address.
   const r = await lab.ping6('d2', 'web2', web5!, 2, 2);
   t.ok(r.ok, 'web2 reaches web5 on the user-defined network');
+});
+
+t.test('explain --docker and run agree: a container outside the Docker scope is answered by neither', async (t) => {
+  // A network outside d1's on-link /64: its containers are not reachable through d1's uplink.
+  await lab.dockerOk('d1', ['network', 'create', '--ipv6', '--subnet', '2001:db8:99::/64', 'outside']);
+  await lab.dockerOk('d1', ['run', '-d', '--name', 'web6', '--network', 'outside', IMAGE, ...SLEEPER]);
+  const [web6] = await lab.containerAddresses('d1', 'web6');
+  const [web5] = await lab.containerAddresses('d1', 'web5');
+  const explain = async (addr: string): Promise<{ answered: boolean; verdict: string }> => {
+    const r = await lab.exec('d1', [process.execPath, CLI, 'explain', '--json', '--interface', 'eth0', '--docker', lab.host('d1').url, addr]);
+    t.equal(r.code, 0, `explain ${addr} exits 0 (${r.stderr.trim()})`);
+    return (JSON.parse(r.stdout) as { answered: boolean; verdict: string }[])[0]!;
+  };
+  const out = await explain(web6!);
+  t.equal(out.answered, false, `explain --docker: ${web6} (outside the on-link prefix) is not answered`);
+  t.equal(out.verdict, 'no-rule', 'no rule admits it');
+  t.equal(await ndisc6(web6!), null, 'run --docker does not answer it either');
+  const inside = await explain(web5!);
+  t.equal(inside.answered, true, `explain --docker: ${web5} (inside) is answered`);
+  t.equal(await ndisc6(web5!), d1mac, 'and so does run');
 });

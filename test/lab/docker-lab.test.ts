@@ -6,7 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import { DockerLab, run } from './support/docker-lab.js';
+import { DockerLab } from '../../src/lab/docker-lab.js';
+import { run } from '../../src/lab/process.js';
 
 const lab = await DockerLab.up({ hosts: 2 });
 t.teardown(() => lab.down());

@@ -8,7 +8,8 @@ import Docker from 'dockerode';
 import { JsonLineDecoder } from '../../src/docker/events.js';
 import { DockerWatcher, dockerOptions, type DockerSink } from '../../src/docker/watcher.js';
 import type { Rule } from '../../src/table/rule.js';
-import { DockerLab, IMAGE } from './support/docker-lab.js';
+import { DockerLab, IMAGE } from '../../src/lab/docker-lab.js';
+import { runOk } from '../../src/lab/process.js';
 
 // A container that exits at once on SIGTERM (sleep as PID 1 would ignore it for 10 s).
 const STOPPABLE = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
@@ -16,7 +17,7 @@ const V6NET = 'v6net';
 // Not 2003:ab11:0:0:a000::/68: that lies inside the default bridge's 8000::/66.
 const V6NET_SUBNET = '2003:ab11:0:0:4000::/68';
 const LAB_PREFIX = [0x20, 0x03, 0xab, 0x11, 0, 0, 0, 0];
-const inLabPrefix = (a: Uint8Array): boolean => LAB_PREFIX.every((b, i) => a[i] === b);
+const inLabPrefix = (a: Uint8Array): string | undefined => (LAB_PREFIX.every((b, i) => a[i] === b) ? undefined : 'out-of-scope');
 
 interface Call {
   readonly at: number;
@@ -299,7 +300,7 @@ t.test('opt-out label on a new container; opt-in mode; network filter', async (t
   await wOnce.stop();
 
   const outSink = new RecordingSink();
-  const wOut = new DockerWatcher({ url: lab.host('d1').url, sink: outSink, logger: captureLogger().logger, scope: () => false });
+  const wOut = new DockerWatcher({ url: lab.host('d1').url, sink: outSink, logger: captureLogger().logger, scope: () => 'out-of-scope' });
   await wOut.start();
   t.same(outSink.calls, [], 'scope admits nothing: nothing swapped in');
   t.equal(wOut.status().connected, true);
@@ -307,6 +308,64 @@ t.test('opt-out label on a new container; opt-in mode; network filter', async (t
 
   await dk(['rm', '-f', 'nope', 'marker']);
   t.not(await sink.waitFor(() => !sink.has(marker!), 2000), null);
+});
+
+t.test('macvlan network: its containers answer for themselves and are skipped; bridge ones are not', async (t) => {
+  const ns = lab.host('d1').ns;
+  // The macvlan parent: one end of a veth pair inside the engine's namespace; the other end is
+  // where a neighbour on that link would sit. Made after the watcher started, so the watcher
+  // meets the network through an event, not in its first network list.
+  await runOk('ip', ['-n', ns, 'link', 'add', 'mvp0', 'type', 'veth', 'peer', 'name', 'mvp1']);
+  t.teardown(() => runOk('ip', ['-n', ns, 'link', 'del', 'mvp0']).catch(() => undefined));
+  await runOk('ip', ['-n', ns, 'link', 'set', 'mvp0', 'up']);
+  await runOk('ip', ['-n', ns, 'link', 'set', 'mvp1', 'up']);
+  await dk(['network', 'create', '-d', 'macvlan', '--ipv6', '--subnet', '2003:ab11:0:0:2000::/68', '-o', 'parent=mvp0', 'mvnet']);
+  await dk(['run', '-d', '--name', 'mv1', '--network', 'mvnet', IMAGE, ...STOPPABLE]);
+  await dk(['run', '-d', '--name', 'br1', IMAGE, ...STOPPABLE]);
+  const [mvAddr] = await addrsOf('mv1');
+  const [brAddr] = await addrsOf('br1');
+  t.ok(mvAddr?.startsWith('2003:ab11::2'), `mv1 has a macvlan address in the lab prefix: ${mvAddr}`);
+  // Events are applied in order: once br1 (started after mv1) is in, mv1 was judged.
+  t.not(await sink.waitFor(() => sink.has(brAddr!), 2000), null, `bridge container br1 ${brAddr} answered`);
+  t.notOk(sink.has(mvAddr!), `macvlan container mv1 ${mvAddr} not answered`);
+  t.ok(
+    records.some((r) => r.level === 30 && r.reason === 'on-link-driver' && r['container'] === 'mv1' && r['address'] === mvAddr),
+    'the skip is logged at info with reason=on-link-driver',
+  );
+  t.equal(w.status().skipped['on-link-driver'], 1, 'counted in the status');
+
+  // A bridge container connected to the macvlan network: its bridge address stays, the other does not.
+  await dk(['network', 'connect', 'mvnet', 'br1']);
+  const brMv = (await addrsOf('br1')).find((a) => a !== brAddr);
+  t.ok(brMv, `br1 got a macvlan address too: ${brMv}`);
+  await dk(['run', '-d', '--name', 'br2', IMAGE, ...STOPPABLE]);
+  const [br2Addr] = await addrsOf('br2');
+  t.not(await sink.waitFor(() => sink.has(br2Addr!), 2000), null, 'marker br2 answered');
+  t.notOk(sink.has(brMv!), 'br1 on mvnet: not answered');
+  t.ok(sink.has(brAddr!), 'br1 on the bridge: still answered');
+  t.equal(w.status().skipped['on-link-driver'], 2);
+
+  // A fresh sync (the network list path) agrees.
+  const onceSink = new RecordingSink();
+  const wOnce = new DockerWatcher({ url: lab.host('d1').url, sink: onceSink, logger: captureLogger().logger, scope: inLabPrefix, once: true });
+  await wOnce.start();
+  t.same(onceSink.addresses(), sink.addresses(), 'full sync: same set as the live watcher');
+  t.notOk(onceSink.has(mvAddr!) || onceSink.has(brMv!), 'no macvlan address');
+  await wOnce.stop();
+
+  // The premise: the container itself answers an NS for its address on the parent's link.
+  let answered = false;
+  for (let i = 0; i < 5 && !answered; i++) {
+    const r = await lab.exec('d1', ['ndisc6', '-1', '-r', '1', '-w', '1000', mvAddr!, 'mvp1'], { timeoutMs: 5000 });
+    answered = r.code === 0 && /Target link-layer address/i.test(r.stdout);
+    if (!answered) await new Promise((res) => setTimeout(res, 300));
+  }
+  t.ok(answered, `mv1 answers the NS for ${mvAddr} on the macvlan link by itself`);
+
+  await dk(['rm', '-f', 'mv1', 'br1', 'br2']);
+  await dk(['network', 'rm', 'mvnet']);
+  t.not(await sink.waitFor(() => !sink.has(brAddr!) && !sink.has(br2Addr!), 2000), null, 'bridge containers gone');
+  t.equal(w.status().skipped['on-link-driver'], undefined, 'nothing skipped for the driver any more');
 });
 
 t.test('dockerd stopped cleanly, then started: last table kept meanwhile, then resync', async (t) => {

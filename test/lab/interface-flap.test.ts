@@ -5,8 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import t from 'tap';
-import { createLab, nsExec, nsSpawn, nsTry, waitForLine } from '../../src/lab/topology.js';
-import { waitFor } from './support/netns.js';
+import { nsExec, nsSpawn, nsTry } from '../../src/lab/netns.js';
+import { waitFor, waitForLine } from '../../src/lab/process.js';
+import { createLab } from '../../src/lab/topology.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (scripts/test.sh does)`);

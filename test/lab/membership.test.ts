@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveJsonLines } from './support/netns.js';
+import { serveJsonLines } from '../../src/lab/json-lines.js';
 
 if (process.argv[2] === '--agent') await agent();
 else await main();
@@ -22,8 +22,8 @@ else await main();
 async function agent(): Promise<void> {
   const { MembershipManager } = await import('../../src/engine/membership.js');
   const { parseMldQuery } = await import('../../src/ndp/mld.js');
-  const { formatIPv6 } = await import('../../src/ndp/address.js');
-  const { readInterfaceFacts, toHostFacts } = await import('../../src/io/interface.js');
+  const { formatAddress } = await import('../../src/addr/index.js');
+  const { readInterfaceFacts, toSenderFacts } = await import('../../src/io/interface.js');
   const { Action } = await import('../../src/table/rule.js');
   const { TargetTable, makeRule } = await import('../../src/table/target-table.js');
   type PacketBackend = import('../../src/io/backend.js').PacketBackend;
@@ -48,7 +48,7 @@ async function agent(): Promise<void> {
     switch (req['op']) {
       case 'open': {
         const ifname = req['ifname'] as string;
-        const host = toHostFacts(readInterfaceFacts(ifname));
+        const host = toSenderFacts(readInterfaceFacts(ifname));
         if (req['backend'] === 'pcap') {
           const { PcapBackend } = await import('../../src/io/pcap-backend.js');
           backend = PcapBackend.open({ ifname, host });
@@ -72,11 +72,11 @@ async function agent(): Promise<void> {
             const q = parseMldQuery(batch.buf, off, len);
             if (q !== null) {
               m.handleMldQuery(q);
-              out({ ev: 'query', group: q.group && formatIPv6(q.group), maxResponseDelayMs: q.maxResponseDelayMs });
+              out({ ev: 'query', group: q.group && formatAddress(q.group), maxResponseDelayMs: q.maxResponseDelayMs });
               continue;
             }
             const f = batch.buf.subarray(off, off + len);
-            if (len >= 78 && f[12] === 0x86 && f[13] === 0xdd && f[54] === 135) out({ ev: 'ns', target: formatIPv6(f, 62) });
+            if (len >= 78 && f[12] === 0x86 && f[13] === 0xdd && f[54] === 135) out({ ev: 'ns', target: formatAddress(f, 62) });
           }
         });
         return {};
@@ -110,9 +110,10 @@ async function agent(): Promise<void> {
 
 async function main(): Promise<void> {
   const { default: t } = await import('tap');
-  const { Lab, waitFor } = await import('./support/netns.js');
-  type Netns = import('./support/netns.js').Netns;
-  type JsonLinesProcess = import('./support/netns.js').JsonLinesProcess;
+  const { Lab } = await import('../../src/lab/netns.js');
+  const { waitFor } = await import('../../src/lab/process.js');
+  type Netns = import('../../src/lab/netns.js').Netns;
+  type JsonLinesProcess = import('../../src/lab/json-lines.js').JsonLinesProcess;
 
   const SELF = fileURLToPath(import.meta.url);
   const ROOT = join(SELF, '..', '..', '..');
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
       // The switch: snooping, querier with short intervals (queries every 1.5 s, 0.5 s max
       // response delay; leaves expire after 2 x 0.1 s).
       await s.ip([
-        'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '1', 'mcast_querier', '1',
+        'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '1', 'mcast_querier', '1', 'mcast_mld_version', '2',
         'mcast_query_interval', '150', 'mcast_query_response_interval', '50',
         'mcast_startup_query_interval', '50', 'mcast_last_member_interval', '10',
       ]);
@@ -195,6 +196,10 @@ async function main(): Promise<void> {
       }
       await r.addr('eth0', '2001:db8::1/64');
       await p.addr('eth0', '2001:db8::2/64');
+      // R's kernel speaks MLDv1 (it reports its own groups, and with the pcap back end ours too:
+      // type 131); the switch queries with MLDv2, so we stay in MLDv2 and the type 143 reports
+      // counted below are ours alone.
+      await r.sysctl('net.ipv6.conf.eth0.force_mld_version', 1);
       // A snooping bridge forwards by its group table only once it knows a querier; its own
       // counts after a startup delay (10 s by default). Re-enabling it restarts that with our
       // 0.5 s response interval. Then wait until R's kernel-reported group works end to end.
@@ -206,9 +211,7 @@ async function main(): Promise<void> {
         what: 'the snooping switch to forward',
       });
 
-      // tcpdump on the switch port facing R: every MLD report R sends. The bridge queries with
-      // MLDv1 (its default), so R's kernel (which, with the pcap back end, has joined the groups
-      // too) reports in MLDv1 (type 131); the MLDv2 reports (type 143) counted below are ours.
+      // tcpdump on the switch port facing R: every MLD report R sends.
       const pcapFile = join(tmp, `${kind}-pr.pcap`);
       const dump = s.spawn('tcpdump', ['-i', 'pr', '--immediate-mode', '-U', '-n', '-w', pcapFile, 'ip6 and ip6[6] == 0']);
       let dumpErr = '';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveJsonLines } from './support/netns.js';
+import { serveJsonLines } from '../../src/lab/json-lines.js';
 
 if (process.argv[2] === '--agent') await agent();
 else await main();
@@ -110,9 +110,10 @@ async function agent(): Promise<void> {
 
 async function main(): Promise<void> {
   const { default: t } = await import('tap');
-  const { Lab, waitFor } = await import('./support/netns.js');
-  type JsonLinesProcess = import('./support/netns.js').JsonLinesProcess;
-  type Netns = import('./support/netns.js').Netns;
+  const { Lab } = await import('../../src/lab/netns.js');
+  const { waitFor } = await import('../../src/lab/process.js');
+  type JsonLinesProcess = import('../../src/lab/json-lines.js').JsonLinesProcess;
+  type Netns = import('../../src/lab/netns.js').Netns;
   const { makeNA, makeNS, makeIcmp6Frame, referenceIcmp6Checksum, ip6 } = await import('../support/frames.js');
 
   const SELF = fileURLToPath(import.meta.url);
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
   await lab.veth(r, 'eth0', p, 'eth0', { aMac: R_MAC, bMac: P_MAC });
   await r.addr('eth0', '2001:db8::1/64');
   await p.addr('eth0', '2001:db8::2/64');
-  // This kernel has no 802.1Q support (no `type vlan`): tagged frames are written to P's eth0
+  // Not every lab kernel has 802.1Q support (no `type vlan`, docs/lab-notes.md): tagged frames are written to P's eth0
   // with a plain AF_PACKET socket from Python.
   const sendRaw = async (ns: Netns, frame: Uint8Array): Promise<void> => {
     await ns.execOk('python3', [
@@ -357,7 +358,7 @@ async function main(): Promise<void> {
     t.notOk(await hasLink('33:33:ff:00:00:42'));
     await ra.call({ op: 'addMulticast', mac: '33:33:ff:00:00:42' });
     await ra.call({ op: 'addMulticast', mac: '33:33:ff:00:00:42' });
-    let m = await maddr();
+    const m = await maddr();
     t.match(m, /link\s+33:33:ff:00:00:42\n/, '`ip maddr` lists the MAC at once');
     t.match(m, /inet6 ff02::1:ff00:42\n/, 'through a join of its solicited-node group');
     await ra.call({ op: 'removeMulticast', mac: '33:33:ff:00:00:42' });

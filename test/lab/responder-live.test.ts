@@ -9,9 +9,10 @@
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { createLab, nsExec, nsSpawn, nsTry, waitForLine, waitForSnooping, type Lab } from '../../src/lab/topology.js';
-import { formatAddress, parseAddress } from '../../src/table/cidr.js';
-import { waitFor } from './support/netns.js';
+import { nsExec, nsSpawn, nsTry } from '../../src/lab/netns.js';
+import { waitFor, waitForLine } from '../../src/lab/process.js';
+import { createLab, type TwoHostLab as Lab, waitForSnooping } from '../../src/lab/topology.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 const H1_MAC = '02:00:00:00:01:01';
@@ -78,6 +79,7 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     const d1 = await startResponder(lab.h1.ns, [
       '--backend', backend,
       '--prefix', lab.h1.range,
+      '--address', '2003:ab11:0:0:8000::98',
       '--exclude', '2003:ab11:0:0:8000::30/128',
     ]);
     daemons.push(d1);
@@ -107,14 +109,23 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     const canonical = formatAddress(parseAddress(lab.h1.container));
     t.ok(seen.join('').includes(`> ${canonical}: ICMP6, neighbor solicitation`), `the probe was a unicast NS to the target (${canonical})`);
 
-    // DAD: h2 tries to take an address h1 answers for; the kernel must see it as taken.
+    // DAD: h2 tries to take an exact address h1 holds (--address): the kernel must see it as taken.
     nsExec(lab.h2.ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.accept_dad=1']);
-    nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::99/64', 'dev', 'eth0']);
-    await waitFor(() => /dadfailed/.test(nsTry(lab.h2.ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']).out), {
+    nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::98/64', 'dev', 'eth0']);
+    await waitFor(() => /8000:0:0:98\/64 scope global tentative dadfailed/.test(nsTry(lab.h2.ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']).out), {
       timeoutMs: 5000,
-      what: 'DAD for 2003:ab11:0:0:8000::99 to fail',
+      what: 'DAD for 2003:ab11:0:0:8000::98 to fail',
     });
-    t.pass('a DAD probe for an address we answer for ends dadfailed');
+    t.pass('a DAD probe for an exact address we hold ends dadfailed');
+    // ... but an address covered only by a prefix rule is not ours to defend: the other node's
+    // DAD succeeds, and from then on that address is in use on the link and never answered.
+    nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::99/64', 'dev', 'eth0']);
+    await waitFor(() => /8000:0:0:99\/64 scope global\s*\n/.test(nsTry(lab.h2.ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']).out), {
+      timeoutMs: 5000,
+      what: 'DAD for 2003:ab11:0:0:8000::99 (prefix rule only) to succeed',
+    });
+    t.notMatch(nsTry(lab.h2.ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']).out, /8000:0:0:99\/64 scope global tentative dadfailed/, 'not defended');
+    t.pass('a DAD probe for an address covered only by a prefix rule succeeds');
 
     // The host's own address: the kernel answers, we must not (counted as own-address).
     t.equal(ndisc6(lab.h2.ns, lab.h1.addr), H1_MAC, "h1's own address is answered (by h1's kernel)");
@@ -126,6 +137,7 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     t.ok((drops['own-address'] ?? 0) >= 1, `own address counted as own-address drop (${drops['own-address']})`);
     t.ok((drops['excluded'] ?? 0) >= 1, `excluded counted (${drops['excluded']})`);
     t.ok((drops['no-rule'] ?? 0) >= 1, `outside rules counted as no-rule (${drops['no-rule']})`);
+    t.ok((drops['in-use-on-link'] ?? 0) >= 1, `the other node's DAD probe counted as in-use-on-link (${drops['in-use-on-link']})`);
     const byKind = c1.answeredByKind as Record<string, number>;
     t.ok((byKind['dad-defence'] ?? 0) >= 1, `DAD defended (${byKind['dad-defence']})`);
     t.equal(c1.sendFailed, 0, 'no send failures');

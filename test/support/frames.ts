@@ -297,6 +297,10 @@ export interface MldQuerySpec extends FrameSpec {
   sources?: readonly Addr[];
   /** Overrides the MLDv2 Number of Sources field. */
   numberOfSources?: number;
+  /** MLDv2 Querier's Robustness Variable (low 3 bits of byte 24). Default 2. */
+  qrv?: number;
+  /** MLDv2 Querier's Query Interval Code (byte 25). Default 125. */
+  qqic?: number;
   /** Raw Hop-by-Hop header. Default: next header 58, Router Alert 0, PadN. `null` omits it. */
   hopByHop?: Uint8Array | readonly number[] | null;
   /** ICMPv6 type. Default 130. */
@@ -318,6 +322,8 @@ export function makeMldQuery(spec: MldQuerySpec = {}): Uint8Array {
   dv.setUint16(4, spec.maxResponseCode ?? 10000);
   icmp.set(ipBytes(spec.group ?? '::'), 8);
   if (v2) {
+    icmp[24] = (spec.qrv ?? 2) & 0x07;
+    icmp[25] = spec.qqic ?? 125;
     dv.setUint16(26, spec.numberOfSources ?? sources.length);
     sources.forEach((s, i) => icmp.set(s, 28 + 16 * i));
   }

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { UsageError, readAddressFile } from '../../src/config.js';
-import { parseAddress } from '../../src/table/cidr.js';
+import { UsageError, readAddressFile } from '../../src/cli/flags.js';
+import { parseAddress } from '../../src/addr/index.js';
 import { Action } from '../../src/table/rule.js';
 import { TargetTable } from '../../src/table/target-table.js';
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { formatAddress, formatCidr, maskBytes, parseAddress, parseCidr } from '../../src/table/cidr.js';
+import { formatAddress, formatCidr, maskBytes, parseAddress, parseCidr } from '../../src/addr/index.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

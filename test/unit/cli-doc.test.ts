@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { RUN_HELP, renderCliDoc } from '../../src/commands/help.js';
+import { RUN_HELP, renderCliDoc } from '../../src/cli/help.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 

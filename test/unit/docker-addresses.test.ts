@@ -1,18 +1,22 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { Scope } from '../../src/service/scope.js';
+import { makeRule } from '../../src/table/target-table.js';
 import {
   addedRules,
   ENABLE_LABEL,
   fromInspect,
   fromListEntry,
   labelAllows,
+  networkKey,
   networkSelected,
+  ON_LINK_DRIVERS,
   removedRules,
   sameRules,
   selectRules,
   type ContainerInfo,
 } from '../../src/docker/addresses.js';
-import { parseCidr, parseAddress } from '../../src/table/cidr.js';
+import { parseCidr, parseAddress } from '../../src/addr/index.js';
 import { Action } from '../../src/table/rule.js';
 
 // Captured from dockerd 20.10.24 in the lab: see fixtures/docker/README.md.
@@ -24,10 +28,10 @@ const inspect = (name: string): unknown => load(`inspect-${name}.json`);
 const byName = (infos: (ContainerInfo | undefined)[]): Map<string, ContainerInfo> =>
   new Map(infos.filter((c): c is ContainerInfo => c !== undefined).map((c) => [c.name, c]));
 
-const inOnLink = (addr: Uint8Array): boolean => {
+const inOnLink = (addr: Uint8Array): string | undefined => {
   const p = parseCidr('2003:ab11::/64');
-  for (let i = 0; i < 8; i++) if (addr[i] !== p.prefix[i]) return false;
-  return true;
+  for (let i = 0; i < 8; i++) if (addr[i] !== p.prefix[i]) return 'out-of-scope';
+  return undefined;
 };
 
 t.test('list entries: names, state, labels, every address of every network', async (t) => {
@@ -146,7 +150,7 @@ t.test('selectRules on the captured list', async (t) => {
   t.same(onlyBridge.rules.map((r) => r.text), ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128']);
   t.ok(onlyBridge.skipped.some((s) => s.containerName === 'multi' && s.network === 'v6net' && s.reason === 'network-filter'));
 
-  const narrow = selectRules(infos, { scope: (a) => a[8] === 0x80 });
+  const narrow = selectRules(infos, { scope: (a) => (a[8] === 0x80 ? undefined : 'out-of-scope') });
   t.same(narrow.rules.map((r) => r.text), ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128']);
   t.equal(narrow.skipped.filter((s) => s.reason === 'out-of-scope').length, 2);
 });
@@ -159,10 +163,16 @@ t.test('selectRules: bad, non-unicast and duplicate addresses', async (t) => {
     running,
     addresses: addresses.map((address) => ({ network: 'n', networkId: '', address })),
   });
-  const sel = selectRules([
-    c('b', ['2001:db8::1', 'fe80::1', 'ff02::1', '::', '::1', 'not-an-address', '192.0.2.1', '2001:db8::2%eth0']),
-    c('a', ['2001:db8::1']),
-  ]);
+  // The scope builder's verdict, as the daemon and explain use it.
+  const scope = new Scope();
+  scope.setStatic([makeRule('2001:db8::/32', Action.Answer, { kind: 'static', flag: '--prefix' })]);
+  const sel = selectRules(
+    [
+      c('b', ['2001:db8::1', 'fe80::1', 'ff02::1', '::', '::1', 'not-an-address', '192.0.2.1', '2001:db8::2%eth0']),
+      c('a', ['2001:db8::1']),
+    ],
+    { scope: (a) => scope.dockerVerdict(a) },
+  );
   t.same(sel.rules.map((r) => [r.text, r.source.kind === 'docker' ? r.source.containerName : '']), [['2001:db8::1/128', 'a']], 'first by name wins a duplicate');
   t.same(
     sel.skipped.map((s) => `${s.address} ${s.reason}`),
@@ -178,6 +188,42 @@ t.test('selectRules: bad, non-unicast and duplicate addresses', async (t) => {
     ],
   );
   t.same(selectRules([]).rules, []);
+});
+
+t.test('selectRules: networks whose driver puts containers on the link are skipped', async (t) => {
+  t.same([...ON_LINK_DRIVERS].sort(), ['ipvlan', 'macvlan']);
+  const c: ContainerInfo = {
+    id: 'c-id',
+    name: 'c',
+    labels: {},
+    running: true,
+    addresses: [
+      { network: 'br', networkId: 'id-br', address: '2001:db8::1' },
+      { network: 'mv', networkId: 'id-mv', address: '2001:db8::2' },
+      { network: 'iv', networkId: '', address: '2001:db8::3' },
+      { network: 'new', networkId: 'id-new', address: '2001:db8::4' },
+      { network: 'gone', networkId: 'id-gone', address: '2001:db8::5' },
+    ],
+  };
+  t.equal(networkKey(c.addresses[0]!), 'id-br', 'by ID');
+  t.equal(networkKey(c.addresses[2]!), 'name:iv', 'by name when the API gave no ID');
+  const drivers = new Map<string, string | null>([
+    ['id-gone', null],
+    ['id-br', 'bridge'],
+    ['id-mv', 'macvlan'],
+    ['name:iv', 'ipvlan'],
+  ]);
+  const sel = selectRules([c], { networkDriver: (a) => drivers.get(networkKey(a)) });
+  t.same(sel.rules.map((r) => r.text), ['2001:db8::1/128', '2001:db8::4/128'], 'bridge and unknown drivers answered');
+  t.same(
+    sel.skipped.map((s) => `${s.network} ${s.address} ${s.reason}`),
+    ['mv 2001:db8::2 on-link-driver', 'iv 2001:db8::3 on-link-driver', 'gone 2001:db8::5 network-gone'],
+  );
+  t.equal(sel.containers, 1);
+  const filtered = selectRules([c], { networkDriver: (a) => drivers.get(networkKey(a)), networks: ['mv'] });
+  t.same(filtered.rules, [], 'a selected macvlan network is still skipped');
+  t.equal(filtered.containers, 0);
+  t.same(selectRules([c]).rules.length, 5, 'without driver knowledge nothing is skipped for it');
 });
 
 t.test('sameRules, addedRules, removedRules', async (t) => {

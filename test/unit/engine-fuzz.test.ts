@@ -13,7 +13,7 @@ import t from 'tap';
 import { decide, Decision } from '../../src/engine/decide.js';
 import type { AnswerSettings, HostFacts } from '../../src/engine/types.js';
 import { NA_FRAME_LEN_VLAN } from '../../src/ndp/constants.js';
-import { DROP_REASON_NAMES } from '../../src/ndp/drop-reason.js';
+import { dropReasonName } from '../../src/engine/verdict.js';
 import { NsView } from '../../src/ndp/ns-view.js';
 import { Action, type Rule } from '../../src/table/rule.js';
 import { TargetTable, makeRule } from '../../src/table/target-table.js';
@@ -81,14 +81,14 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
         problems.push(`threw ${String(e)} on ${hex(f)}`);
         continue;
       }
-      const key = d.kind !== 0 ? 'answered' : DROP_REASON_NAMES[d.reason]!;
+      const key = d.kind !== 0 ? 'answered' : dropReasonName(d.reason);
       verdicts.set(key, (verdicts.get(key) ?? 0) + 1);
       const ref = referenceDecodeNS(f);
       const fromSelf = f.length >= 12 && hex(f.subarray(6, 12)) === hex(host.mac);
       const want = ref.problem === null && !fromSelf ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16)) : 'drop';
       const got = d.kind !== 0 ? 'answer' : 'drop';
       if (want !== got) {
-        problems.push(`engine ${got} (${DROP_REASON_NAMES[d.reason]}), reference ${want} (${ref.problem ?? 'valid'}): ${hex(f)}`);
+        problems.push(`engine ${got} (${dropReasonName(d.reason)}), reference ${want} (${ref.problem ?? 'valid'}): ${hex(f)}`);
         continue;
       }
       if (got === 'answer') {

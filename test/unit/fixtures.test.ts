@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { icmp6ChecksumValid } from '../../src/ndp/checksum.js';
-import { DROP_REASON_NAMES, ANSWER_KIND_NAMES, DropReason } from '../../src/ndp/drop-reason.js';
+import { NS_ERROR_NAMES } from '../../src/ndp/ns-error.js';
+import { DROP_REASON_NAMES, ANSWER_KIND_NAMES } from '../../src/engine/verdict.js';
 import { readPcap } from '../support/pcap.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures');
@@ -18,7 +19,7 @@ const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixt
 const CAPTURES = ['kernel-ns', 'ndisc6-ns', 'dad-ns', 'nud-ns', 'vlan-ns', 'kernel-na', 'kernel-dad-na'];
 
 /** Drop reasons a single input frame can show (the rest need a table, a host or an output). */
-const INPUT_REASONS = DROP_REASON_NAMES.slice(DropReason.TooShort, DropReason.DestinationMismatch + 1);
+const INPUT_REASONS = [...NS_ERROR_NAMES.values()];
 
 const LL = 'ff02:0000:0000:0000:0000:0001:ff';
 const hex16 = (b: Uint8Array, o: number): string =>
@@ -28,7 +29,7 @@ const hex16 = (b: Uint8Array, o: number): string =>
 
 /**
  * Every NS rule a frame breaks, all evaluated (not first-failure like the parser), as far as the
- * frame's structure allows. The rules are the ones of src/ndp/drop-reason.ts.
+ * frame's structure allows. The rules are the ones of src/ndp/ns-error.ts.
  */
 function violations(f: Uint8Array): string[] {
   const v: string[] = [];
@@ -150,7 +151,7 @@ t.test('malformed manifest matches the pcap and covers every input drop reason',
     'indexes are 0..n-1 in order',
   );
   t.equal(new Set(manifest.map((m) => m.name)).size, manifest.length, 'names are unique');
-  const known = new Set([...DROP_REASON_NAMES.slice(1), ...ANSWER_KIND_NAMES.slice(1)]);
+  const known = new Set([...DROP_REASON_NAMES.values(), ...ANSWER_KIND_NAMES.slice(1)]);
   for (const m of manifest) {
     t.ok(known.has(m.expect), `${m.name}: expect '${m.expect}' is a known reason or answer kind`);
     t.ok(m.note.length > 0, `${m.name}: has a note`);

@@ -11,9 +11,9 @@ import {
   parseSysNumber,
   pickLinkLocal,
   readInterfaceFacts,
-  toHostFacts,
+  toSenderFacts,
 } from '../../src/io/interface.js';
-import { formatIPv6 } from '../../src/ndp/address.js';
+import { formatAddress, linkLocalFromMac } from '../../src/addr/index.js';
 
 // Captured from a lab namespace (`cat /proc/net/if_inet6`), plus a tentative link-local on
 // eth1, a DAD-failed one on eth2, a deprecated global, and two malformed lines.
@@ -34,7 +34,7 @@ t.test('parseIfInet6: columns, scopes, flags, interface filter', async (t) => {
   t.equal(all.length, 8, 'malformed lines skipped');
   const eth0 = parseIfInet6(IF_INET6, 'eth0');
   t.same(
-    eth0.map((e) => [formatIPv6(e.addr), e.prefixLength, e.scope, e.flags, e.ifindex]),
+    eth0.map((e) => [formatAddress(e.addr), e.prefixLength, e.scope, e.flags, e.ifindex]),
     [
       ['fe80::800b:c2ff:fe32:22fb', 64, 'link', 0x80, 6],
       ['2001:db8::1', 64, 'global', 0x80, 6],
@@ -44,7 +44,7 @@ t.test('parseIfInet6: columns, scopes, flags, interface filter', async (t) => {
     ],
   );
   const lo = parseIfInet6(IF_INET6, 'lo');
-  t.same(lo.map((e) => [formatIPv6(e.addr), e.prefixLength, e.scope]), [['::1', 128, 'host']]);
+  t.same(lo.map((e) => [formatAddress(e.addr), e.prefixLength, e.scope]), [['::1', 128, 'host']]);
   t.same(parseIfInet6(''), []);
   t.same(parseIfInet6(IF_INET6, 'nope'), []);
   t.same(parseIfInet6('20010db8000000000000000000000001 06 81 00 80 eth0'), [], 'prefix length > 128 rejected');
@@ -56,7 +56,7 @@ t.test('pickLinkLocal skips tentative and DAD-failed addresses', async (t) => {
   t.equal(pickLinkLocal(e1), null, 'tentative: not usable yet');
   t.equal(pickLinkLocal(parseIfInet6(IF_INET6, 'eth2')), null, 'dadfailed');
   const ll = pickLinkLocal(parseIfInet6(IF_INET6, 'eth0'));
-  t.equal(ll && formatIPv6(ll), 'fe80::800b:c2ff:fe32:22fb');
+  t.equal(ll && formatAddress(ll), 'fe80::800b:c2ff:fe32:22fb');
   t.equal(pickLinkLocal(parseIfInet6(IF_INET6, 'lo')), null, '::1 is not link-local');
 });
 
@@ -70,7 +70,7 @@ t.test('onLinkPrefixes: global, shorter than /128, masked, deduplicated', async 
   const p = onLinkPrefixes({ addresses: odd })[0]!;
   t.equal(p.text, '2001:db8:ffff:fff8::/61', 'non-octet boundary masks the right bits');
   t.equal(p.prefixLength, 61);
-  t.equal(formatIPv6(p.addr), '2001:db8:ffff:fff8::');
+  t.equal(formatAddress(p.addr), '2001:db8:ffff:fff8::');
 });
 
 t.test('sys file parsers', async (t) => {
@@ -104,16 +104,16 @@ t.test('readInterfaceFacts on a fake /sys tree', async (t) => {
   t.equal(f.mtu, 1500);
   t.equal(f.up, true);
   t.equal(f.addresses.length, 5);
-  t.equal(f.linkLocal && formatIPv6(f.linkLocal), 'fe80::800b:c2ff:fe32:22fb');
+  t.equal(f.linkLocal && formatAddress(f.linkLocal), 'fe80::800b:c2ff:fe32:22fb');
   t.equal(f.addresses.find((a) => a.scope === 'link')!.flags, IFA_F_PERMANENT);
-  const h = toHostFacts(f);
+  const h = toSenderFacts(f);
   t.equal(h.ifname, 'eth0');
   t.equal(h.linkLocal, f.linkLocal);
 
   const g = readInterfaceFacts('eth1', paths);
   t.equal(g.up, false, 'IFF_UP clear and operstate down');
   t.equal(g.linkLocal, null, 'only a tentative link-local');
-  t.throws(() => toHostFacts(g), { code: 'EADDRNOTAVAIL' });
+  t.same([...toSenderFacts(g).linkLocal], [...linkLocalFromMac(g.mac)], 'the EUI-64 link-local stands in while DAD runs');
 
   t.throws(() => readInterfaceFacts('tun0', paths), { code: 'EINVAL', message: /not an Ethernet MAC/ });
   t.throws(() => readInterfaceFacts('eth9', paths), { code: 'ENODEV', message: /'eth9' does not exist/ });

@@ -1,12 +1,12 @@
 /**
- * The fast IPv6 text codec (src/ndp/address.ts, used for bulk address files and logs) must agree
+ * The fast IPv6 text codec (src/addr/text.ts, used for bulk address files and logs) must agree
  * with the ip-address package, which stays the arbiter at the edges: same acceptance and same
  * bytes for every hex-group string, and the same RFC 5952 text for every address.
  */
 import fc from 'fast-check';
 import { Address6 } from 'ip-address';
 import t from 'tap';
-import { formatIPv6, parseIPv6 } from '../../src/ndp/address.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 
 function viaLibrary(text: string): string | null {
   try {
@@ -18,7 +18,7 @@ function viaLibrary(text: string): string | null {
 }
 function viaFast(text: string): string | null {
   try {
-    return Buffer.from(parseIPv6(text)).toString('hex');
+    return Buffer.from(parseAddress(text)).toString('hex');
   } catch {
     return null;
   }
@@ -51,12 +51,12 @@ t.test('structured addresses with random :: compression: same bytes', async (t) 
   t.pass('agree');
 });
 
-t.test('formatIPv6 equals ip-address correctForm (RFC 5952)', async (t) => {
+t.test('formatAddress equals ip-address correctForm (RFC 5952)', async (t) => {
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.array(fc.nat({ max: 7 }), { maxLength: 6 }), (bytes, zeros) => {
       const b = Uint8Array.from(bytes);
       for (const z of zeros) b[2 * z] = b[2 * z + 1] = 0; // make zero runs likely
-      return formatIPv6(b) === Address6.fromUnsignedByteArray(Array.from(b)).correctForm();
+      return formatAddress(b) === Address6.fromUnsignedByteArray(Array.from(b)).correctForm();
     }),
     { seed: 5952, numRuns: 20000 },
   );

@@ -1,6 +1,7 @@
 import t from 'tap';
-import { MembershipManager, type MembershipBackend, type MembershipTable } from '../../src/engine/membership.js';
+import { MembershipManager, type MembershipBackend, type MembershipClock, type MembershipTable } from '../../src/engine/membership.js';
 import type { HostFacts } from '../../src/engine/types.js';
+import { MldQueryError, mldv2ReportMaxGroups, type MldQuery } from '../../src/ndp/mld.js';
 import { Action, type Rule } from '../../src/table/rule.js';
 import { makeRule, TargetTable } from '../../src/table/target-table.js';
 import { ip6, mac, referenceIcmp6Checksum } from '../support/frames.js';
@@ -105,7 +106,6 @@ function decodeReport(f: Uint8Array): Report {
   const fail = (why: string): never => {
     throw new Error(`bad MLDv2 report: ${why}`);
   };
-  if (macText(f.subarray(0, 6)) !== '33:33:00:00:00:16') fail('ethernet destination');
   if (macText(f.subarray(6, 12)) !== macText(host.mac)) fail('ethernet source');
   let ip = 14;
   let vlan = -1;
@@ -116,15 +116,25 @@ function decodeReport(f: Uint8Array): Report {
   if (dv.getUint16(ip - 2) !== 0x86dd) fail('ethertype');
   if (f[ip + 6] !== 0 || f[ip + 7] !== 1) fail('next header / hop limit');
   if (groupText(f.subarray(ip + 8, ip + 24)) !== groupText(host.linkLocal)) fail('source');
-  if (groupText(f.subarray(ip + 24, ip + 40)) !== 'ff02:0:0:0:0:0:0:16') fail('destination');
+  const dst = f.subarray(ip + 24, ip + 40);
+  // RFC 2464 section 7: 33:33 and the low 32 bits of the IPv6 destination.
+  if (macText(f.subarray(0, 6)) !== macText(Uint8Array.of(0x33, 0x33, ...dst.subarray(12)))) fail('ethernet destination');
   const plen = dv.getUint16(ip + 4);
   if (ip + 40 + plen !== f.length) fail('payload length');
   const hbh = ip + 40;
   if (f[hbh] !== 58 || f[hbh + 1] !== 0 || f[hbh + 2] !== 5 || f[hbh + 3] !== 2 || dv.getUint16(hbh + 4) !== 0) fail('router alert');
   const icmp = f.subarray(hbh + 8);
-  if (icmp[0] !== 143) fail('type');
-  const want = referenceIcmp6Checksum(f.subarray(ip + 8, ip + 24), f.subarray(ip + 24, ip + 40), icmp);
+  const want = referenceIcmp6Checksum(f.subarray(ip + 8, ip + 24), dst, icmp);
   if (dv.getUint16(hbh + 8 + 2) !== want) fail('checksum');
+  if (icmp[0] === 131 || icmp[0] === 132) {
+    // MLDv1 (RFC 2710 section 3): 24 bytes; a report goes to its group, a done to ff02::2.
+    if (icmp.length !== 24 || icmp[1] !== 0 || dv.getUint32(hbh + 12) !== 0) fail('MLDv1 layout');
+    const group = groupText(icmp.subarray(8, 24));
+    if (groupText(dst) !== (icmp[0] === 131 ? group : 'ff02:0:0:0:0:0:0:2')) fail('MLDv1 destination');
+    return { vlan, records: [{ type: icmp[0], group }] };
+  }
+  if (groupText(dst) !== 'ff02:0:0:0:0:0:0:16') fail('destination');
+  if (icmp[0] !== 143) fail('type');
   const n = dv.getUint16(hbh + 8 + 6);
   if (icmp.length !== 8 + 20 * n) fail('record count');
   const records: Report['records'] = [];
@@ -157,9 +167,65 @@ function make(opts: Partial<ConstructorParameters<typeof MembershipManager>[0]> 
   return { table, backend, m };
 }
 
+/** A valid MLDv2 query as the codec returns it: general to ff02::1, group-specific to the group. */
+function query(q: Partial<MldQuery> & { group: Uint8Array | null }): MldQuery {
+  return {
+    error: 0,
+    version: 2,
+    destination: q.group ?? ip6('ff02::1'),
+    maxResponseDelayMs: 10_000,
+    vlanTci: -1,
+    qrv: 0,
+    qqicSeconds: 0,
+    sources: 0,
+    ...q,
+  };
+}
+
 const TO_IN = 3;
 const TO_EX = 4;
 const IS_EX = 2;
+const V1_REPORT = 131;
+const V1_DONE = 132;
+
+/** Timers on a fake clock: advance() runs what falls due, in order. */
+class FakeClock implements MembershipClock {
+  t = 0;
+  #seq = 0;
+  readonly #timers = new Map<number, { due: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.#seq;
+    this.#timers.set(id, { due: this.t + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.#timers.delete(h as number);
+  }
+  /** Move time forward by `ms`, running every timer that falls due (bounded). */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (let guard = 0; guard < 100_000; guard++) {
+      let next: [number, { due: number; fn: () => void }] | undefined;
+      for (const e of this.#timers) if (e[1].due <= end && (next === undefined || e[1].due < next[1].due)) next = e;
+      if (next === undefined) break;
+      this.#timers.delete(next[0]);
+      this.t = Math.max(this.t, next[1].due);
+      next[1].fn();
+    }
+    this.t = end;
+  }
+  pending(): number {
+    return this.#timers.size;
+  }
+}
+
+/** `n` addresses with distinct solicited-node groups (low 24 bits 1..n). */
+function manyAddresses(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `2001:db8::${((i + 1) >>> 16).toString(16)}:${((i + 1) & 0xffff).toString(16)}`);
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -173,13 +239,10 @@ t.test('addresses sharing a solicited-node group: one MAC, counted per group', a
   t.match(m.stats(), { groups: 2, addresses: 3, macs: 2, allmulti: false });
   const joins = backend.reports();
   t.equal(joins.length, 1, 'one report for the burst');
-  t.same(
-    joins[0]!.records.map((r) => [r.type, r.group]).sort(),
-    [
-      [TO_EX, 'ff02:0:0:0:0:1:ff00:a'],
-      [TO_EX, 'ff02:0:0:0:0:1:ff01:b'],
-    ],
-  );
+  t.same(joins[0]!.records.map((r) => [r.type, r.group]).sort(), [
+    [TO_EX, 'ff02:0:0:0:0:1:ff00:a'],
+    [TO_EX, 'ff02:0:0:0:0:1:ff01:b'],
+  ]);
   await sleep(100); // the retransmission
   backend.clear();
 
@@ -236,14 +299,20 @@ t.test('reports are split to fit the MTU', async (t) => {
   m.sync();
   const reps = backend.reports();
   // (1500 - 40 IPv6 - 8 HBH - 8 MLD header) / 20 per record = 72.
-  t.same(reps.map((r) => r.records.length), [72, 72, 56]);
+  t.same(
+    reps.map((r) => r.records.length),
+    [72, 72, 56],
+  );
   t.equal(new Set(reps.flatMap((r) => r.records.map((x) => x.group))).size, 200, 'every group once');
 
   const small = make({ robustness: 1, mtu: 1280 });
   t.teardown(() => small.m.close());
   small.table.add(...addrs);
   small.m.sync();
-  t.same(small.backend.reports().map((r) => r.records.length), [61, 61, 61, 17]);
+  t.same(
+    small.backend.reports().map((r) => r.records.length),
+    [61, 61, 61, 17],
+  );
 });
 
 t.test('above maxGroups: all-multicast on before MACs go; back below: MACs first, then off', async (t) => {
@@ -305,15 +374,16 @@ t.test('state present at construction is applied at once', async (t) => {
 });
 
 t.test('MLD queries', async (t) => {
-  const { table, backend, m } = make({ robustness: 1 });
+  // No rate limit here (it has its own test with a fake clock); VLAN 100 is served.
+  const { table, backend, m } = make({ robustness: 1, minFullReportIntervalMs: 0, servedVlans: new Set([100]) });
   t.teardown(() => m.close());
   table.add('2001:db8::1', '2001:db8::2');
   m.sync();
   backend.clear();
 
   // General query, 40 ms max delay, random 0.5: answered after 20 ms with all groups.
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 40, vlanTci: -1 });
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 400, vlanTci: -1 }); // later: the earlier one stands
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 40, vlanTci: -1 }));
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 400, vlanTci: -1 })); // later: the earlier one stands
   await sleep(5);
   t.equal(backend.reports().length, 0, 'not before the delay');
   await sleep(60);
@@ -328,10 +398,10 @@ t.test('MLD queries', async (t) => {
   backend.clear();
 
   // Group-specific, for our group and on VLAN 100: that group only, tagged.
-  m.handleMldQuery({ group: ip6('ff02::1:ff00:2'), maxResponseDelayMs: 10, vlanTci: 100 });
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:2'), maxResponseDelayMs: 10, vlanTci: 100 }));
   // Not ours: a solicited-node group we do not hold, and a non-solicited-node group.
-  m.handleMldQuery({ group: ip6('ff02::1:ff00:9'), maxResponseDelayMs: 10, vlanTci: -1 });
-  m.handleMldQuery({ group: ip6('ff02::fb'), maxResponseDelayMs: 10, vlanTci: -1 });
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:9'), maxResponseDelayMs: 10, vlanTci: -1 }));
+  m.handleMldQuery(query({ group: ip6('ff02::fb'), maxResponseDelayMs: 10, vlanTci: -1 }));
   await sleep(40);
   reps = backend.reports();
   t.same(reps, [{ vlan: 100, records: [{ type: IS_EX, group: 'ff02:0:0:0:0:1:ff00:2' }] }]);
@@ -339,7 +409,7 @@ t.test('MLD queries', async (t) => {
 
   // A zero delay answers on the next turn.
   backend.clear();
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 0, vlanTci: -1 });
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0, vlanTci: -1 }));
   await sleep(5);
   t.equal(backend.reports().length, 1);
 });
@@ -349,7 +419,7 @@ t.test('a group-specific response is dropped if the group left meanwhile', async
   t.teardown(() => m.close());
   table.add('2001:db8::1');
   m.sync();
-  m.handleMldQuery({ group: ip6('ff02::1:ff00:1'), maxResponseDelayMs: 60, vlanTci: -1 });
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:1'), maxResponseDelayMs: 60, vlanTci: -1 }));
   table.remove('2001:db8::1');
   m.sync();
   backend.clear();
@@ -363,13 +433,16 @@ t.test('close(): leave reports, MACs removed, all-multicast off, timers and list
   table.add('2001:db8::1', '2001:db8::2');
   table.setPrefixes(1);
   m.sync();
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 100, vlanTci: -1 });
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 100, vlanTci: -1 }));
   backend.clear();
   m.close();
   m.close();
   const reps = backend.reports();
   t.equal(reps.length, 1);
-  t.same(reps[0]!.records.map((r) => r.type), [TO_IN, TO_IN]);
+  t.same(
+    reps[0]!.records.map((r) => r.type),
+    [TO_IN, TO_IN],
+  );
   t.same(backend.macs().size, 0);
   t.same(
     backend.events.filter((e) => e.op !== 'send').map((e) => e.op),
@@ -378,7 +451,7 @@ t.test('close(): leave reports, MACs removed, all-multicast off, timers and list
   t.equal(table.listeners.size, 0, 'unsubscribed');
   backend.clear();
   table.add('2001:db8::3');
-  m.handleMldQuery({ group: null, maxResponseDelayMs: 0, vlanTci: -1 });
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0, vlanTci: -1 }));
   await sleep(150); // past the pending retransmission and query response
   t.same(backend.events, [], 'nothing after close');
   t.match(m.stats(), { groups: 0, macs: 0, allmulti: false });
@@ -455,3 +528,301 @@ t.test('with the real TargetTable: only winning /128 answers count; answer prefi
   await sleep(10); // through the table's change listener and the coalescing timer
   t.match(m.stats(), { prefixes: 0, allmulti: false });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Query handling on a fake clock: rate limit, acceptance, VLANs, MLDv1 compatibility.
+
+function makeClocked(opts: Partial<ConstructorParameters<typeof MembershipManager>[0]> = {}): {
+  table: FakeTable;
+  backend: FakeBackend;
+  m: MembershipManager;
+  clock: FakeClock;
+} {
+  const clock = new FakeClock();
+  const r = make({ clock, robustness: 1, ...opts });
+  r.m.sync();
+  r.backend.clear();
+  return { ...r, clock };
+}
+
+t.test('rate limit: 10 general queries within 200 ms with 2,000 groups draw ONE full-state report', async (t) => {
+  const table = new FakeTable();
+  table.add(...manyAddresses(2000));
+  let i = 0;
+  const randoms = [0.9, 0.1, 0.5, 0.05, 0.7, 0.3, 0.02, 0.6, 0.01, 0.8];
+  const { backend, m, clock } = makeClocked({ table, random: () => randoms[i++ % randoms.length]! });
+  t.teardown(() => m.close());
+  t.equal(m.stats().groups, 2000);
+  const perFrame = mldv2ReportMaxGroups(1500);
+  const framesPerFull = Math.ceil(2000 / perFrame);
+  t.equal(framesPerFull, 28, '2,000 groups at 72 records a frame: 28 frames');
+
+  for (let q = 0; q < 10; q++) {
+    m.handleMldQuery(query({ group: null, maxResponseDelayMs: 1000 }));
+    clock.advance(20); // 10 queries within 200 ms
+  }
+  clock.advance(1000 - 200);
+  let reps = backend.reports();
+  t.equal(reps.length, framesPerFull, `exactly the ${framesPerFull} frames of one full-state report`);
+  const groups = new Set(reps.flatMap((r) => r.records.map((x) => x.group)));
+  t.equal(groups.size, 2000, 'every group once');
+  t.ok(
+    reps.every((r) => r.records.every((x) => x.type === IS_EX)),
+    'all MODE_IS_EXCLUDE',
+  );
+  t.match(m.stats(), { fullReports: 1, queriesReceived: 10, queriesAnswered: 1, queriesAbsorbed: 9 });
+
+  // A query flood for a further 5 s: at most one full report per second.
+  backend.clear();
+  for (let q = 0; q < 500; q++) {
+    m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0 }));
+    clock.advance(10);
+  }
+  reps = backend.reports();
+  const fulls = reps.length / framesPerFull;
+  t.ok(Number.isInteger(fulls) && fulls >= 4 && fulls <= 5, `5 s of 100 queries/s: ${fulls} full reports (at most 5)`);
+});
+
+t.test('rate limit: the exact rule (pending absorbs, earlier due wins, then 1 s after the last full report)', async (t) => {
+  let r = 0.5;
+  const { table, backend, m, clock } = makeClocked({ random: () => r });
+  t.teardown(() => m.close());
+  table.add('2001:db8::1');
+  m.sync();
+  backend.clear();
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 1000 })); // due at 500
+  r = 0.1;
+  clock.advance(100);
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 1000 })); // due at 100+100 = 200: moves it earlier
+  clock.advance(99);
+  t.equal(backend.reports().length, 0, 'not before 200 ms');
+  clock.advance(1);
+  t.equal(backend.reports().length, 1, 'answered at 200 ms');
+  clock.advance(1000);
+  t.equal(backend.reports().length, 1, 'the moved response is not sent again');
+  // Last full report at 200: a query at 1199 is absorbed, one at 1200 is answered.
+  clock.t = 1199;
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0 }));
+  clock.advance(0);
+  t.equal(backend.reports().length, 1, '999 ms after the last full report: absorbed');
+  clock.t = 1200;
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0 }));
+  clock.advance(0);
+  t.equal(backend.reports().length, 2, '1000 ms after: answered');
+  t.match(m.stats(), { fullReports: 2, queriesAbsorbed: 2 });
+});
+
+t.test('group-specific queries: only for groups we hold, at most one answer per group per second', async (t) => {
+  const { table, backend, m, clock } = makeClocked({ random: () => 0 });
+  t.teardown(() => m.close());
+  table.add('2001:db8::1', '2001:db8::2');
+  m.sync();
+  backend.clear();
+  const g1 = ip6('ff02::1:ff00:1');
+  for (let i = 0; i < 10; i++) {
+    m.handleMldQuery(query({ group: g1, maxResponseDelayMs: 0 }));
+    clock.advance(50);
+  }
+  t.same(backend.reports(), [{ vlan: -1, records: [{ type: IS_EX, group: 'ff02:0:0:0:0:1:ff00:1' }] }], '10 queries in 500 ms: one answer');
+  clock.advance(600);
+  m.handleMldQuery(query({ group: g1, maxResponseDelayMs: 0 }));
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:2'), maxResponseDelayMs: 0 }));
+  clock.advance(0);
+  t.equal(backend.reports().length, 2, '1.1 s later: answered again; the two groups due together go in one report');
+  t.equal(backend.reports()[1]!.records.length, 2);
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:9'), destination: ip6('ff02::1'), maxResponseDelayMs: 0 }));
+  clock.advance(0);
+  t.equal(backend.reports().length, 2, 'a group we do not hold: nothing');
+  t.equal(m.stats().queriesIgnored['other-group'], 1);
+});
+
+t.test('acceptance: ff02::1, our groups and our own addresses only', async (t) => {
+  const own = [ip6('2001:db8::aa'), ip6('fe80::aa')];
+  const { table, backend, m, clock } = makeClocked({ random: () => 0, minFullReportIntervalMs: 0, ownAddresses: () => own });
+  t.teardown(() => m.close());
+  table.add('2001:db8::1');
+  m.sync();
+  backend.clear();
+  const answered = (q: MldQuery): number => {
+    const before = backend.reports().length;
+    m.handleMldQuery(q);
+    clock.advance(10);
+    return backend.reports().length - before;
+  };
+  // Someone else's unicast address (what reaches us through our MAC, e.g. a unicast query for
+  // another host, or anything in promiscuous mode): nothing.
+  t.equal(answered(query({ group: null, destination: ip6('2001:db8::bb') })), 0, 'general query to another node: nothing');
+  t.equal(answered(query({ group: ip6('ff02::1:ff00:1'), destination: ip6('2001:db8::bb') })), 0, 'group query to another node: nothing');
+  t.equal(answered(query({ group: null, destination: ip6('fe80::bb') })), 0, 'to another link-local: nothing');
+  t.equal(answered(query({ group: null, destination: ip6('ff02::2') })), 0, 'to all-routers: nothing');
+  t.equal(answered(query({ group: null, destination: ip6('ff02::1:ff00:9') })), 0, 'to a group we do not report: nothing');
+  t.equal(m.stats().queriesIgnored.destination, 5);
+  t.equal(answered(query({ group: null })), 1, 'general query to ff02::1: answered');
+  t.equal(answered(query({ group: null, destination: ip6('2001:db8::aa') })), 1, 'to our global address: answered (RFC 3810 5.1.15)');
+  t.equal(answered(query({ group: null, destination: ip6('fe80::aa') })), 1, 'to our link-local: answered');
+  t.equal(answered(query({ group: ip6('ff02::1:ff00:1') })), 1, 'group query to the group: answered');
+  clock.advance(1000);
+  t.equal(answered(query({ group: ip6('ff02::1:ff00:1'), destination: ip6('ff02::1') })), 1, 'group query to ff02::1: answered');
+  t.equal(m.stats().queriesIgnored.destination, 5);
+
+  // Without ownAddresses, the host's link-local still counts as ours.
+  const { m: m2, backend: b2, clock: c2, table: t2 } = makeClocked({ random: () => 0 });
+  t.teardown(() => m2.close());
+  t2.add('2001:db8::1');
+  m2.sync();
+  b2.clear();
+  m2.handleMldQuery(query({ group: null, destination: host.linkLocal }));
+  c2.advance(10);
+  t.equal(b2.reports().length, 1);
+});
+
+t.test('invalid queries (codec rejects) are counted by reason and draw nothing', async (t) => {
+  const { table, backend, m, clock } = makeClocked({ random: () => 0 });
+  t.teardown(() => m.close());
+  table.add('2001:db8::1');
+  m.sync();
+  backend.clear();
+  for (const e of [MldQueryError.HopLimit, MldQueryError.Source, MldQueryError.RouterAlert, MldQueryError.Checksum, MldQueryError.Source]) {
+    m.handleMldQuery({ error: e });
+  }
+  clock.advance(100);
+  t.same(backend.reports(), []);
+  t.match(m.stats().queriesIgnored, { 'hop-limit': 1, source: 2, 'router-alert': 1, checksum: 1, length: 0, vlan: 0 });
+  t.equal(m.stats().queriesReceived, 5);
+});
+
+t.test('VLANs: queries tagged with a VID we do not serve are ignored and counted', async (t) => {
+  const { table, backend, m, clock } = makeClocked({ random: () => 0, servedVlans: new Set([10]) });
+  t.teardown(() => m.close());
+  table.add('2001:db8::1');
+  m.sync();
+  backend.clear();
+  m.handleMldQuery(query({ group: null, vlanTci: 20 }));
+  m.handleMldQuery(query({ group: null, vlanTci: 0x2000 | 30 })); // priority 1, VID 30
+  clock.advance(100);
+  t.same(backend.reports(), [], 'VIDs 20 and 30: nothing');
+  t.equal(m.stats().queriesIgnored.vlan, 2);
+  m.handleMldQuery(query({ group: null, vlanTci: 0x2000 | 10 }));
+  m.handleMldQuery(query({ group: null, vlanTci: -1 }));
+  clock.advance(100);
+  t.same(
+    backend
+      .reports()
+      .map((r) => r.vlan)
+      .sort(),
+    [-1, 0x2000 | 10],
+    "a served VID and untagged: each answered once, with the query's tag",
+  );
+  // Priority-tagged (VID 0) is untagged: served, and shares the untagged rate limit.
+  backend.clear();
+  clock.advance(1000);
+  m.handleMldQuery(query({ group: null, vlanTci: 0x6000 }));
+  clock.advance(100);
+  t.same(
+    backend.reports().map((r) => r.vlan),
+    [0x6000],
+    'VID 0 served',
+  );
+
+  // Unsolicited reports go untagged and on every served VLAN.
+  backend.clear();
+  table.add('2001:db8::2');
+  m.sync();
+  t.same(
+    backend.reports().map((r) => [r.vlan, r.records.map((x) => x.type)]),
+    [
+      [-1, [TO_EX]],
+      [10, [TO_EX]],
+    ],
+  );
+  t.equal(makeClocked().m.stats().queriesIgnored.vlan, 0);
+  t.throws(() => make({ servedVlans: new Set([4095]) }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => make({ servedVlans: new Set([0]) }), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+t.test('MLDv1 compatibility (RFC 3810 section 8.2): v1 reports and dones while a v1 querier is present', async (t) => {
+  const { table, backend, m, clock } = makeClocked({ random: () => 0 });
+  t.teardown(() => m.close());
+  table.add('2001:db8::1', '2001:db8::2');
+  m.sync();
+  backend.clear();
+  t.equal(m.stats().mldVersion, 2);
+
+  // An MLDv1 general query: v1 mode, answered with one v1 report per group, to the group.
+  m.handleMldQuery(query({ version: 1, group: null, maxResponseDelayMs: 10_000 }));
+  clock.advance(1);
+  t.same(
+    backend
+      .reports()
+      .map((r) => [r.records[0]!.type, r.records[0]!.group])
+      .sort(),
+    [
+      [V1_REPORT, 'ff02:0:0:0:0:1:ff00:1'],
+      [V1_REPORT, 'ff02:0:0:0:0:1:ff00:2'],
+    ],
+  );
+  // Older Version Querier Present Timeout = Robustness (our 1 here, none learned) x Query
+  // Interval (default 125 s) + QRI (the v1 query's 10 s).
+  t.match(m.stats(), { mldVersion: 1, olderVersionQuerierMs: 135_000 - 1 });
+
+  // Joins and leaves in v1 mode: v1 report to the group, v1 done to ff02::2.
+  backend.clear();
+  table.add('2001:db8::3');
+  m.sync();
+  table.remove('2001:db8::2');
+  m.sync();
+  t.same(backend.reports(), [
+    { vlan: -1, records: [{ type: V1_REPORT, group: 'ff02:0:0:0:0:1:ff00:3' }] },
+    { vlan: -1, records: [{ type: V1_DONE, group: 'ff02:0:0:0:0:1:ff00:2' }] },
+  ]);
+
+  // An MLDv2 query while v1 mode lasts is answered in v1 as well.
+  backend.clear();
+  clock.advance(2000);
+  m.handleMldQuery(query({ group: ip6('ff02::1:ff00:1'), maxResponseDelayMs: 0 }));
+  clock.advance(1);
+  t.same(backend.reports(), [{ vlan: -1, records: [{ type: V1_REPORT, group: 'ff02:0:0:0:0:1:ff00:1' }] }]);
+
+  // Back to MLDv2 when the timer runs out (135 s after the v1 query).
+  clock.advance(135_000 - 2002 - 1);
+  t.equal(m.stats().mldVersion, 1, 'just before the timeout: still v1');
+  clock.advance(1);
+  t.match(m.stats(), { mldVersion: 2, olderVersionQuerierMs: 0 });
+  backend.clear();
+  m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0 }));
+  clock.advance(1);
+  const reps = backend.reports();
+  t.equal(reps.length, 1, 'one MLDv2 report again');
+  t.same(
+    reps[0]!.records.map((x) => x.type),
+    [IS_EX, IS_EX],
+  );
+  backend.clear();
+  table.add('2001:db8::4');
+  m.sync();
+  t.same(backend.reports(), [{ vlan: -1, records: [{ type: TO_EX, group: 'ff02:0:0:0:0:1:ff00:4' }] }]);
+});
+
+t.test(
+  'MLDv1: the timeout follows the learned QRV and QQIC; close() sends dones; a v1 query to another node does not switch',
+  async (t) => {
+    const { table, backend, m, clock } = makeClocked({ random: () => 0 });
+    table.add('2001:db8::1');
+    m.sync();
+    backend.clear();
+    m.handleMldQuery(query({ version: 1, group: null, destination: ip6('2001:db8::bb') }));
+    clock.advance(1);
+    t.match(m.stats(), { mldVersion: 2 }, 'an ignored v1 query does not switch');
+    // An MLDv2 querier with QRV 3, QQIC 20 s, then a v1 query with 1 s response delay: 3 x 20 + 1 = 61 s.
+    m.handleMldQuery(query({ group: null, qrv: 3, qqicSeconds: 20, maxResponseDelayMs: 0 }));
+    clock.advance(1);
+    m.handleMldQuery(query({ version: 1, group: null, maxResponseDelayMs: 1000 }));
+    t.match(m.stats(), { mldVersion: 1, olderVersionQuerierMs: 61_000 });
+    // A pending MLDv2 retransmission is cancelled on the switch: no v2 report afterwards.
+    clock.advance(1000);
+    backend.clear();
+    m.close();
+    t.same(backend.reports(), [{ vlan: -1, records: [{ type: V1_DONE, group: 'ff02:0:0:0:0:1:ff00:1' }] }], 'close in v1 mode: a done');
+    t.equal(clock.pending(), 0, 'no timers left');
+  },
+);

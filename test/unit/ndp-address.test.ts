@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { formatIPv6, isLinkLocalUnicast, parseIPv6 } from '../../src/ndp/address.js';
+import { formatAddress, isLinkLocalUnicast, parseAddress } from '../../src/addr/index.js';
 import { ip6 } from '../support/frames.js';
 
-t.test('formatIPv6: RFC 5952 canonical text', async (t) => {
+t.test('formatAddress: RFC 5952 canonical text', async (t) => {
   const cases: [string, string][] = [
     ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
     ['0:0:0:0:0:0:0:0', '::'],
@@ -15,22 +15,22 @@ t.test('formatIPv6: RFC 5952 canonical text', async (t) => {
     ['ff02:0:0:0:0:1:ff00:10', 'ff02::1:ff00:10'],
     ['1:0:0:0:0:0:0:0', '1::'],
   ];
-  for (const [full, want] of cases) t.equal(formatIPv6(ip6(full)), want, full);
+  for (const [full, want] of cases) t.equal(formatAddress(ip6(full)), want, full);
   const buf = new Uint8Array(20);
   buf.set(ip6('2001:db8::7'), 4);
-  t.equal(formatIPv6(buf, 4), '2001:db8::7', 'at an offset');
+  t.equal(formatAddress(buf, 4), '2001:db8::7', 'at an offset');
 });
 
-t.test('parseIPv6 accepts the text forms and rejects junk', async (t) => {
+t.test('parseAddress accepts the text forms and rejects junk', async (t) => {
   for (const text of ['::', '::1', '2001:db8::', '2001:DB8::a:B', '1:2:3:4:5:6:7:8', '::ffff:192.0.2.1', '64:ff9b::198.51.100.7', ' fe80::1 ']) {
-    t.same([...parseIPv6(text)], [...ip6(text.trim().toLowerCase())], text);
+    t.same([...parseAddress(text)], [...ip6(text.trim().toLowerCase())], text);
   }
   for (const bad of ['', ':', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7::8', '::300.1.1.1', '1.2.3.4', 'fe80::1%eth0', '2001:db8::/64']) {
-    t.throws(() => parseIPv6(bad), Error, JSON.stringify(bad));
+    t.throws(() => parseAddress(bad), Error, JSON.stringify(bad));
   }
 });
 
-t.test('parseIPv6(formatIPv6(x)) === x for any 16 bytes', async (t) => {
+t.test('parseAddress(formatAddress(x)) === x for any 16 bytes', async (t) => {
   fc.assert(
     fc.property(
       // Bias toward zero groups so the :: compression is exercised.
@@ -41,8 +41,8 @@ t.test('parseIPv6(formatIPv6(x)) === x for any 16 bytes', async (t) => {
           b[2 * i] = g >> 8;
           b[2 * i + 1] = g & 0xff;
         });
-        const text = formatIPv6(b);
-        return Buffer.from(parseIPv6(text)).equals(Buffer.from(b)) && Buffer.from(ip6(text)).equals(Buffer.from(b));
+        const text = formatAddress(b);
+        return Buffer.from(parseAddress(text)).equals(Buffer.from(b)) && Buffer.from(ip6(text)).equals(Buffer.from(b));
       },
     ),
     { seed: 42, numRuns: 3000 },

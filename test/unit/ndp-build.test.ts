@@ -1,7 +1,7 @@
 import t from 'tap';
 import { buildNA, buildUnsolicitedNA, decodeNA } from '../../src/ndp/build.js';
 import { NA_FRAME_LEN, NA_FRAME_LEN_VLAN } from '../../src/ndp/constants.js';
-import { DropReason } from '../../src/ndp/drop-reason.js';
+import { DropReason } from '../../src/engine/verdict.js';
 import { NsView } from '../../src/ndp/ns-view.js';
 import { parseNS } from '../../src/ndp/parse.js';
 import type { AnswerSettings, HostFacts } from '../../src/engine/types.js';

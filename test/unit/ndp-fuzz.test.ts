@@ -12,7 +12,8 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { buildNA, decodeNA } from '../../src/ndp/build.js';
-import { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason } from '../../src/ndp/drop-reason.js';
+import { NS_ERROR_NAMES } from '../../src/ndp/ns-error.js';
+import { DROP_REASON_COUNT, dropReasonName, DropReason } from '../../src/engine/verdict.js';
 import { NsView } from '../../src/ndp/ns-view.js';
 import { parseNS } from '../../src/ndp/parse.js';
 import type { HostFacts } from '../../src/engine/types.js';
@@ -53,7 +54,7 @@ t.test(`seeded mutation fuzz: parser agrees with the reference (${ITERATIONS} fr
     counts[got]!++;
     const ref = referenceDecodeNS(f);
     if ((got === DropReason.None) !== (ref.problem === null)) {
-      disagreements.push(`parser ${DROP_REASON_NAMES[got]}, reference ${ref.problem ?? 'accepts'}: ${hex(f)}`);
+      disagreements.push(`parser ${dropReasonName(got)}, reference ${ref.problem ?? 'accepts'}: ${hex(f)}`);
       continue;
     }
     if (got !== DropReason.None) continue;
@@ -76,7 +77,7 @@ t.test(`seeded mutation fuzz: parser agrees with the reference (${ITERATIONS} fr
   t.comment(
     'verdicts: ' +
       counts
-        .map((c, r) => [DROP_REASON_NAMES[r], c] as const)
+        .map((c, r) => [dropReasonName(r), c ?? 0] as const)
         .filter(([, c]) => c > 0)
         .map(([name, c]) => `${name}=${c}`)
         .join(' '),
@@ -86,8 +87,8 @@ t.test(`seeded mutation fuzz: parser agrees with the reference (${ITERATIONS} fr
   t.ok(ITERATIONS - accepted >= ITERATIONS * 0.5, `at least half rejected (${ITERATIONS - accepted})`);
   if (ITERATIONS >= 2000) {
     const missing: string[] = [];
-    for (let r = DropReason.TooShort; r <= DropReason.DestinationMismatch; r++) {
-      if (counts[r] === 0) missing.push(DROP_REASON_NAMES[r]!);
+    for (const r of NS_ERROR_NAMES.keys()) {
+      if (counts[r] === 0) missing.push(dropReasonName(r));
     }
     t.same(missing, [], 'every parser drop reason was produced');
   } else {

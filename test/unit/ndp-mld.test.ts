@@ -4,11 +4,18 @@ import {
   MLD2_CHANGE_TO_INCLUDE,
   MLD2_MODE_IS_EXCLUDE,
   MLD2_MODE_IS_INCLUDE,
+  buildMldv1Done,
+  buildMldv1Report,
   buildMldv2Report,
   decodeMaxResponseCode,
+  mldv1FrameLength,
   mldv2ReportLength,
   mldv2ReportMaxGroups,
   parseMldQuery,
+  readMldQuery,
+  MLD_QUERY_ERROR_NAMES,
+  decodeQqic,
+  type MldQuery,
 } from '../../src/ndp/mld.js';
 import { MLD_HOP_BY_HOP, ip6, mac, makeIcmp6Frame, makeMldQuery, solicitedNode } from '../support/frames.js';
 
@@ -89,7 +96,10 @@ t.test('report: out too small and bad arguments', async (t) => {
   const need = mldv2ReportLength(3);
   const small = new Uint8Array(need - 1).fill(1);
   t.equal(buildMldv2Report(small, 0, SRC_MAC, LL, GROUPS, 4), 0);
-  t.ok(small.every((b) => b === 1), 'untouched');
+  t.ok(
+    small.every((b) => b === 1),
+    'untouched',
+  );
   t.equal(buildMldv2Report(new Uint8Array(need), 0, SRC_MAC, LL, GROUPS, 4), need, 'exact fit');
   t.equal(buildMldv2Report(new Uint8Array(need + 3), 4, SRC_MAC, LL, GROUPS, 4), 0, 'offset pushes past the end');
   t.equal(buildMldv2Report(new Uint8Array(need), 0, SRC_MAC, LL, GROUPS, 4, 1), 0, 'VLAN tag needs 4 more');
@@ -97,6 +107,49 @@ t.test('report: out too small and bad arguments', async (t) => {
   t.throws(() => buildMldv2Report(new Uint8Array(500), 0, SRC_MAC, LL, GROUPS, 7), RangeError);
   t.throws(() => buildMldv2Report(new Uint8Array(500), 0, SRC_MAC, LL, [new Uint8Array(4)], 4), RangeError);
   t.throws(() => buildMldv2Report(new Uint8Array(500), 0, new Uint8Array(5), LL, GROUPS, 4), RangeError);
+});
+
+t.test('MLDv1 report and done (RFC 2710 section 3): every byte, against the independent builder', async (t) => {
+  const group = solicitedNode('2001:db8::8000:0:0:abcd');
+  const expected = (type: number, dst: string | Uint8Array, ethDst: string, vlan?: number): Uint8Array =>
+    makeIcmp6Frame({
+      ethDst,
+      ethSrc: SRC_MAC,
+      ...(vlan !== undefined ? { vlan } : {}),
+      src: LL,
+      dst,
+      hopLimit: 1,
+      nextHeader: 0,
+      extHeaders: MLD_HOP_BY_HOP,
+      icmp: [type, 0, 0, 0, 0, 0, 0, 0, ...group],
+    });
+  for (const vlan of [undefined, 0x2064]) {
+    const out = new Uint8Array(200).fill(0x55);
+    const n = buildMldv1Report(out, 7, SRC_MAC, LL, group, vlan);
+    t.equal(n, mldv1FrameLength(vlan !== undefined));
+    t.equal(n, (vlan !== undefined ? 18 : 14) + 40 + 8 + 24);
+    const f = out.subarray(7, 7 + n);
+    t.same([...f.subarray(0, 6)], [0x33, 0x33, 0xff, 0x00, 0xab, 0xcd], 'report: Ethernet to the group');
+    t.same([...f], [...expected(131, group, '33:33:ff:00:ab:cd', vlan)], `report, vlan ${vlan}`);
+    t.ok(mldChecksumVerifies(f, vlan !== undefined ? 18 : 14, n - 24), 'report checksum');
+    t.ok(out.subarray(0, 7).every((b) => b === 0x55) && out.subarray(7 + n).every((b) => b === 0x55), 'outside untouched');
+
+    const d = new Uint8Array(200);
+    const m = buildMldv1Done(d, 0, SRC_MAC, LL, group, vlan);
+    t.equal(m, n);
+    t.same([...d.subarray(0, m)], [...expected(132, 'ff02::2', '33:33:00:00:00:02', vlan)], `done to ff02::2, vlan ${vlan}`);
+  }
+  const need = mldv1FrameLength();
+  t.equal(buildMldv1Report(new Uint8Array(need - 1), 0, SRC_MAC, LL, group), 0, 'too small');
+  t.equal(buildMldv1Report(new Uint8Array(need), 0, SRC_MAC, LL, group, 5), 0, 'the tag needs 4 more');
+  t.equal(buildMldv1Done(new Uint8Array(need), 0, SRC_MAC, LL, group), need, 'exact fit');
+  t.throws(() => buildMldv1Report(new Uint8Array(200), 0, SRC_MAC, LL, ip6('2001:db8::1')), RangeError, 'unicast group');
+  t.throws(() => buildMldv1Done(new Uint8Array(200), 0, SRC_MAC, LL, new Uint8Array(4)), RangeError);
+  t.throws(() => buildMldv1Report(new Uint8Array(200), 0, new Uint8Array(5), LL, group), RangeError);
+  // Our own v1 report is not a query.
+  const out = new Uint8Array(200);
+  const n = buildMldv1Report(out, 0, SRC_MAC, LL, group);
+  t.equal(readMldQuery(out, 0, n), null);
 });
 
 t.test('mldv2ReportMaxGroups splits at the MTU', async (t) => {
@@ -116,25 +169,64 @@ t.test('a full report parses as not-a-query', async (t) => {
   t.equal(parseMldQuery(out, 0, n), null);
 });
 
+/** The parsed query with its byte arrays as plain arrays (for t.same). */
+function plain(q: MldQuery | null): Record<string, unknown> | null {
+  return q && { ...q, group: q.group && [...q.group], destination: [...q.destination] };
+}
+const ALL_NODES = [...ip6('ff02::1')];
+const V2_DEFAULTS = { error: 0, version: 2, qrv: 2, qqicSeconds: 125, sources: 0 };
+
 t.test('parse MLD queries', async (t) => {
   const general = makeMldQuery();
-  t.same(parseMldQuery(general, 0, general.length), { group: null, maxResponseDelayMs: 10000, vlanTci: -1 });
+  t.same(plain(parseMldQuery(general, 0, general.length)), {
+    ...V2_DEFAULTS,
+    group: null,
+    destination: ALL_NODES,
+    maxResponseDelayMs: 10000,
+    vlanTci: -1,
+  });
 
   const specific = makeMldQuery({ group: 'ff02::1:ff00:10', dst: 'ff02::1:ff00:10', maxResponseCode: 1000, vlan: 42 });
-  const q = parseMldQuery(specific, 0, specific.length);
-  t.same(q && { ...q, group: q.group && [...q.group] }, { group: [...ip6('ff02::1:ff00:10')], maxResponseDelayMs: 1000, vlanTci: 42 });
+  t.same(plain(parseMldQuery(specific, 0, specific.length)), {
+    ...V2_DEFAULTS,
+    group: [...ip6('ff02::1:ff00:10')],
+    destination: [...ip6('ff02::1:ff00:10')],
+    maxResponseDelayMs: 1000,
+    vlanTci: 42,
+  });
 
-  // The group is a copy, not a view into the (reused) receive buffer; also for Node Buffers.
+  // The group and destination are copies, not views into the (reused) receive buffer; also for Node Buffers.
   const buf = Buffer.from(specific);
   const q2 = parseMldQuery(buf, 0, buf.length);
   buf.fill(0);
   t.same(q2?.group && [...q2.group], [...ip6('ff02::1:ff00:10')]);
+  t.same(q2 && [...q2.destination], [...ip6('ff02::1:ff00:10')]);
+
+  const unicast = makeMldQuery({ dst: '2001:db8::99' });
+  t.same(plain(parseMldQuery(unicast, 0, unicast.length))?.['destination'], [...ip6('2001:db8::99')], 'destination as sent');
 
   const v1 = makeMldQuery({ mldVersion: 1, maxResponseCode: 0x9000 });
-  t.same(parseMldQuery(v1, 0, v1.length), { group: null, maxResponseDelayMs: 0x9000, vlanTci: -1 }, 'MLDv1: delay in ms as is');
+  t.same(
+    plain(parseMldQuery(v1, 0, v1.length)),
+    {
+      error: 0,
+      version: 1,
+      group: null,
+      destination: ALL_NODES,
+      maxResponseDelayMs: 0x9000,
+      vlanTci: -1,
+      qrv: 0,
+      qqicSeconds: 0,
+      sources: 0,
+    },
+    'MLDv1: delay in ms as is, version 1',
+  );
 
   const withSources = makeMldQuery({ group: 'ff0e::1234', sources: ['2001:db8::1', '2001:db8::2'] });
-  t.equal(parseMldQuery(withSources, 0, withSources.length)?.maxResponseDelayMs, 10000);
+  t.match(parseMldQuery(withSources, 0, withSources.length), { maxResponseDelayMs: 10000, sources: 2 });
+
+  const qrvQqic = makeMldQuery({ qrv: 5, qqic: 0x8a });
+  t.match(parseMldQuery(qrvQqic, 0, qrvQqic.length), { qrv: 5, qqicSeconds: (0xa | 0x10) << 3 }, 'QRV and QQIC decoded');
 
   const pad1 = makeMldQuery({ hopByHop: [58, 0, 0, 0, 5, 2, 0, 0] });
   t.not(parseMldQuery(pad1, 0, pad1.length), null, 'Pad1 before Router Alert');
@@ -142,6 +234,14 @@ t.test('parse MLD queries', async (t) => {
   const padded = new Uint8Array(general.length + 30);
   padded.set(general, 10);
   t.not(parseMldQuery(padded, 10, general.length + 20), null, 'at an offset with trailing bytes');
+});
+
+t.test('QQIC (RFC 3810 5.1.9)', async (t) => {
+  t.equal(decodeQqic(0), 0);
+  t.equal(decodeQqic(125), 125);
+  t.equal(decodeQqic(127), 127);
+  t.equal(decodeQqic(0x80), 0x10 << 3, 'exp 0, mant 0');
+  t.equal(decodeQqic(0xff), 0x1f << 10, 'largest: exp 7, mant 15');
 });
 
 t.test('MLDv2 Maximum Response Code (RFC 3810 5.1.3)', async (t) => {
@@ -155,7 +255,7 @@ t.test('MLDv2 Maximum Response Code (RFC 3810 5.1.3)', async (t) => {
   t.equal(parseMldQuery(f, 0, f.length)?.maxResponseDelayMs, (0x123 | 0x1000) << 5, 'parsed MLDv2 code uses it');
 });
 
-t.test('invalid queries are null', async (t) => {
+t.test('invalid queries: null from parseMldQuery, the broken rule from readMldQuery', async (t) => {
   const icmpOfLen = (n: number): number[] => {
     const b = new Array<number>(n).fill(0);
     b[0] = 130;
@@ -163,37 +263,53 @@ t.test('invalid queries are null', async (t) => {
     b[5] = 0x10;
     return b;
   };
-  const bad: [string, Uint8Array][] = [
-    ['hop limit 255', makeMldQuery({ hopLimit: 255 })],
-    ['global source', makeMldQuery({ src: '2001:db8::1' })],
-    ['unspecified source', makeMldQuery({ src: '::' })],
-    ['no hop-by-hop header', makeMldQuery({ hopByHop: null })],
-    ['hop-by-hop without Router Alert', makeMldQuery({ hopByHop: [58, 0, 1, 4, 0, 0, 0, 0] })],
-    ['Router Alert for RSVP (value 1)', makeMldQuery({ hopByHop: [58, 0, 5, 2, 0, 1, 1, 0] })],
-    ['hop-by-hop option runs past the header', makeMldQuery({ hopByHop: [58, 0, 5, 2, 0, 0, 1, 9] })],
-    ['hop-by-hop leads to UDP', makeMldQuery({ hopByHop: [17, 0, 5, 2, 0, 0, 1, 0] })],
-    ['bad checksum', makeMldQuery({ badChecksum: true })],
-    ['report, not query', makeMldQuery({ type: 143 })],
-    ['code 1', makeMldQuery({ code: 1 })],
-    ['sources beyond the message', makeMldQuery({ numberOfSources: 1 })],
-    ['group not multicast', makeMldQuery({ group: '2001:db8::1' })],
-    ['truncated', makeMldQuery({ truncate: 1 })],
-    ['IPv4 ethertype', makeMldQuery({ etherType: 0x0800 })],
-    ['IP version 4', makeMldQuery({ version: 4 })],
-    ['short frame', makeMldQuery().slice(0, 40)],
-    ...[20, 25, 26, 27].map((n): [string, Uint8Array] => [
+  // [name, frame, reason: an MLD_QUERY_ERROR_NAMES entry, or null for not a query at all]
+  const bad: [string, Uint8Array, string | null][] = [
+    ['hop limit 255', makeMldQuery({ hopLimit: 255 }), 'hop-limit'],
+    ['global source', makeMldQuery({ src: '2001:db8::1' }), 'source'],
+    ['unspecified source', makeMldQuery({ src: '::' }), 'source'],
+    ['no hop-by-hop header', makeMldQuery({ hopByHop: null }), null],
+    ['hop-by-hop without Router Alert', makeMldQuery({ hopByHop: [58, 0, 1, 4, 0, 0, 0, 0] }), 'router-alert'],
+    ['Router Alert for RSVP (value 1)', makeMldQuery({ hopByHop: [58, 0, 5, 2, 0, 1, 1, 0] }), 'router-alert'],
+    ['hop-by-hop option runs past the header', makeMldQuery({ hopByHop: [58, 0, 5, 2, 0, 0, 1, 9] }), 'router-alert'],
+    ['hop-by-hop leads to UDP', makeMldQuery({ hopByHop: [17, 0, 5, 2, 0, 0, 1, 0] }), null],
+    ['bad checksum', makeMldQuery({ badChecksum: true }), 'checksum'],
+    ['report, not query', makeMldQuery({ type: 143 }), null],
+    ['code 1', makeMldQuery({ code: 1 }), 'code'],
+    ['sources beyond the message', makeMldQuery({ numberOfSources: 1 }), 'length'],
+    ['group not multicast', makeMldQuery({ group: '2001:db8::1' }), 'group'],
+    ['truncated', makeMldQuery({ truncate: 1 }), 'length'],
+    ['IPv4 ethertype', makeMldQuery({ etherType: 0x0800 }), null],
+    ['IP version 4', makeMldQuery({ version: 4 }), null],
+    ['short frame', makeMldQuery().slice(0, 40), null],
+    ...[20, 25, 26, 27].map((n): [string, Uint8Array, string] => [
       `ICMPv6 length ${n}`,
       makeIcmp6Frame({ hopLimit: 1, nextHeader: 0, extHeaders: MLD_HOP_BY_HOP, icmp: icmpOfLen(n) }),
+      'length',
     ]),
   ];
-  for (const [name, f] of bad) t.equal(parseMldQuery(f, 0, f.length), null, name);
+  for (const [name, f, reason] of bad) {
+    t.equal(parseMldQuery(f, 0, f.length), null, name);
+    const r = readMldQuery(f, 0, f.length);
+    t.equal(r === null ? null : MLD_QUERY_ERROR_NAMES[r.error], reason, `${name}: ${reason ?? 'not a query'}`);
+  }
   // Control: the same helper at 24 and 28 bytes is accepted, so the nulls above are for the stated reason.
   for (const n of [24, 28]) {
     const f = makeIcmp6Frame({ hopLimit: 1, nextHeader: 0, extHeaders: MLD_HOP_BY_HOP, icmp: icmpOfLen(n) });
-    t.same(parseMldQuery(f, 0, f.length), { group: null, maxResponseDelayMs: 10000, vlanTci: -1 }, `ICMPv6 length ${n}`);
+    t.match(
+      parseMldQuery(f, 0, f.length),
+      { error: 0, version: n === 24 ? 1 : 2, group: null, maxResponseDelayMs: 10000, vlanTci: -1 },
+      `ICMPv6 length ${n}`,
+    );
   }
   const g = makeMldQuery();
-  for (const [s, l] of [[-1, g.length], [0, Number.NaN], [0.5, g.length], [g.length, 5]] as const) {
+  for (const [s, l] of [
+    [-1, g.length],
+    [0, Number.NaN],
+    [0.5, g.length],
+    [g.length, 5],
+  ] as const) {
     t.equal(parseMldQuery(g, s, l), null, `start ${s} length ${l}`);
+    t.equal(readMldQuery(g, s, l), null, `read: start ${s} length ${l}`);
   }
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { TargetTable, makeRule, sameSource, type TableChange } from '../../src/table/target-table.js';
 import { Action, type Rule, type RuleSource } from '../../src/table/rule.js';
-import { formatAddress, parseAddress } from '../../src/table/cidr.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 import { Prng } from '../support/prng.js';
 import { covers } from '../support/reference-trie.js';
 

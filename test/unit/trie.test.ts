@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { RadixTrie } from '../../src/table/trie.js';
-import { parseCidr, parseAddress, formatCidr } from '../../src/table/cidr.js';
+import { parseCidr, parseAddress, formatCidr } from '../../src/addr/index.js';
 import { Prng } from '../support/prng.js';
 import { ReferenceTrie, masked } from '../support/reference-trie.js';
 

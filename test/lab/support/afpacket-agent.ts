@@ -7,7 +7,11 @@
  * Requests (h names a back end, default 'main'):
  *   open {ifname, opts?, filter?: 'ns'|'na'|'all'}       -> {ifindex, fd}
  *   start {mode: 'frames'|'count', closeInCallback?}    frames: one 'batch' line per batch
+ *   start {mode: 'transfer'}: like frames, and the first batch's receive buffer is transferred
+ *     away (structuredClone with transfer); checkTransferred -> {same, bytes}: whether the
+ *     transferred memory still holds what it held then (nothing wrote into it since)
  *   send {frames: hex[]}                                -> {sent}
+ *   sendPaced {frames: hex[], intervalMs}               one frame every intervalMs -> {sent, spanMs}
  *   blast {frames: hex[], batch, durationMs, maxFrames} -> {sent, errors, elapsedMs, calls}
  *   addMulticast/removeMulticast {mac}, setAllMulticast/setPromiscuous {on}
  *   stats -> {stats, counted, spanMs, fd}                close -> {}
@@ -29,6 +33,8 @@ interface Entry {
   counted: number;
   firstNs: bigint;
   lastNs: bigint;
+  /** mode 'transfer': the receive buffer's memory, now owned by this clone, and a copy of it then. */
+  transferred?: { clone: ArrayBuffer; copy: Uint8Array };
 }
 
 const backends = new Map<string, Entry>();
@@ -112,10 +118,18 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
         });
       } else {
         const closeInCallback = req['closeInCallback'] === true;
+        const transfer = req['mode'] === 'transfer';
         e.b.start((batch) => {
           const frames: string[] = [];
           for (let i = 0; i < batch.count; i++) frames.push(hex(batch.buf, batch.offsets[i]!, batch.lengths[i]!));
           e.counted += batch.count;
+          if (transfer && e.transferred === undefined) {
+            const buffer = batch.buf.buffer as ArrayBuffer;
+            const clone = structuredClone(buffer, { transfer: [buffer] });
+            e.transferred = { clone, copy: new Uint8Array(clone).slice() };
+            out({ ev: 'batch', h, frames, transferred: clone.byteLength, detached: batch.buf.byteLength === 0 });
+            return;
+          }
           if (closeInCallback) {
             e.b.close();
             e.b.close();
@@ -130,6 +144,23 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
     case 'send': {
       const { buf, offsets, lengths } = pack(req['frames'] as string[]);
       return { sent: entry(h).b.send(buf, offsets, lengths, offsets.length) };
+    }
+    case 'sendPaced': {
+      // One frame per timer tick, timed here (no round trip per frame): bounded by frames.length.
+      const b = entry(h).b;
+      const frames = req['frames'] as string[];
+      const intervalMs = Number(req['intervalMs'] ?? 10);
+      let sent = 0;
+      let i = 0;
+      const t0 = process.hrtime.bigint();
+      const tick = (): void => {
+        const { buf, offsets, lengths } = pack([frames[i]!]);
+        sent += b.send(buf, offsets, lengths, 1);
+        if (++i < frames.length) setTimeout(tick, intervalMs);
+        else out({ id: req['id'], sent, spanMs: Number(process.hrtime.bigint() - t0) / 1e6 });
+      };
+      tick();
+      return { deferred: true };
     }
     case 'blast': {
       // Send the frames round-robin in batches until durationMs or maxFrames: bounded.
@@ -169,6 +200,11 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
       const e = entry(h);
       return { stats: e.b.stats(), counted: e.counted, spanMs: Number(e.lastNs - e.firstNs) / 1e6, fd: e.b.fd };
     }
+    case 'checkTransferred': {
+      const t = entry(h).transferred;
+      if (!t) throw new Error('nothing transferred');
+      return { same: Buffer.from(t.clone).equals(Buffer.from(t.copy)), bytes: t.clone.byteLength };
+    }
     case 'close':
       entry(h).b.close();
       return { fd: entry(h).b.fd };
@@ -192,7 +228,7 @@ function handle(req: Record<string, unknown>): Record<string, unknown> {
       void worker.terminate().then((exitCode) => out({ id: req['id'], exitCode }));
       return { deferred: true };
     case 'exitNow':
-      process.exit(0);
+      return process.exit(0);
     default:
       throw new Error(`unknown op ${String(req['op'])}`);
   }

@@ -1,0 +1,85 @@
+/** `ndp-responder explain`: why an address is or isn't answered. */
+import { parseAddress, parseMac } from '../addr/index.js';
+import { DEFAULT_ANSWER_SETTINGS, type HostFacts } from '../engine/types.js';
+import { watchDocker } from '../service/daemon.js';
+import { explainAddress, formatExplanation, type Explanation } from '../service/explain.js';
+import { readUplinkFacts } from '../service/link.js';
+import { Scope } from '../service/scope.js';
+import { toSenderFacts } from '../io/interface.js';
+import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
+import { EXPLAIN_HELP } from './help.js';
+import { makeLogger } from './logger.js';
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  ...RULE_OPTIONS,
+  ...ANSWER_OPTIONS,
+  ...DOCKER_OPTIONS,
+  interface: { type: 'string', short: 'i' },
+  daemon: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Host facts when no interface is named: any unicast MAC will do, no verdict depends on it. */
+const OFFLINE_HOST: HostFacts = { ifname: '-', mac: parseMac('02:00:00:00:00:00'), linkLocal: parseAddress('fe80::ff:fe00:0') };
+
+export async function explainCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags('explain', normaliseOptionalDocker(args), OPTIONS, true);
+  if (values.help) {
+    process.stdout.write(EXPLAIN_HELP);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('explain: give at least one address');
+  for (const p of positionals) {
+    try {
+      parseAddress(p);
+    } catch (e) {
+      throw new UsageError(`explain: ${(e as Error).message}`);
+    }
+  }
+  let results: Explanation[];
+  if (values.daemon !== undefined) {
+    results = [];
+    for (const p of positionals) {
+      let url: URL;
+      try {
+        url = new URL('/explain', values.daemon);
+      } catch {
+        throw new UsageError(`--daemon: '${values.daemon}' is not a URL (e.g. http://[::1]:9464)`);
+      }
+      url.searchParams.set('address', p);
+      let res: Response;
+      try {
+        res = await fetch(url);
+      } catch (e) {
+        throw new UsageError(`--daemon ${values.daemon}: ${(e as Error).message}`);
+      }
+      if (!res.ok) throw new UsageError(`--daemon ${values.daemon}: HTTP ${res.status}`);
+      results.push((await res.json()) as Explanation);
+    }
+  } else {
+    // The same scope the daemon builds: static rules, the interface's addresses, Docker.
+    const logger = makeLogger(values['log-level'] ?? 'warn');
+    const scope = new Scope(logger);
+    scope.setStatic(staticRules(values));
+    let host = OFFLINE_HOST;
+    if (values.interface !== undefined) {
+      const facts = readUplinkFacts(values.interface)!;
+      scope.setUplink(facts);
+      host = toSenderFacts(facts);
+    }
+    const docker = dockerSettings(values);
+    if (docker !== undefined) {
+      const w = watchDocker(scope, docker, logger, true);
+      await w.start();
+      const st = w.status();
+      await w.stop();
+      if (!st.connected && st.lastSync === null) throw new UsageError(`--docker: cannot reach Docker (see log above)`);
+    }
+    const ctx = { table: scope, scope, host, settings: values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS };
+    results = positionals.map((p) => explainAddress(ctx, p));
+  }
+  if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  else process.stdout.write(results.map(formatExplanation).join('\n') + '\n');
+  return 0;
+}

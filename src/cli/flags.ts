@@ -1,0 +1,240 @@
+/**
+ * Command-line parsing and validation: text in, typed settings out. Every error here is a
+ * UsageError with a one-line message; the CLI prints it and exits 2.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { equal16, formatCidr, parseAddress, parseCidr, parseMac } from '../addr/index.js';
+import { ruleProblem } from '../service/scope.js';
+import { Action, type Rule, type RuleSource } from '../table/rule.js';
+import { makeAddressRules, makeRule } from '../table/target-table.js';
+import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from '../engine/types.js';
+
+/** A bad flag, value or file: printed as one line, exit status 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly exitCode = 2;
+}
+
+/** Options shared by run, replay and explain: which addresses are ours. */
+export const RULE_OPTIONS = {
+  prefix: { type: 'string', multiple: true },
+  address: { type: 'string', multiple: true },
+  'address-file': { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Options shared by run and replay: how answers are built. */
+export const ANSWER_OPTIONS = {
+  'source-policy': { type: 'string' },
+  router: { type: 'boolean' },
+  override: { type: 'string' },
+  'no-override': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Options shared by run and explain: following Docker. */
+export const DOCKER_OPTIONS = {
+  docker: { type: 'string' },
+  'docker-network': { type: 'string', multiple: true },
+  'docker-label-opt-in': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** `--docker` takes an optional URL: a bare `--docker` becomes `--docker=` (default URL). */
+export function normaliseOptionalDocker(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    // A following word is the URL when it has a scheme (any: ssh:// must reach its clear
+    // error) or is an absolute socket path; anything else is the next argument.
+    if (a === '--docker' && (next === undefined || !(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(next) || next.startsWith('/')))) {
+      out.push('--docker=');
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** The Docker settings from --docker, --docker-network and --docker-label-opt-in (undefined without --docker). */
+export function dockerSettings(values: {
+  docker?: string | undefined;
+  'docker-network'?: string[] | undefined;
+  'docker-label-opt-in'?: boolean | undefined;
+}): { url: string | undefined; networks: string[]; labelOptIn: boolean } | undefined {
+  if (values.docker === undefined) {
+    if (values['docker-network'] !== undefined || values['docker-label-opt-in']) {
+      throw new UsageError('--docker-network and --docker-label-opt-in need --docker');
+    }
+    return undefined;
+  }
+  return { url: values.docker === '' ? undefined : values.docker, networks: values['docker-network'] ?? [], labelOptIn: values['docker-label-opt-in'] ?? false };
+}
+
+export const COMMON_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  'log-level': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** parseArgs with errors turned into UsageErrors. */
+export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  args: string[],
+  options: O,
+  allowPositionals: boolean,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new UsageError(`${command}: ${msg} (see 'ndp-responder ${command} --help')`);
+  }
+}
+
+function staticSource(flag: '--prefix' | '--address' | '--exclude'): RuleSource {
+  return { kind: 'static', flag };
+}
+
+/**
+ * A rule from its text, refused when it cannot be meant: host bits set beyond the length (the
+ * masked form is shown, as `ip route` refuses such a prefix), or a range no NS target lies in.
+ * @throws Error with the reason.
+ */
+export function strictRule(text: string, action: Action, source: RuleSource): Rule {
+  const { prefix, length } = parseCidr(text);
+  const slash = text.indexOf('/');
+  if (slash >= 0 && !equal16(parseAddress(text.slice(0, slash)), 0, prefix, 0)) {
+    throw new Error(`'${text.trim()}' has host bits set beyond /${length}; the prefix is ${formatCidr(prefix, length)} (is that what you meant?)`);
+  }
+  const problem = ruleProblem(prefix, length);
+  if (problem !== undefined) throw new Error(`'${text.trim()}': ${problem}`);
+  return makeRule(text, action, source);
+}
+
+function ruleFrom(text: string, flag: '--prefix' | '--address' | '--exclude', where = flag): Rule {
+  try {
+    const { length } = parseCidr(text);
+    if (flag === '--address' && length !== 128 && text.includes('/')) {
+      throw new Error(`'${text}' is a prefix; use --prefix for prefixes`);
+    }
+    return strictRule(text, flag === '--exclude' ? Action.Exclude : Action.Answer, staticSource(flag));
+  } catch (e) {
+    throw new UsageError(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * Read an address file: one address (or CIDR) per line; blank lines and `#` comments skipped.
+ * @throws UsageError naming the file and line of the first bad entry.
+ */
+export function readAddressFile(path: string): Rule[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+  }
+  const prefixes: Rule[] = [];
+  const src = staticSource('--address');
+  const lines = text.split('\n');
+  // Plain addresses go back to back into one buffer (bulk /128 rules keep views into it);
+  // a line with a prefix length becomes an ordinary rule.
+  const addresses = new Uint8Array(lines.length * 16);
+  let count = 0;
+  let lineNo = 0;
+  for (const raw of lines) {
+    lineNo++;
+    const hash = raw.indexOf('#');
+    const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+    if (line === '') continue;
+    try {
+      if (line.includes('/')) prefixes.push(strictRule(line, Action.Answer, src));
+      else {
+        const a = parseAddress(line);
+        const problem = ruleProblem(a, 128);
+        if (problem !== undefined) throw new Error(`'${line}': ${problem}`);
+        addresses.set(a, 16 * count++);
+      }
+    } catch (e) {
+      throw new UsageError(`--address-file ${path}:${lineNo}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const rules = makeAddressRules(addresses.slice(0, 16 * count), count, Action.Answer, src);
+  for (const r of prefixes) rules.push(r);
+  return rules;
+}
+
+/** The static rules from --prefix, --address, --address-file and --exclude. */
+export function staticRules(values: {
+  prefix?: string[] | undefined;
+  address?: string[] | undefined;
+  'address-file'?: string[] | undefined;
+  exclude?: string[] | undefined;
+}): Rule[] {
+  const rules: Rule[] = [];
+  for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
+  for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));
+  // No spread: an address file can hold a million entries, more than a call's arguments.
+  for (const f of values['address-file'] ?? []) for (const r of readAddressFile(f)) rules.push(r);
+  for (const t of values.exclude ?? []) rules.push(ruleFrom(t, '--exclude'));
+  return rules;
+}
+
+/** Answer settings from --source-policy, --router, --override and --no-override (= --override never). */
+export function answerSettings(values: {
+  'source-policy'?: string | undefined;
+  router?: boolean | undefined;
+  override?: string | undefined;
+  'no-override'?: boolean | undefined;
+}): AnswerSettings {
+  if (values['no-override'] === true && values.override !== undefined && values.override !== 'never') {
+    throw new UsageError(`--no-override contradicts --override ${values.override}`);
+  }
+  const mode = values['no-override'] === true ? 'never' : (values.override ?? DEFAULT_ANSWER_SETTINGS.overrideMode!);
+  if (mode !== 'auto' && mode !== 'always' && mode !== 'never') {
+    throw new UsageError(`--override: '${mode}' is not one of auto, always, never`);
+  }
+  const sp = values['source-policy'] ?? DEFAULT_ANSWER_SETTINGS.sourcePolicy;
+  if (sp !== 'link-local' && sp !== 'target') {
+    throw new UsageError(`--source-policy: '${sp}' is not one of link-local, target`);
+  }
+  return {
+    sourcePolicy: sp as SourcePolicy,
+    router: values.router ?? DEFAULT_ANSWER_SETTINGS.router,
+    override: mode !== 'never',
+    overrideMode: mode,
+  };
+}
+
+export function macFlag(text: string | undefined, flag = '--mac'): Uint8Array {
+  if (text === undefined) throw new UsageError(`${flag} is required`);
+  try {
+    return parseMac(text);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}
+
+export function addressFlag(text: string, flag: string): Uint8Array {
+  try {
+    return parseAddress(text);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export function logLevel(text: string | undefined, dflt = 'info'): string {
+  const l = text ?? dflt;
+  if (!LOG_LEVELS.includes(l)) throw new UsageError(`--log-level: '${l}' is not one of ${LOG_LEVELS.join(', ')}`);
+  return l;
+}
+
+/** A positive integer flag. */
+export function intFlag(text: string | undefined, flag: string, dflt: number, min: number, max: number): number {
+  if (text === undefined) return dflt;
+  if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a whole number`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`${flag}: ${n} is out of range ${min}..${max}`);
+  return n;
+}

@@ -1,0 +1,154 @@
+/** `--help` texts. Kept beside the flags they describe; README shows the same. */
+
+export const MAIN_HELP = `ndp-responder: answer IPv6 Neighbor Solicitations for container addresses on a Docker host
+
+Usage: ndp-responder <command> [options]
+
+Commands:
+  run       answer NS live on an interface (static rules and/or Docker containers)
+  replay    replay a pcap file through the engine and write the answers to a pcap file
+  explain   say whether, and by which rule, an address would be answered
+  doctor    check the host: privileges, interface, forwarding, kernel proxy_ndp, Docker
+  demo      build the two-host lab in network namespaces and show it working
+
+Run 'ndp-responder <command> --help' for the options of a command.
+`;
+
+const RULES_HELP = `Which addresses are answered (repeatable; the longest matching rule wins, an
+exclusion beats an answer of the same length, the interface's own addresses are never answered):
+  --prefix CIDR          answer every target inside CIDR (e.g. 2003:ab11:0:0:8000::/66)
+  --address ADDR         answer exactly ADDR
+  --address-file FILE    answer every address listed in FILE (one per line, # comments)
+  --exclude CIDR         never answer targets inside CIDR`;
+
+const ANSWER_HELP = `How answers are built:
+  --source-policy P      IPv6 source of each NA: 'target' (default: the NA comes from the address
+                         it speaks for, as the container itself would answer; ndisc6 and some
+                         providers' filters only accept that) or 'link-local' (the interface's
+                         fe80:: address, RFC 4861's letter)
+  --router               set the R flag (we are a router)
+  --override MODE        the O flag: 'auto' (default: O=1 for an exact address we know is ours,
+                         a container or an --address, once its probe found no other owner; O=0
+                         for an answer that comes only from a prefix rule, so a real owner's NA
+                         wins, RFC 4861 7.2.8), 'always' or 'never'
+  --no-override          the same as --override never`;
+
+const DOCKER_URL_HELP = `Docker URLs (--docker URL or $DOCKER_HOST):
+  unix:///path, /path    the engine's Unix socket (TLS variables do not apply)
+  tcp://HOST[:PORT]      plain HTTP on port 2375; TLS on port 2376 when DOCKER_TLS_VERIFY or
+                         DOCKER_TLS is set (to anything non-empty, as the docker CLI reads them)
+  https://HOST[:PORT]    TLS, port 2376 by default
+  http://HOST[:PORT]     plain HTTP; refused while DOCKER_TLS_VERIFY, DOCKER_TLS or
+                         DOCKER_CERT_PATH is set (so is tcp:// with DOCKER_CERT_PATH alone)
+  HOST is a name, an IPv4 address or an IPv6 address in brackets: tcp://[2001:db8::1]:2376.
+  TLS reads ca.pem, cert.pem and key.pem from $DOCKER_CERT_PATH (else $DOCKER_CONFIG, else
+  ~/.docker); ca.pem is required with DOCKER_TLS_VERIFY, else the system's CAs are used when it
+  is absent. The engine's certificate is always verified (also under DOCKER_TLS). ssh:// is not
+  supported.`;
+
+export const RUN_HELP = `Usage: ndp-responder run --interface IF [rules] [options]
+
+Answer Neighbor Solicitations on IF until SIGINT/SIGTERM.
+
+${RULES_HELP}
+
+Docker:
+  --docker [URL]         follow the containers of this Docker engine (default: $DOCKER_HOST, then
+                         unix:///var/run/docker.sock); their IPv6 addresses inside the uplink's
+                         on-link prefixes (or inside --prefix rules when given) are answered,
+                         except on macvlan and ipvlan networks (those containers are on the
+                         link themselves and answer for themselves)
+  --docker-network NAME  only containers' addresses on these Docker networks (repeatable)
+  --docker-label-opt-in  only containers labelled ndp-responder.enable=true
+                         (by default every container is answered unless labelled =false)
+
+${DOCKER_URL_HELP}
+
+${ANSWER_HELP}
+
+Packets:
+  --interface IF         the uplink to answer on (required)
+  --backend B            'afpacket' (default: native AF_PACKET socket, batched) or 'pcap'
+                         (node_pcap capture + raw-socket send: portable fallback)
+  --max-groups N         above N solicited-node groups, receive all multicast instead of
+                         programming one filter entry per group (default 4096)
+  --no-mld               do not send MLD reports (use when no switch snoops MLD)
+  --promiscuous          receive every frame on the link (last resort)
+  --no-announce          do not send unsolicited NAs when an address appears
+  --nice N               scheduling priority of the answering thread, -20..0 (default -10: under
+                         an NS flood the kernel's receive work would otherwise take half of the
+                         responder's CPU for packets it then cannot answer; 0 leaves it alone;
+                         needs CAP_SYS_NICE, silently kept otherwise)
+
+Operations:
+  --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
+                         (docs/http.md)
+                         (e.g. [::1]:9464)
+  --log-level L          fatal, error, warn, info (default), debug (one line per decision), trace
+  -h, --help             this help
+`;
+
+export const REPLAY_HELP = `Usage: ndp-responder replay IN.pcap -o OUT.pcap --mac MAC [rules] [options]
+
+Feed every frame of IN.pcap (Ethernet) to the engine and write exactly the frames the responder
+would send, in order, to OUT.pcap. Prints a summary: frames read, answered, dropped per reason.
+
+  -o, --output FILE      where the answers go (required)
+  --mac MAC              the host's MAC (Ethernet source and target link-layer address)
+  --link-local ADDR      the host's link-local address (default: EUI-64 from --mac)
+  --explain              print one line per input frame: index, target, decision, reason, rule
+  --json                 print the summary as JSON
+
+${RULES_HELP}
+
+${ANSWER_HELP}
+
+Exit status: 0 done, 2 bad arguments or unreadable input.
+`;
+
+export const EXPLAIN_HELP = `Usage: ndp-responder explain ADDR... [rules] [--interface IF] [--docker [URL]]
+       ndp-responder explain ADDR... --daemon http://HOST:PORT
+
+Say for each ADDR whether an NS for it would be answered, and why: the winning rule, where it
+came from (flag, container, network, interface address) and every other rule covering ADDR.
+With --daemon, ask a running 'ndp-responder run --metrics HOST:PORT' instead.
+
+${RULES_HELP}
+
+  --interface IF         also load IF's own addresses (never answered)
+  --docker [URL]         also load the running containers of this Docker engine (URL forms
+                         and TLS: see 'ndp-responder run --help')
+  --json                 print JSON
+`;
+
+export const DOCTOR_HELP = `Usage: ndp-responder doctor --interface IF [--docker [URL]] [--json]
+
+Check what ndp-responder needs and what gets in its way, one line per check:
+privileges (CAP_NET_RAW), interface present and up, its MAC and link-local address, the native
+back end and node_pcap load, IPv6 forwarding (containers' traffic must be routed), kernel
+proxy_ndp and proxy entries on IF (two answerers disagree), Docker reachable and which container
+addresses are in scope. Exit status 0 when nothing failed, 1 otherwise.
+`;
+
+export const DEMO_HELP = `Usage: ndp-responder demo [--keep] [--backend afpacket|pcap]
+
+Builds the seed's two-host topology in network namespaces (no Docker needed): a "switch"
+bridge, hosts h1 and h2 on 2003:ab11::/64, a container range behind each (2003:ab11:0:0:8000::/66
+and 2003:ab11:0:0:c000::/66) on a veth "container", forwarding on, no kernel proxy entries.
+Shows the cross-host ping failing, starts ndp-responder on both hosts, shows it succeeding and
+the neighbour tables. Everything is removed at the end (unless --keep).
+`;
+
+/** docs/cli.md: every command's help, generated (scripts/make-cli-doc.ts). */
+export function renderCliDoc(): string {
+  const sections: [string, string][] = [
+    ['ndp-responder', MAIN_HELP],
+    ['run', RUN_HELP],
+    ['replay', REPLAY_HELP],
+    ['explain', EXPLAIN_HELP],
+    ['doctor', DOCTOR_HELP],
+    ['demo', DEMO_HELP],
+  ];
+  const body = sections.map(([name, text]) => `## ${name}\n\n\`\`\`text\n${text.trimEnd()}\n\`\`\`\n`).join('\n');
+  return `# Command-line reference\n\nGenerated from the program's own \`--help\` texts by \`scripts/make-cli-doc.ts\`; do not edit by hand.\n\n${body}`;
+}
