@@ -10,8 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { run, runOk, stopProcess } from './support/docker-lab.js';
-import { waitForLine } from '../../src/lab/topology.js';
+import { run, runOk, stopProcess, waitForLine } from '../../src/lab/process.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'ndp-pack-'));

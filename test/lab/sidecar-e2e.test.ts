@@ -12,9 +12,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { DockerLab, IMAGE, run, runOk, type HostName } from './support/docker-lab.js';
-import { formatAddress, parseAddress } from '../../src/table/cidr.js';
-import { waitFor } from './support/netns.js';
+import { DockerLab, IMAGE, type HostName } from '../../src/lab/docker-lab.js';
+import { run, runOk, waitFor } from '../../src/lab/process.js';
+import { formatAddress, parseAddress } from '../../src/addr/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SIDECAR = 'ndp-responder:latest';
@@ -127,11 +127,11 @@ t.test('a new container is answered at once; a stopped one no longer', async (t)
 
 t.test('the sidecar stops cleanly on docker stop', async (t) => {
   for (const h of HOSTS) {
-    await lab.dockerOk(h, ['stop', '-t', '10', 'ndp-responder']);
+    await lab.dockerOk(h, ['stop', '-t', '10', 'ndp-responder'], { timeoutMs: 60_000 });
     const code = await lab.dockerOk(h, ['inspect', '-f', '{{.State.ExitCode}}', 'ndp-responder']);
     t.equal(code, '0', `${h}: exit code 0 after SIGTERM`);
     t.match(await sidecarLog(h), /"msg":"stopped"/, `${h}: logged 'stopped'`);
   }
-  const r = await run('docker', ['-H', lab.host('d1').url, 'rm', 'ndp-responder']);
+  const r = await run('docker', ['-H', lab.host('d1').url, 'rm', 'ndp-responder'], { timeoutMs: 60_000 });
   t.equal(r.code, 0, 'container removed');
 });
