@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 # Docker for the two-host scenario, and the competitors the benchmark measures.
 PKGS=(libpcap-dev iproute2 iputils-ping ndisc6 tcpdump busybox-static docker.io util-linux procps
       ndppd npd6 netsniff-ng tcpreplay g++ make python3 openssl)
+# systemd-analyze checks the unit file (test/unit/systemd-unit.test.ts); Debian ships it in the
+# systemd package, which installs without systemd running (a container).
+command -v systemd-analyze >/dev/null || PKGS+=(systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,12 +25,17 @@ fi
 # Build native code against the machine's own Node headers (no download: the network is closed).
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
 
-# npm dependencies (native ones are approved in package.json's allowScripts).
+# npm dependencies (native ones are approved in package.json's allowScripts). `npm ci` runs the
+# package's `prepare` script, which builds; otherwise build here.
+built=0
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
+  echo "setup: npm ci (and build)"
   npm ci --no-audit --no-fund --loglevel=error
+  built=1
 fi
 
-# TypeScript to dist/, the native addon to build/Release/.
-echo "setup: build"
-npm run --silent build
+# TypeScript to dist/, the native addon to build/Release/ (renamed into place: see scripts/build-addon.mjs).
+if [ "$built" = 0 ]; then
+  echo "setup: build"
+  npm run --silent build
+fi

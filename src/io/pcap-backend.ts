@@ -868,7 +868,17 @@ function errnoCode(err: unknown): string {
  * @throws Error when the socket can't be made or configured (not root, no such device).
  */
 function openRawSocket(ifname: string): RawSocket {
-  const raw = require('raw-socket') as RawSocketModule;
+  let raw: RawSocketModule;
+  try {
+    raw = require('raw-socket') as RawSocketModule;
+  } catch (cause) {
+    // An optional dependency: missing, or installed without its addon built.
+    const first = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
+    throw Object.assign(new Error(`cannot load the optional npm package 'raw-socket': ${first}`), {
+      code: 'ERR_RAW_SOCKET_MISSING',
+      cause,
+    });
+  }
   const sock = raw.createSocket({ protocol: raw.Protocol.ICMPv6, addressFamily: raw.AddressFamily.IPv6, bufferSize: 64 });
   sock.on('error', () => {});
   sock.pauseRecv();
