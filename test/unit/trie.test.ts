@@ -155,6 +155,42 @@ t.test('iteration throws when the trie changes underneath', async (t) => {
   t.throws(() => trie.forEachValue((v) => put(trie, `2001:db8::${v + 20}`, v)), /modified during iteration/);
 });
 
+t.test('the invariant checks catch a corrupted store', async (t) => {
+  const build = (): RadixTrie<number> => {
+    const trie = new RadixTrie<number>();
+    for (let i = 0; i < 40; i++) put(trie, `2001:db8::${i.toString(16)}`, i % 3);
+    put(trie, '2001:db8::/64', 100);
+    put(trie, '2001:db8:0:0:8000::/65', 101);
+    put(trie, '2001:db8:1::/48', 102);
+    checkTrieInvariants(trie);
+    return trie;
+  };
+  const occupied = (trie: RadixTrie<number>): number => trie['hosts'].ctrl.findIndex((c) => c !== 0);
+  let trie = build();
+  trie['hosts'].ctrl[occupied(trie)]! ^= 1;
+  t.throws(() => checkTrieInvariants(trie), /control byte/);
+  trie = build();
+  trie['hosts'].slotRefs[0]!++;
+  t.throws(() => checkTrieInvariants(trie), /references counted/);
+  trie = build();
+  const lost = occupied(trie); // a bucket emptied behind the store's back
+  trie['hosts'].ctrl[lost] = 0;
+  trie['hosts'].buckets.fill(0, lost * 5, lost * 5 + 5);
+  t.throws(() => checkTrieInvariants(trie), /hole in its probe run|exact count/);
+  trie = build();
+  const lengthWord = (trie: RadixTrie<number>, length: number): number =>
+    trie['prefixes'].nodes.findIndex((v, i) => i % 4 === 2 && v === length);
+  trie['prefixes'].nodes[lengthWord(trie, 64)] = 66; // the /64 node now claims to be longer than its /65 child
+  t.throws(() => checkTrieInvariants(trie), /^node \d+: child 1 leaves the prefix/);
+  trie = build();
+  const slot48 = trie['prefixes'].nodes[lengthWord(trie, 48) + 1]!;
+  trie['prefixes'].keys[slot48 * 4 + 3] = 1; // the key of 2001:db8:1::/48 gets a host bit
+  t.throws(() => checkTrieInvariants(trie), /^node \d+: host bits set/);
+  trie = build();
+  trie['prefixes'].nodeTop++;
+  t.throws(() => checkTrieInvariants(trie), /nodes leak/);
+});
+
 t.test('clear', async (t) => {
   const trie = new RadixTrie<number>();
   for (let i = 0; i < 100; i++) put(trie, `2001:db8::${i.toString(16)}/${100 + (i % 29)}`, i);
