@@ -29,6 +29,6 @@ export interface Rule {
   readonly length: number;
   readonly action: Action;
   readonly source: RuleSource;
-  /** Canonical text form, e.g. `2003:ab11::8000:0:0:0/66` → printed by ip-address at the edges. */
+  /** Canonical text form (RFC 5952, as `formatCidr` prints it), e.g. `2003:ab11:0:0:8000::/66`. */
   readonly text: string;
 }

@@ -45,8 +45,8 @@ export interface TableChange {
   readonly removed: Rule[];
   /**
    * True when the set of answered prefixes shorter than /128 changed (one appeared, or one
-   * stopped being answered). Additive to the original `{ added, removed }` contract, so the
-   * membership manager also hears about prefix changes.
+   * stopped being answered): prefixes cannot be listed in `added`/`removed`, and the membership
+   * manager needs to hear about them too.
    */
   readonly prefixesChanged: boolean;
 }

@@ -4,6 +4,7 @@ import { RadixTrie } from '../../src/table/trie.js';
 import { parseCidr, parseAddress, formatCidr } from '../../src/addr/index.js';
 import { Prng } from '../support/prng.js';
 import { ReferenceTrie, masked } from '../support/reference-trie.js';
+import { checkTrieInvariants } from '../support/trie-invariants.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const A = (text: string): Uint8Array => parseAddress(text);
@@ -26,7 +27,7 @@ t.test('empty trie', async (t) => {
   t.same([...trie.values()], []);
   t.equal(trie.delete(A('::'), 0, 0), undefined);
   t.equal(trie.delete(A('::1'), 0, 128), undefined);
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
 });
 
 t.test('longest prefix match across /0, prefixes and /128', async (t) => {
@@ -70,7 +71,7 @@ t.test('longest prefix match across /0, prefixes and /128', async (t) => {
   t.equal(trie.lookupLength(A('2001:db9::5'), 0), -1);
   t.equal(trie.delete(A('2001:db8:1:2::'), 0, 127), 'p2p');
   t.equal(trie.lookup(A('2001:db8:1:2::1'), 0), 'lan');
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
 });
 
 t.test('host bits are masked on insert, get and delete', async (t) => {
@@ -85,7 +86,7 @@ t.test('host bits are masked on insert, get and delete', async (t) => {
   t.same(listing(trie), ['2001:db8::/64=b', '8000::/1=top']);
   t.equal(trie.delete(A('2001:db8::abcd'), 0, 64), 'b');
   t.equal(trie.size, 1);
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
 });
 
 t.test('get is exact, delete of absent keys changes nothing', async (t) => {
@@ -104,7 +105,7 @@ t.test('get is exact, delete of absent keys changes nothing', async (t) => {
   t.equal(trie.delete(A('2001:db8::'), 0, 0), undefined);
   t.equal(trie.size, 2);
   t.same(listing(trie), ['2001:db8::/48=1', '2001:db8::1/128=2']);
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
 });
 
 t.test('keys and addresses at an offset', async (t) => {
@@ -154,6 +155,42 @@ t.test('iteration throws when the trie changes underneath', async (t) => {
   t.throws(() => trie.forEachValue((v) => put(trie, `2001:db8::${v + 20}`, v)), /modified during iteration/);
 });
 
+t.test('the invariant checks catch a corrupted store', async (t) => {
+  const build = (): RadixTrie<number> => {
+    const trie = new RadixTrie<number>();
+    for (let i = 0; i < 40; i++) put(trie, `2001:db8::${i.toString(16)}`, i % 3);
+    put(trie, '2001:db8::/64', 100);
+    put(trie, '2001:db8:0:0:8000::/65', 101);
+    put(trie, '2001:db8:1::/48', 102);
+    checkTrieInvariants(trie);
+    return trie;
+  };
+  const occupied = (trie: RadixTrie<number>): number => trie['hosts'].ctrl.findIndex((c) => c !== 0);
+  let trie = build();
+  trie['hosts'].ctrl[occupied(trie)]! ^= 1;
+  t.throws(() => checkTrieInvariants(trie), /control byte/);
+  trie = build();
+  trie['hosts'].slotRefs[0]!++;
+  t.throws(() => checkTrieInvariants(trie), /references counted/);
+  trie = build();
+  const lost = occupied(trie); // a bucket emptied behind the store's back
+  trie['hosts'].ctrl[lost] = 0;
+  trie['hosts'].buckets.fill(0, lost * 5, lost * 5 + 5);
+  t.throws(() => checkTrieInvariants(trie), /hole in its probe run|exact count/);
+  trie = build();
+  const lengthWord = (trie: RadixTrie<number>, length: number): number =>
+    trie['prefixes'].nodes.findIndex((v, i) => i % 4 === 2 && v === length);
+  trie['prefixes'].nodes[lengthWord(trie, 64)] = 66; // the /64 node now claims to be longer than its /65 child
+  t.throws(() => checkTrieInvariants(trie), /^node \d+: child 1 leaves the prefix/);
+  trie = build();
+  const slot48 = trie['prefixes'].nodes[lengthWord(trie, 48) + 1]!;
+  trie['prefixes'].keys[slot48 * 4 + 3] = 1; // the key of 2001:db8:1::/48 gets a host bit
+  t.throws(() => checkTrieInvariants(trie), /^node \d+: host bits set/);
+  trie = build();
+  trie['prefixes'].nodeTop++;
+  t.throws(() => checkTrieInvariants(trie), /nodes leak/);
+});
+
 t.test('clear', async (t) => {
   const trie = new RadixTrie<number>();
   for (let i = 0; i < 100; i++) put(trie, `2001:db8::${i.toString(16)}/${100 + (i % 29)}`, i);
@@ -163,7 +200,7 @@ t.test('clear', async (t) => {
   t.equal(trie.lookup(A('2001:db8::1'), 0), undefined);
   put(trie, '2001:db8::1', 7);
   t.equal(trie.lookup(A('2001:db8::1'), 0), 7);
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
 });
 
 t.test('shared values: overwrite and delete keep each entry its own value', async (t) => {
@@ -172,13 +209,13 @@ t.test('shared values: overwrite and delete keep each entry its own value', asyn
   const blue = { c: 'blue' };
   const key = (i: number): Uint8Array => A(`2001:db8::${i.toString(16)}`);
   for (let i = 0; i < 100; i++) trie.insert(key(i), 0, 128, i % 2 === 0 ? red : blue);
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
   t.equal(trie.insert(key(4), 0, 128, blue), red, 'overwrite returns the old shared value');
   t.equal(trie.insert(key(4), 0, 128, blue), blue, 'same value again');
   t.equal(trie.lookup(key(4), 0), blue);
   t.equal(trie.lookup(key(6), 0), red, 'the neighbour sharing the old value keeps it');
   for (let i = 0; i < 100; i += 3) trie.delete(key(i), 0, 128);
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
   let bad = 0;
   for (let i = 0; i < 100; i++) {
     const want = i % 3 === 0 ? undefined : i === 4 || i % 2 === 1 ? blue : red;
@@ -187,7 +224,7 @@ t.test('shared values: overwrite and delete keep each entry its own value', asyn
   t.equal(bad, 0, 'every entry has its own value after overwrites and deletes');
   // Many distinct values interleaved with shared ones.
   for (let i = 100; i < 300; i++) trie.insert(key(i), 0, 128, i % 5 === 0 ? red : { i });
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
   t.same((trie.lookup(key(123), 0) as { i: number }).i, 123);
   t.equal(trie.lookup(key(125), 0), red);
 });
@@ -202,7 +239,7 @@ t.test('undefined as a value does not revive a freed value slot', async (t) => {
   t.ok(trie.has(A('::b'), 0, 128));
   t.equal(trie.lookup(A('::b'), 0), undefined);
   t.equal(trie.lookup(A('::c'), 0), 'x');
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
 });
 
 t.test('many /128 in one /64 with deletes (hash growth and backward shift)', async (t) => {
@@ -231,7 +268,7 @@ t.test('many /128 in one /64 with deletes (hash growth and backward shift)', asy
     if (trie.lookup(setKey(i * 7 + 1), 0) !== undefined) bad++;
   }
   t.equal(bad, 0, 'every lookup right after deleting half');
-  trie.checkInvariants();
+  checkTrieInvariants(trie);
   const listed = [...trie.entries()];
   t.equal(listed.length, N / 2);
   t.ok(
@@ -307,7 +344,7 @@ t.test('seeded random operations agree with a linear-scan reference', async (t) 
         if (trie.size !== ref.size) mismatches++;
       }
       if (op % 500 === 499) {
-        trie.checkInvariants();
+        checkTrieInvariants(trie);
         const a = gen.key();
         t.same(
           trie.matchAll(a, 0).map((m) => [m.length, m.value]),
@@ -322,18 +359,29 @@ t.test('seeded random operations agree with a linear-scan reference', async (t) 
       ref.entries().map((e) => [hex(e.key), e.length, e.value]),
       `seed ${seed}: entries() order and content`,
     );
-    const want = ref.entries().map((e) => e.value).sort((a, b) => a - b);
-    t.same([...trie.values()].sort((a, b) => a - b), want, 'values()');
+    const want = ref
+      .entries()
+      .map((e) => e.value)
+      .sort((a, b) => a - b);
+    t.same(
+      [...trie.values()].sort((a, b) => a - b),
+      want,
+      'values()',
+    );
     const each: number[] = [];
     trie.forEachValue((v) => each.push(v));
-    t.same(each.sort((a, b) => a - b), want, 'forEachValue()');
-    trie.checkInvariants();
+    t.same(
+      each.sort((a, b) => a - b),
+      want,
+      'forEachValue()',
+    );
+    checkTrieInvariants(trie);
     // Drain completely: the trie returns to empty with no leaked nodes.
     let drainBad = 0;
     for (const e of ref.entries()) if (trie.delete(e.key, 0, e.length) !== e.value) drainBad++;
     t.equal(drainBad, 0, `seed ${seed}: every delete while draining returns the value`);
     t.equal(trie.size, 0, `seed ${seed}: drained`);
-    trie.checkInvariants();
+    checkTrieInvariants(trie);
   }
 });
 
@@ -375,7 +423,7 @@ t.test('model-based property: command sequences against the reference', async (t
         }
         if (trie.size !== ref.size) return false;
       }
-      trie.checkInvariants();
+      checkTrieInvariants(trie);
       const got = [...trie.entries()].map((e) => `${hex(e.key)}/${e.length}=${e.value}`);
       const want = ref.entries().map((e) => `${hex(e.key)}/${e.length}=${e.value}`);
       return got.join() === want.join();
