@@ -7,6 +7,7 @@ import { readUplinkFacts } from '../service/link.js';
 import { openRoutes } from '../service/routes.js';
 import { Scope, routeOracle } from '../service/scope.js';
 import { toSenderFacts } from '../io/interface.js';
+import { Action } from '../table/rule.js';
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { EXPLAIN_HELP } from './help.js';
 import { makeLogger } from './logger.js';
@@ -76,6 +77,11 @@ export async function explainCommand(args: string[]): Promise<number> {
       }
     }
     const docker = dockerSettings(values);
+    if (docker !== undefined && values.interface === undefined && !scope.staticRuleSet().some((r) => r.action === Action.Answer)) {
+      process.stderr.write(
+        'explain: no --interface and no answer rule: containers are admitted only inside the uplink\'s on-link prefixes, so none is; give --interface IF as run has\n',
+      );
+    }
     if (docker !== undefined) {
       const w = watchDocker(scope, docker, logger, true);
       await w.start();

@@ -72,7 +72,7 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
 
 /** explain web1's address through `docker`; the parsed answer when it worked. */
 async function explainWeb1(docker: string[], env: Record<string, string>): Promise<{ r: RunResult; answered: boolean; byWeb1: boolean }> {
-  const r = await cli(['explain', web1!, ...docker, '--json'], env);
+  const r = await cli(['explain', web1!, '--interface', 'eth0', ...docker, '--json'], env);
   let answered = false;
   let byWeb1 = false;
   if (r.code === 0) {

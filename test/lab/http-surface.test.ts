@@ -53,7 +53,7 @@ type Tap = { teardown(fn: () => void | Promise<void>): void };
 
 /** Start the daemon in `ns`; resolves at its "ready" log line. */
 async function startDaemon(t: Tap, ns: Netns, args: string[]) {
-  const child = ns.spawn(process.execPath, [CLI, 'run', '--interface', 'eth0', '--metrics', `[::1]:${PORT}`, '--log-level', 'info', ...args]);
+  const child = ns.spawn(process.execPath, [CLI, 'run', '--interface', 'eth0', '--no-route-check', '--metrics', `[::1]:${PORT}`, '--log-level', 'info', ...args]);
   t.teardown(() => void child.kill('SIGKILL'));
   const out: string[] = [];
   let stderr = '';
