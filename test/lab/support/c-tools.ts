@@ -37,7 +37,7 @@ export function cTool(name: keyof typeof SOURCES & string): string {
       });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
-      throw new Error(`gcc ${path.basename(src)}: ${err.stderr?.trim() || err.message}`);
+      throw new Error(`gcc ${path.basename(src)}: ${err.stderr?.trim() || err.message}`, { cause: e });
     }
   }
   return bin;
