@@ -210,6 +210,9 @@ t.test('dockerd crash and uplink re-creation under a flood: recovered on its own
   const tFreshAnswered = performance.now();
   t.ok(freshMs !== undefined, `a container started after the restart is answered (${fresh})`);
   t.equal(await ndisc6(keep), mac0, "'keep' answered after the restart");
+  // The same probe for a running container, right before: a control that the flood lets answers through.
+  const keepAfter = await answered(keep, 20);
+  t.ok(keepAfter.answered >= 15, `control: 'keep' answered to the same probe (${keepAfter.answered}/${keepAfter.samples})`);
   const goneAfter = await answered(gone, 20);
   t.equal(goneAfter.answered, 0, `'gone' (killed with dockerd, not restarted) is not answered afterwards (0/${goneAfter.samples})`);
   const status = (await dlab.docker('d1', ['inspect', '-f', '{{.State.Status}}', 'gone'])).stdout.trim();
@@ -253,6 +256,8 @@ t.test('dockerd crash and uplink re-creation under a flood: recovered on its own
   t.ok(linkMs !== undefined, "'keep' answered again on the new uplink");
   t.equal(await ndisc6(keep), mac1, 'with the new MAC, not the old one');
   t.equal(await ndisc6(fresh), mac1, "'fresh' too");
+  const keepAfterLink = await answered(keep, 20);
+  t.ok(keepAfterLink.answered >= 15, `control: 'keep' answered to the same probe (${keepAfterLink.answered}/${keepAfterLink.samples})`);
   const goneAfterLink = await answered(gone, 20);
   t.equal(goneAfterLink.answered, 0, `'gone' still not answered (0/${goneAfterLink.samples})`);
   t.comment(`uplink re-created: first answer ${Math.round(tLinkAnswered - tLink)} ms after it came up`);
