@@ -11,9 +11,12 @@
  *   npx tap test/lab/address-change.test.ts
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import t from 'tap';
 
+import { makeMldQuery } from '../support/frames.js';
 import { Lab } from '../../src/lab/netns.js';
 import { sleep, stopProcess, waitFor, waitForLine } from '../../src/lab/process.js';
 import { cTool, lastJson, removeCTools, type ProbeResult } from './support/c-tools.js';
@@ -25,9 +28,17 @@ if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (s
 const DAD_TRANSMITS = 12;
 const RETRANS_MS = 1000;
 const TARGET = '2003:ab11:0:0:8000::42';
+/** TARGET's solicited-node group (an --address rule: the daemon reports it). */
+const GROUP = 'ff02::1:ff00:42';
+const P_MAC = '02:00:5e:40:00:09';
+const P_LL = 'fe80::ff:fe40:9';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');
 /** The peer's NS: every 50 ms, each answered within 200 ms or counted lost (quiet p99 ~2 ms). */
 const PROBE_GAP_MS = 50;
 const PROBE_TIMEOUT_MS = 200;
+/** How often the daemon re-reads the interface (service/link.ts default). */
+const POLL_MS = 1000;
 
 t.test('address changes on the uplink: no reopen, allmulti never off, no gap in answers', async (t) => {
   const probe = cTool('latency-probe');
@@ -61,8 +72,24 @@ t.test('address changes on the uplink: no reopen, allmulti never off, no gap in 
     'net.ipv6.conf.eth0.accept_dad=1',
     `net.ipv6.conf.eth0.dad_transmits=${DAD_TRANSMITS}`,
     `net.ipv6.neigh.eth0.retrans_time_ms=${RETRANS_MS}`,
+    // A random link-local (not the MAC's EUI-64): the daemon cannot guess it, it must read it.
+    'net.ipv6.conf.eth0.addr_gen_mode=3',
   ]);
   await p.up('eth0');
+  // p sees every MLDv2 report h sends (a Hop-by-Hop header of 8 bytes, then ICMPv6 type 143; tcpdump's icmp6 keyword does not look past the Hop-by-Hop header).
+  const capture = p.spawn('tcpdump', ['-i', 'eth0', '-l', '-nn', '-tt', '-v', 'ip6[6] == 0 and ip6[48] == 143']);
+  let captured = '';
+  let capturedErr = '';
+  capture.stderr!.setEncoding('utf8').on('data', (d: string) => (capturedErr += d));
+  capture.stdout!.setEncoding('utf8').on('data', (d: string) => (captured += d));
+  t.teardown(() => stopProcess(capture, 2000));
+  const querier = p.spawnJsonLines(process.execPath, ['--import', 'tsx', AGENT, '--agent'], { cwd: ROOT });
+  t.teardown(() => querier.end());
+  await Promise.all([
+    waitFor(() => capturedErr.includes('listening on'), { timeoutMs: 15_000, what: 'tcpdump to listen' }),
+    querier.waitFor((r) => r['ev'] === 'ready', 30_000),
+  ]);
+  await querier.call({ op: 'open', ifname: 'eth0' });
   await h.up('eth0');
   const upAt = Date.now();
   await h.addr('eth0', '2003:ab11::2/64');
@@ -82,6 +109,8 @@ t.test('address changes on the uplink: no reopen, allmulti never off, no gap in 
     'eth0',
     '--prefix',
     '2003:ab11:0:0:8000::/66',
+    '--address',
+    TARGET,
     '--log-level',
     'info',
   ]);
@@ -143,8 +172,14 @@ t.test('address changes on the uplink: no reopen, allmulti never off, no gap in 
     { timeoutMs: DAD_TRANSMITS * RETRANS_MS + 20_000, intervalMs: 100, what: 'the link-local address to become valid' },
   );
   const validAt = Date.now();
+  // An MLDv2 general query from p (max response delay 500 ms) once the daemon has re-read the
+  // interface (every second): h reports its groups again, now from its link-local address.
+  await sleep(POLL_MS + 500);
+  const queryAt = Date.now();
+  const query = makeMldQuery({ ethSrc: P_MAC, src: P_LL, dst: 'ff02::1', maxResponseCode: 500 });
+  await querier.call({ op: 'send', frames: [Buffer.from(query).toString('hex')] });
   // 2. A new global address, then it goes again (both are address changes the daemon sees).
-  await sleep(1500);
+  await sleep(1000);
   await h.ip(['-6', 'addr', 'add', '2003:ab11::77/64', 'dev', 'eth0', 'nodad']);
   await waitFor(() => log.join('').includes('2003:ab11::77'), { timeoutMs: 10_000, what: 'the daemon to see the new address' });
   await sleep(1500);
@@ -158,6 +193,25 @@ t.test('address changes on the uplink: no reopen, allmulti never off, no gap in 
   if (pr.code !== 0) throw new Error(`latency-probe exited ${pr.code}: ${pr.stderr}`);
   const r = lastJson<ProbeResult>('latency-probe', pr.stdout);
   const text = log.join('');
+  // The daemon's reports (the only ones carrying TARGET's solicited-node group): their sources.
+  const reports = captured
+    .split('\n')
+    .filter((l) => l.includes(`gaddr ${GROUP}`))
+    .map((l) => ({ at: Number(l.split(' ')[0]) * 1000, src: / ([0-9a-f:]+) > ff02::16:/.exec(l)?.[1] ?? '?' }));
+  const before = reports.filter((r) => r.at < validAt);
+  const after = reports.filter((r) => r.at >= queryAt);
+  t.comment(
+    `MLD reports for ${GROUP}: before the link-local was valid from ${[...new Set(before.map((r) => r.src))].join(', ') || '-'} (${before.length}), ` +
+      `after from ${[...new Set(after.map((r) => r.src))].join(', ') || '-'} (${after.length}); h's link-local ${valid.addr}`,
+  );
+  t.ok(
+    before.every((r) => r.src === '::'),
+    'while it was tentative, MLD reports came from :: (RFC 3810 5.2.13), not from a guessed address',
+  );
+  t.ok(
+    after.length > 0 && after.every((r) => r.src === valid.addr),
+    `after it became valid, MLD reports come from the link-local ${valid.addr}`,
+  );
   const changes = text.split('\n').filter((l) => l.includes('"msg":"interface addresses changed"'));
   t.comment(
     `link-local ${valid.addr} valid ${validAt - upAt} ms after link up; peer: ${r.answered}/${r.samples} NS answered (${r.lost} lost), ` +
