@@ -248,6 +248,15 @@ interface VlanState {
 /** Per-(VLAN, group) key for group-specific state: VID (-1..4095) + 1, then the 24-bit group key. */
 const groupSlot = (vid: number, key: number): number => (vid + 1) * 0x1000000 + key;
 
+const UNSPECIFIED = new Uint8Array(16);
+
+/**
+ * Source of our MLD messages: the interface's link-local address, or :: while it has no valid one
+ * yet (RFC 3810 section 5.2.13, RFC 3590), as the kernel does: a tentative address must not be
+ * used, and the stand-in (EUI-64 of the MAC) may not be an address of this host at all.
+ */
+const mldSource = (host: HostFacts): Uint8Array => (host.linkLocalValid === false ? UNSPECIFIED : host.linkLocal);
+
 export class MembershipManager {
   readonly maxGroups: number;
   readonly mld: boolean;
@@ -649,7 +658,7 @@ export class MembershipManager {
     const host = this.#host;
     const per = this.#perReport;
     return this.#sendFrames(Math.ceil(keys.length / per), 'MLDv2 report', (i, off) =>
-      buildMldv2Report(this.#out, off, host.mac, host.linkLocal, keys.slice(i * per, (i + 1) * per).map(groupOf), recordType, vlanTci),
+      buildMldv2Report(this.#out, off, host.mac, mldSource(host), keys.slice(i * per, (i + 1) * per).map(groupOf), recordType, vlanTci),
     );
   }
 
@@ -658,7 +667,7 @@ export class MembershipManager {
     const host = this.#host;
     const build = done ? buildMldv1Done : buildMldv1Report;
     return this.#sendFrames(keys.length, done ? 'MLDv1 done' : 'MLDv1 report', (i, off) =>
-      build(this.#out, off, host.mac, host.linkLocal, groupOf(keys[i]!), vlanTci),
+      build(this.#out, off, host.mac, mldSource(host), groupOf(keys[i]!), vlanTci),
     );
   }
 

@@ -12,6 +12,11 @@ export interface HostFacts extends NaSender {
   readonly mac: Uint8Array;
   /** The interface's link-local address (16 bytes); NA source under `--source-policy link-local`. */
   readonly linkLocal: Uint8Array;
+  /**
+   * False while the interface has no valid link-local address yet (DAD running) and `linkLocal`
+   * is a stand-in: MLD reports then come from :: (RFC 3810 section 5.2.13). Absent: valid.
+   */
+  readonly linkLocalValid?: boolean;
 }
 
 /** How NAs are built. */

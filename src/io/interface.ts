@@ -266,6 +266,8 @@ export interface SenderFacts {
   readonly ifname: string;
   readonly mac: Uint8Array;
   readonly linkLocal: Uint8Array;
+  /** False while `linkLocal` is only the EUI-64 stand-in (the kernel has no valid one yet). */
+  readonly linkLocalValid: boolean;
 }
 
 /**
@@ -274,7 +276,12 @@ export interface SenderFacts {
  * re-read and replaced once the kernel's is valid (see service/link.ts).
  */
 export function toSenderFacts(facts: InterfaceFacts): SenderFacts {
-  return { ifname: facts.ifname, mac: facts.mac, linkLocal: facts.linkLocal ?? linkLocalFromMac(facts.mac) };
+  return {
+    ifname: facts.ifname,
+    mac: facts.mac,
+    linkLocal: facts.linkLocal ?? linkLocalFromMac(facts.mac),
+    linkLocalValid: facts.linkLocal !== null,
+  };
 }
 
 /**

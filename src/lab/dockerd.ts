@@ -184,14 +184,21 @@ function cgroupDirs(cgroup: string): string[] {
   return dirs.filter((d) => fs.existsSync(d));
 }
 
-/** Processes whose command line names the engine's directory (dockerd, containerd, shims). */
+/**
+ * The engine's own processes (dockerd, containerd, shims): an argument starts with the engine's
+ * directory (--data-root, --exec-root, containerd's --config, a shim's -address). A client that
+ * only names the engine's socket (`docker -H unix://DIR/docker.sock`, `ndp-responder run
+ * --docker DIR/docker.sock`) is not the engine: a crash of the engine must not take it along.
+ */
 function dirPids(dir: string): number[] {
-  const needle = Buffer.from(dir.endsWith('/') ? dir : `${dir}/`);
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const sock = engineSock(dir);
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`).includes(needle)) out.push(Number(p));
+      const args = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.startsWith(prefix) && a !== sock)) out.push(Number(p));
     } catch {
       /* gone */
     }

@@ -826,3 +826,52 @@ t.test(
     t.equal(clock.pending(), 0, 'no timers left');
   },
 );
+
+t.test('while the link-local address is not valid yet, reports come from :: (RFC 3810 5.2.13); then from it', async (t) => {
+  const sources: string[] = [];
+  let badChecksums = 0;
+  const raw: MembershipBackend = {
+    send(buf, offsets, lengths, count) {
+      for (let i = 0; i < count; i++) {
+        const f = buf.subarray(offsets[i]!, offsets[i]! + lengths[i]!);
+        const src = f.subarray(14 + 8, 14 + 24);
+        // checksum over the pseudo-header with that very source (ICMPv6 after the 8-byte Hop-by-Hop)
+        const icmp = f.subarray(14 + 40 + 8);
+        const sum = new DataView(icmp.buffer, icmp.byteOffset).getUint16(2);
+        if (sum !== referenceIcmp6Checksum(src, f.subarray(14 + 24, 14 + 40), icmp)) badChecksums++;
+        sources.push(groupText(src));
+      }
+      return count;
+    },
+    addMulticast() {},
+    removeMulticast() {},
+    setAllMulticast() {},
+  };
+  const table = new FakeTable();
+  const m = new MembershipManager({
+    backend: raw,
+    host: { ...host, linkLocalValid: false },
+    table,
+    coalesceMs: 5,
+    unsolicitedReportIntervalMs: 40,
+    random: () => 0.5,
+  });
+  table.add('2001:db8::1');
+  await sleep(100);
+  t.ok(sources.length >= 1, 'reported');
+  t.ok(
+    sources.every((s) => s === groupText(new Uint8Array(16))),
+    `from :: while tentative (${sources.join(', ')})`,
+  );
+  sources.length = 0;
+  m.setHost({ ...host, linkLocalValid: true });
+  table.add('2001:db8::2');
+  await sleep(100);
+  t.ok(sources.length >= 1, 'reported again');
+  t.ok(
+    sources.every((s) => s === groupText(host.linkLocal)),
+    `from the link-local once valid (${sources.join(', ')})`,
+  );
+  m.close();
+  t.equal(badChecksums, 0, 'checksums computed with the source used');
+});
