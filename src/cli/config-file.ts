@@ -160,17 +160,21 @@ export function parseConfigText(text: string, path: string): ConfigFile {
       }
       const spec = CONFIG_KEYS[key];
       if (spec === undefined) {
-        const near = Object.keys(CONFIG_KEYS).find((c) => c.replace(/-/g, '') === key.replace(/[-_]/g, '').toLowerCase());
+        const near = Object.keys(CONFIG_KEYS).find((c) => editDistance(c, key.replace(/_/g, '-').toLowerCase()) <= 2);
         fail(line, key, `unknown key${near ? ` (did you mean '${near}'?)` : ''}; keys are run's long flag names (see 'ndp-responder run --help')`);
       }
       if (where === 'uplink' && spec!.where === 'global') fail(line, key, 'is process-wide: put it at the top level, not in an uplink block');
       const vnode = pair.value as Node | null;
       const vline = vnode ? lineOf(vnode) : line;
       const v = valueOf(spec!.kind, vnode, (msg) => fail(vline, key, msg), lineOf, (l, msg) => fail(l, key, msg));
-      try {
-        checkValue(key, v);
-      } catch (e) {
-        fail(vline, key, (e as Error).message);
+      // A list is checked item by item, so an error names the item's own line.
+      const items: [FlagValue, number][] = Array.isArray(v) && isSeq(vnode) ? v.map((x, i) => [[x], lineOf(vnode.items[i])] as [FlagValue, number]) : [[v, vline]];
+      for (const [x, l] of items) {
+        try {
+          checkValue(key, x);
+        } catch (e) {
+          fail(l, key, (e as Error).message);
+        }
       }
       out[key] = v;
     }
@@ -291,4 +295,15 @@ export function envValues(env: NodeJS.ProcessEnv): FlagValues {
     out[key] = v;
   }
   return out;
+}
+
+/** Levenshtein distance (key suggestions). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

@@ -86,9 +86,11 @@ export async function startControlServer(path: string, h: ControlHandlers, log: 
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     let buf = '';
+    let refused = false;
     let chain = Promise.resolve();
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
+      if (refused) return;
       buf += chunk;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -101,8 +103,11 @@ export async function startControlServer(path: string, h: ControlHandlers, log: 
         });
       }
       if (buf.length > MAX_LINE) {
-        sock.end(JSON.stringify({ ok: false, error: `request line longer than ${MAX_LINE} bytes` }) + '\n');
+        // Refuse the rest of this connection: one error line, then close.
+        refused = true;
         buf = '';
+        sock.end(JSON.stringify({ ok: false, error: `request line longer than ${MAX_LINE} bytes` }) + '\n', () => sock.destroy());
+        setTimeout(() => sock.destroy(), 1000).unref();
       }
     });
   });
