@@ -124,7 +124,8 @@ t.test('two uplinks in one process, reload without a gap, control socket', async
   const config = join(dir, 'ndp.yaml');
   const control = join(dir, 'control.sock');
   // The shape of the issue, exactly.
-  const v1 = `uplinks:
+  const v1 = `metrics: "[::1]:19464"
+uplinks:
   - interface: eth0
     prefix: [2001:db8:a:0:8000::/66]
   - interface: eth1
@@ -143,6 +144,12 @@ t.test('two uplinks in one process, reload without a gap, control socket', async
   t.equal(ndisc6(P1, '2001:db8:b:0:8000::5'), null, "eth0 never answers eth1's rules");
   t.equal(ndisc6(P1, '2001:db8:b::99'), null, "eth0 never answers eth1's address");
   t.equal(ndisc6(P2, '2001:db8:a:0:8000::5'), null, "eth1 never answers eth0's rules");
+
+  // One /metrics for the process, every series labelled with its uplink.
+  const metrics = nsExec(H, [process.execPath, '-e', "fetch('http://[::1]:19464/metrics').then(r=>r.text()).then(x=>process.stdout.write(x))"]);
+  t.match(metrics, /ndp_answers_total\{kind="answer",interface="eth0"\} [1-9]/, 'eth0 counts its answers under its label');
+  t.match(metrics, /ndp_answers_total\{kind="answer",interface="eth1"\} [1-9]/, 'eth1 counts its answers under its label');
+  t.equal(metrics.match(/^# TYPE ndp_frames_total /gm)?.length, 1, 'one TYPE line per family');
 
   // status and explain over the control socket.
   const st = cli(['status', '--control', control, '--json']);
@@ -167,7 +174,8 @@ t.test('two uplinks in one process, reload without a gap, control socket', async
 
   // Reload: eth1 gains 2001:db8:b::98, eth0 swaps its prefix for 2001:db8:a:0:c000::/66. An NS
   // every 20 ms to 2001:db8:b::99 (present before and after) runs throughout.
-  const v2 = `uplinks:
+  const v2 = `metrics: "[::1]:19464"
+uplinks:
   - interface: eth0
     prefix: [2001:db8:a:0:c000::/66]
   - interface: eth1
