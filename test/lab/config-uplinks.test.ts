@@ -218,8 +218,20 @@ uplinks:
   t.match(String(d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed'))[1]!.err), /:3: prefix: .*host bits/, 'a bad prefix: file:line: key: reason');
   t.equal(ndisc6(P2, '2001:db8:b::98'), MAC1, 'after a failed reload the old rules still answer (eth1)');
   t.equal(ndisc6(P1, '2001:db8:a:0:c000::5'), MAC0, 'after a failed reload the old rules still answer (eth0)');
-  const st2 = JSON.parse(cli(['status', '--control', control, '--json']).out) as { reloads: { ok: number; failed: number } };
-  t.same([st2.reloads.ok, st2.reloads.failed], [3, 2], 'status counts the reloads');
+  // An uplink removed by a reload stops answering; added back, it answers again.
+  writeFileSync(config, 'metrics: "[::1]:19464"\nuplinks:\n  - interface: eth1\n    address: [2001:db8:b::98]\n');
+  d.child.kill('SIGHUP');
+  await waitFor(() => d.lines.filter((l) => l.msg === 'reloaded').length === 4, { timeoutMs: 5000, what: 'reload removing eth0' });
+  t.equal(ndisc6(P1, '2001:db8:a:0:c000::5'), null, 'the removed uplink no longer answers');
+  t.equal(ndisc6(P2, '2001:db8:b::98'), MAC1, 'the kept uplink still answers');
+  t.equal(ndisc6(P2, '2001:db8:b::99'), null, "the kept uplink's removed address is not answered");
+  writeFileSync(config, v2);
+  d.child.kill('SIGHUP');
+  await waitFor(() => d.lines.filter((l) => l.msg === 'reloaded').length === 5, { timeoutMs: 5000, what: 'reload adding eth0' });
+  await waitFor(() => ndisc6(P1, '2001:db8:a:0:c000::5') === MAC0, { timeoutMs: 5000, what: 'the uplink added back to answer' });
+  t.pass('an uplink added by a reload answers');
+  const st2 = JSON.parse(cli(['status', '--control', control, '--json']).out) as { reloads: { ok: number; failed: number }; uplinks: unknown[] };
+  t.same([st2.reloads.ok, st2.reloads.failed, st2.uplinks.length], [5, 2, 2], 'status counts the reloads and lists both uplinks again');
 
   t.equal(await stop(d), 0, 'exits 0 on SIGTERM');
   t.notOk(existsSync(control), 'the control socket is removed at exit');
