@@ -24,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/replay.js')).replayCommand(rest);
     case 'explain':
       return (await import('./cli/explain.js')).explainCommand(rest);
+    case 'status':
+      return (await import('./cli/status.js')).statusCommand(rest);
     case 'doctor':
       return (await import('./cli/doctor.js')).doctorCommand(rest);
     case 'demo':

@@ -11,6 +11,9 @@ import { Action } from '../table/rule.js';
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { EXPLAIN_HELP } from './help.js';
 import { makeLogger } from './logger.js';
+import { existsSync } from 'node:fs';
+import { DEFAULT_CONTROL } from './run-plan.js';
+import { askDaemon } from './status.js';
 
 const OPTIONS = {
   ...COMMON_OPTIONS,
@@ -19,6 +22,7 @@ const OPTIONS = {
   ...DOCKER_OPTIONS,
   interface: { type: 'string', short: 'i' },
   daemon: { type: 'string' },
+  control: { type: 'string' },
   'no-route-check': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
@@ -40,8 +44,22 @@ export async function explainCommand(args: string[]): Promise<number> {
       throw new UsageError(`explain: ${(e as Error).message}`);
     }
   }
-  let results: Explanation[];
-  if (values.daemon !== undefined) {
+  let results: Explanation[] = [];
+  let asked = false;
+  const noRules = [values.prefix, values.address, values['address-file'], values.exclude, values.interface, values.docker].every((v) => v === undefined);
+  if (values.daemon === undefined && noRules) {
+    // Nothing says which addresses are ours: ask the running daemon, which knows.
+    const path = values.control ?? process.env.NDP_RESPONDER_CONTROL ?? DEFAULT_CONTROL;
+    if (existsSync(path)) {
+      for (const p of positionals) results.push((await askDaemon(path, { cmd: 'explain', address: p })) as Explanation);
+      asked = true;
+    } else {
+      process.stderr.write(`note: no daemon's control socket at ${path}; explaining offline with no rules (give --control PATH, or rules, --interface, --docker)\n`);
+    }
+  }
+  if (asked) {
+    /* answered by the daemon */
+  } else if (values.daemon !== undefined) {
     results = [];
     for (const p of positionals) {
       let url: URL;

@@ -8,6 +8,7 @@ Commands:
   run       answer NS live on an interface (static rules and/or Docker containers)
   replay    replay a pcap file through the engine and write the answers to a pcap file
   explain   say whether, and by which rule, an address would be answered
+  status    ask the running daemon: uplinks, back end, rules by source, Docker, counters
   doctor    check the host: privileges, interface, forwarding, kernel proxy_ndp, Docker
   demo      build the two-host lab in network namespaces and show it working
 
@@ -50,9 +51,31 @@ const DOCKER_URL_HELP = `Docker URLs (--docker URL or $DOCKER_HOST):
   is absent. The engine's certificate is always verified (also under DOCKER_TLS). ssh:// is not
   supported.`;
 
-export const RUN_HELP = `Usage: ndp-responder run --interface IF [rules] [options]
+export const RUN_HELP = `Usage: ndp-responder run [--interface IF] [rules] [options]
+       ndp-responder run --config FILE
 
-Answer Neighbor Solicitations on IF until SIGINT/SIGTERM.
+Answer Neighbor Solicitations on one or more uplinks until SIGINT/SIGTERM. SIGHUP reloads the
+config file and the address files without a gap (a broken file is refused, the old rules stay).
+
+With no flags at all: the uplink is the interface of the default IPv6 route, Docker is followed
+when its socket exists (DOCKER_HOST or /var/run/docker.sock), and the container addresses inside
+the uplink's on-link prefixes are answered. The first log line ("configuration") says what was
+chosen and why.
+
+Configuration:
+  -c, --config FILE      YAML (or JSON) file: keys are these long flag names; "uplinks:" is a list
+                         of per-interface blocks (interface, prefix, address, address-file,
+                         exclude, and per-uplink answer/packet settings); other top-level keys
+                         are defaults and process-wide settings (docker, metrics, log-level ...)
+  NDP_RESPONDER_*        environment variables, the flag name in capitals with _ for -
+                         (NDP_RESPONDER_INTERFACE=eth0, NDP_RESPONDER_PREFIX="a::/64,b::/64",
+                         NDP_RESPONDER_DOCKER=1, NDP_RESPONDER_CONFIG=FILE)
+  Precedence: flags > environment > file. An --interface (flag or environment) names the one
+  uplink and the file's "uplinks:" list is not used.
+  --wait-interface       start even when the uplink does not exist yet; serve it once it appears
+  --control PATH         the control socket for 'status', 'explain' and reload (default
+                         /run/ndp-responder/control.sock, mode 0600)
+  --no-control           no control socket
 
 ${RULES_HELP}
 
@@ -79,7 +102,7 @@ Claiming only what is ours:
   (answered with O=0 meanwhile) and announced only when no other node owns it.
 
 Packets:
-  --interface IF         the uplink to answer on (required)
+  --interface IF         the uplink to answer on (default: the default IPv6 route's interface)
   --backend B            'afpacket' (default: native AF_PACKET socket, batched) or 'pcap'
                          (node_pcap capture + raw-socket send: portable fallback)
   --max-groups N         above N solicited-node groups, receive all multicast instead of
@@ -121,11 +144,15 @@ Exit status: 0 done, 2 bad arguments or unreadable input.
 `;
 
 export const EXPLAIN_HELP = `Usage: ndp-responder explain ADDR... [rules] [--interface IF] [--docker [URL]]
+       ndp-responder explain ADDR... [--control PATH]
        ndp-responder explain ADDR... --daemon http://HOST:PORT
 
 Say for each ADDR whether an NS for it would be answered, and why: the winning rule, where it
 came from (flag, container, network, interface address) and every other rule covering ADDR.
-With --daemon, ask a running 'ndp-responder run --metrics HOST:PORT' instead.
+With no rules, no --interface and no --docker, the running daemon is asked over its control
+socket (--control PATH, default /run/ndp-responder/control.sock); when none listens, the answer
+is worked out offline (with a note). With --daemon, ask a running
+'ndp-responder run --metrics HOST:PORT' over HTTP instead.
 
 ${RULES_HELP}
 
@@ -134,6 +161,7 @@ ${RULES_HELP}
   --no-route-check       with --interface: do not check routes (as 'run --no-route-check')
   --docker [URL]         also load the running containers of this Docker engine (URL forms
                          and TLS: see 'ndp-responder run --help')
+  --control PATH         the daemon's control socket (when no rules are given)
   --json                 print JSON
 
 ${ANSWER_HELP}
@@ -146,6 +174,16 @@ privileges (CAP_NET_RAW), interface present and up, its MAC and link-local addre
 back end and node_pcap load, IPv6 forwarding (containers' traffic must be routed), kernel
 proxy_ndp and proxy entries on IF (two answerers disagree), Docker reachable and which container
 addresses are in scope. Exit status 0 when nothing failed, 1 otherwise.
+`;
+
+export const STATUS_HELP = `Usage: ndp-responder status [--control PATH] [--json] [--reload]
+
+Ask the running daemon over its control socket (default /run/ndp-responder/control.sock): its
+uplinks (link state, MAC, back end), rules by source (static, host, docker), Docker's state,
+counters, multicast groups, reloads.
+  --control PATH         the daemon's control socket
+  --json                 print JSON
+  --reload               make the daemon reload its config file and address files (as SIGHUP)
 `;
 
 export const DEMO_HELP = `Usage: ndp-responder demo [--keep] [--backend afpacket|pcap]
@@ -164,6 +202,7 @@ export function renderCliDoc(): string {
     ['run', RUN_HELP],
     ['replay', REPLAY_HELP],
     ['explain', EXPLAIN_HELP],
+    ['status', STATUS_HELP],
     ['doctor', DOCTOR_HELP],
     ['demo', DEMO_HELP],
   ];

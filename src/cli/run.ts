@@ -1,10 +1,14 @@
-/** `ndp-responder run`: the live daemon. */
-import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, intFlag, logLevel, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
-import { Daemon } from '../service/daemon.js';
+/** `ndp-responder run`: the live daemon, one process for every uplink. */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, parseFlags, normaliseOptionalDocker } from './flags.js';
+import { envValues, type FlagValues } from './config-file.js';
+import { buildPlan, dockerSocketPresent, type DefaultUplink, type PlanInputs, type RunPlan } from './run-plan.js';
 import { makeLogger } from './logger.js';
-import { parseListen } from '../service/http-server.js';
-import { parseDockerUrl } from '../docker/url.js';
-import { endpointOptions, processEnv } from '../docker/watcher.js';
+import { openRoutes } from '../service/routes.js';
+import { UplinkService } from '../service/uplinks.js';
+import { startControlServer, type ControlServer } from '../service/control.js';
+import { RouteType, TABLE_MAIN } from '../table/route-table.js';
 import { RUN_HELP } from './help.js';
 
 const OPTIONS = {
@@ -21,6 +25,10 @@ const OPTIONS = {
   metrics: { type: 'string' },
   nice: { type: 'string' },
   'no-route-check': { type: 'boolean' },
+  config: { type: 'string', short: 'c' },
+  'wait-interface': { type: 'boolean' },
+  control: { type: 'string' },
+  'no-control': { type: 'boolean' },
 } as const;
 
 export async function runCommand(args: string[]): Promise<number> {
@@ -29,55 +37,103 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(RUN_HELP);
     return 0;
   }
-  const ifname = values.interface;
-  if (ifname === undefined || ifname === '') throw new UsageError('run: --interface IF is required');
-  const backend = values.backend ?? 'afpacket';
-  if (backend !== 'afpacket' && backend !== 'pcap') throw new UsageError(`--backend: '${backend}' is not one of afpacket, pcap`);
-  const rules = staticRules(values);
-  const settings = answerSettings(values);
-  if (values.metrics !== undefined) {
-    try {
-      parseListen(values.metrics);
-    } catch (e) {
-      throw new UsageError(`--metrics: ${(e as Error).message}`);
-    }
-  }
-  const docker = dockerSettings(values);
-  if (docker !== undefined) {
-    try {
-      endpointOptions(parseDockerUrl(docker.url, processEnv()));
-    } catch (e) {
-      throw new UsageError(`--docker: ${(e as Error).message}`);
-    }
-  }
-  if (docker === undefined && rules.length === 0) {
-    throw new UsageError('run: nothing to answer: give --prefix, --address, --address-file or --docker');
-  }
-  const logger = makeLogger(logLevel(values['log-level']));
-  const daemon = new Daemon({
-    ifname,
-    backend,
-    rules,
-    settings,
-    docker,
-    maxGroups: intFlag(values['max-groups'], '--max-groups', 4096, 0, 1 << 24),
-    mld: values['no-mld'] !== true,
-    promiscuous: values.promiscuous === true,
-    announce: values['no-announce'] !== true,
-    metrics: values.metrics,
-    routeCheck: values['no-route-check'] !== true,
-    nice: niceFlag(values.nice),
+  // From here on SIGHUP means reload, never the default (exit): a signal before the daemon is
+  // up is remembered and served once it is.
+  let hupEarly = false;
+  const onHup = () => {
+    hupEarly = true;
+  };
+  process.on('SIGHUP', onHup);
+
+  const flags = values as FlagValues;
+  const env = envValues(process.env);
+  const needDefault = flags.interface === undefined && env.interface === undefined;
+  const dflt: DefaultUplink = needDefault ? await defaultRouteUplink() : { reason: 'not needed' };
+  const inputs: PlanInputs = { flags, env, dockerSocket: () => dockerSocketPresent(), defaultUplink: () => dflt };
+  let plan = buildPlan(inputs);
+  const logger = makeLogger(plan.logLevel);
+  logger.info(
+    {
+      uplinks: plan.uplinks.map((u) => ({ interface: u.ifname, rules: u.rules.length, waitInterface: u.waitInterface || undefined })),
+      docker: plan.docker !== undefined,
+      metrics: plan.metrics,
+      control: plan.control,
+      why: plan.why,
+    },
+    'configuration',
+  );
+  const service = new UplinkService({
+    uplinks: plan.uplinks,
+    docker: plan.docker,
+    metrics: plan.metrics,
+    nice: plan.nice,
     logger,
+    labelMetrics: plan.configPath !== undefined || plan.uplinks.length > 1,
   });
-  await daemon.start();
+  await service.start();
+
+  let reloading: Promise<unknown> | undefined;
+  const doReload = async (): Promise<unknown> => {
+    logger.info({ config: plan.configPath }, 'reloading');
+    try {
+      const next = buildPlan(inputs);
+      const restartOnly = restartNeeded(plan, next);
+      const r = await service.apply(next.uplinks);
+      plan = { ...next, docker: plan.docker, metrics: plan.metrics, control: plan.control, nice: plan.nice, logLevel: plan.logLevel };
+      service.reloads.ok++;
+      service.reloads.last = new Date().toISOString();
+      if (restartOnly.length > 0) logger.warn({ settings: restartOnly }, `changed settings take effect only on restart: ${restartOnly.join(', ')}`);
+      logger.info({ ...r, rules: Object.fromEntries(next.uplinks.map((u) => [u.ifname, u.rules.length])) }, 'reloaded');
+      return r;
+    } catch (e) {
+      service.reloads.failed++;
+      const reason = (e as Error).message;
+      logger.error({ err: reason, reason: 'reload-failed' }, `reload failed: ${reason}; the old rules stay in force`);
+      throw new Error(`reload failed: ${reason}`, { cause: e });
+    }
+  };
+  const reload = (): Promise<unknown> => {
+    // One reload at a time; a reload asked for meanwhile runs after it.
+    const run = (reloading ?? Promise.resolve()).then(doReload);
+    const settled: Promise<unknown> = run.catch(() => undefined);
+    reloading = settled;
+    void settled.then(() => {
+      if (reloading === settled) reloading = undefined;
+    });
+    return run;
+  };
+  const reloadQuiet = () => void reload().catch(() => undefined);
+  process.off('SIGHUP', onHup);
+  process.on('SIGHUP', reloadQuiet);
+  if (hupEarly) reloadQuiet();
+
+  let control: ControlServer | undefined;
+  if (plan.control !== undefined) {
+    try {
+      control = await startControlServer(
+        plan.control,
+        { status: () => ({ ...service.status(), config: plan.configPath }), explain: (a) => service.explain(a), reload: () => reload() },
+        logger.child({ component: 'control' }),
+      );
+    } catch (e) {
+      logger.warn({ err: (e as Error).message, path: plan.control, reason: 'control-unavailable' }, 'control socket not available; status and explain cannot ask this daemon');
+    }
+  }
+
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping');
-      daemon.stop().then(
-        () => resolve(0),
+      (async () => {
+        await control?.close();
+        await service.stop();
+      })().then(
+        () => {
+          process.off('SIGHUP', reloadQuiet);
+          resolve(0);
+        },
         (e) => {
           logger.error({ err: e }, 'clean-up failed');
           resolve(1);
@@ -89,10 +145,51 @@ export async function runCommand(args: string[]): Promise<number> {
   });
 }
 
-/** `--nice N`: -20..0, default -10. */
-function niceFlag(text: string | undefined): number {
-  if (text === undefined) return -10;
-  if (!/^-?\d+$/.test(text) || Number(text) < -20 || Number(text) > 0) throw new UsageError(`--nice: '${text}' is not a whole number from -20 to 0`);
-  return Number(text);
+/** Process-wide settings a reload cannot change in place. */
+function restartNeeded(a: RunPlan, b: RunPlan): string[] {
+  const out: string[] = [];
+  if (JSON.stringify(a.docker) !== JSON.stringify(b.docker)) out.push('docker');
+  if (a.metrics !== b.metrics) out.push('metrics');
+  if (a.control !== b.control) out.push('control');
+  if (a.nice !== b.nice) out.push('nice');
+  if (a.logLevel !== b.logLevel) out.push('log-level');
+  return out;
 }
 
+/** Zero configuration: the interface of the main table's default IPv6 route (lowest metric). */
+async function defaultRouteUplink(log?: Logger): Promise<DefaultUplink> {
+  let best: { metric: number; ifindex: number } | undefined;
+  try {
+    const routes = await openRoutes(log ?? { warn: () => undefined });
+    try {
+      for (const r of routes.table.routes()) {
+        if (r.table !== TABLE_MAIN || r.length !== 0 || r.type !== RouteType.UNICAST) continue;
+        const oif = r.oifs.find((i) => i !== 0);
+        if (oif !== undefined && (best === undefined || r.metric < best.metric)) best = { metric: r.metric, ifindex: oif };
+      }
+    } finally {
+      routes.close();
+    }
+  } catch (e) {
+    return { reason: `the routing table cannot be read (${(e as Error).message})` };
+  }
+  if (best === undefined) return { reason: 'there is no default IPv6 route' };
+  const name = ifnameOf(best.ifindex);
+  if (name === undefined) return { reason: `the default IPv6 route's interface (index ${best.ifindex}) has no name here` };
+  return { ifname: name, reason: `no --interface given: ${name} carries the default IPv6 route (metric ${best.metric})` };
+}
+
+function ifnameOf(ifindex: number): string | undefined {
+  try {
+    for (const n of readdirSync('/sys/class/net')) {
+      try {
+        if (Number(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8').trim()) === ifindex) return n;
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  } catch {
+    /* no sysfs */
+  }
+  return undefined;
+}

@@ -49,6 +49,16 @@ export interface DaemonOptions {
   pollMs?: number;
   /** Answer only targets the host routes away from the uplink (default true; `--no-route-check`). */
   routeCheck?: boolean;
+  /** Log `ready` at the end of start (default true); the uplinks' service logs it once all is up. */
+  logReady?: boolean;
+  /** A route monitor shared by several uplinks (not closed by this daemon); else it opens its own. */
+  routes?: RouteMonitor | undefined;
+  /** Start even when the interface does not exist yet, and open it when it appears. */
+  waitInterface?: boolean;
+  /** The HTTP listen address served by someone else (the uplinks' service): keep the capability to bind it. */
+  privilegeMetrics?: string | undefined;
+  /** Docker's state when a shared watcher (the uplinks' service) follows Docker for this daemon. */
+  dockerStatus?: (() => ReturnType<DockerWatcher['status']> | undefined) | undefined;
 }
 
 /** The Docker watcher wired to a scope: the one way run and explain follow Docker. */
@@ -112,12 +122,49 @@ export class Daemon {
     return this.scope.table;
   }
 
+  /** The uplink's name. */
+  get ifname(): string {
+    return this.opts.ifname;
+  }
+
+  /** True while the packet socket is open. */
+  get linkUp(): boolean {
+    return this.link.up;
+  }
+
+  /** The responder's counters. */
+  get counters(): Responder['counters'] {
+    return this.responder.counters;
+  }
+
+  /** The MAC and link-local address answers use now. */
+  hostFacts(): HostFacts | undefined {
+    return this.host;
+  }
+
+  /** Multicast membership right now (undefined while the link is down). */
+  membershipStats(): ReturnType<MembershipManager['stats']> | undefined {
+    return this.membership?.stats();
+  }
+
+  /**
+   * Replace the static rules (reload): one atomic table swap, so no target present before and
+   * after goes unanswered in between. @throws Error when the table refuses a rule (then unchanged).
+   */
+  setRules(rules: readonly Rule[]): void {
+    const change = this.scope.setStatic(rules);
+    for (const w of ruleWarnings(rules, this.scope.onLinkPrefixes())) this.log.warn({ reason: 'rule-warning' }, w);
+    this.log.info({ interface: this.opts.ifname, added: change.added.length, removed: change.removed.length, rules: this.scope.table.size }, 'rules replaced');
+  }
+
   /** @throws DaemonError for a missing interface or missing privileges. */
   async start(): Promise<void> {
-    const facts = this.link.readFacts()!;
-    this.host = toSenderFacts(facts);
+    const facts = this.link.readFacts(this.opts.waitInterface === true);
+    // Waiting for the interface: placeholder sender facts until it appears (nothing is sent before).
+    this.host = facts !== undefined ? toSenderFacts(facts) : { ifname: this.opts.ifname, mac: new Uint8Array(6), linkLocal: new Uint8Array(16) };
     this.scope.setStatic(this.opts.rules);
-    this.scope.setUplink(facts);
+    if (facts !== undefined) this.scope.setUplink(facts);
+    else this.log.warn({ interface: this.opts.ifname, reason: 'interface-missing' }, 'interface does not exist yet; waiting for it (--wait-interface)');
     for (const w of ruleWarnings(this.opts.rules, this.scope.onLinkPrefixes())) this.log.warn({ reason: 'rule-warning' }, w);
     this.responder = new Responder({
       sink: this.link,
@@ -158,15 +205,16 @@ export class Daemon {
       }
     });
     if (this.opts.routeCheck !== false) {
-      this.routes = await openRoutes(this.log.child({ component: 'routes' }));
+      this.routes = this.opts.routes ?? (await openRoutes(this.log.child({ component: 'routes' })));
       this.scope.setRoutes(routeOracle(this.routes.table, () => this.link.interfaceFacts()?.ifindex ?? 0));
     }
     const warmMs = warmUp(this.host, this.opts.settings);
     this.log.debug({ ms: Math.round(warmMs) }, 'engine warmed up');
     this.raisePriority();
-    this.link.start();
+    if (facts !== undefined) this.link.start();
+    else this.link.startWaiting();
     // Sockets open: keep only the capabilities still needed (logs what is kept and why).
-    dropPrivileges({ nice: this.opts.nice, metrics: this.opts.metrics }, this.log);
+    dropPrivileges({ nice: this.opts.nice, metrics: this.opts.metrics ?? this.opts.privilegeMetrics }, this.log);
 
     if (this.opts.docker !== undefined) {
       this.watcher = watchDocker(this.scope, this.opts.docker, this.log.child({ component: 'docker' }));
@@ -194,8 +242,12 @@ export class Daemon {
         this.log.child({ component: 'http' }),
       );
     }
-    this.log.info(
-      {
+    if (this.opts.logReady !== false) this.log.info(this.readyFields(), 'ready');
+  }
+
+  /** What the `ready` log line says about this uplink. */
+  readyFields(): Record<string, unknown> {
+    return {
         interface: this.opts.ifname,
         backend: this.opts.backend,
         mac: formatMac(this.host.mac),
@@ -203,10 +255,8 @@ export class Daemon {
         sourcePolicy: this.opts.settings.sourcePolicy,
         override: this.opts.settings.overrideMode ?? (this.opts.settings.override ? 'always' : 'never'),
         routeCheck: this.routes !== undefined,
-        docker: this.opts.docker !== undefined,
-      },
-      'ready',
-    );
+        docker: this.opts.docker !== undefined || this.opts.dockerStatus !== undefined,
+    };
   }
 
   async stop(): Promise<void> {
@@ -217,9 +267,14 @@ export class Daemon {
     this.prober?.close();
     await this.watcher?.stop();
     this.link.stop();
-    this.routes?.close();
+    if (this.opts.routes === undefined) this.routes?.close();
     await this.http?.close();
     this.log.info({ counters: this.responder?.counters.snapshot() }, 'stopped');
+  }
+
+  /** Use this catalogue for the link's retired counts (the uplinks' service serves the metrics). */
+  attachMetrics(catalogue: DaemonMetrics): void {
+    this.catalogue = catalogue;
   }
 
   /** Why `address` is or isn't answered right now. @throws BadAddressError for bad text. */
@@ -270,7 +325,7 @@ export class Daemon {
   metricsSnapshot(): MetricsSnapshot {
     const b = this.link.stats();
     const m = this.membership?.stats();
-    const d = this.watcher?.status();
+    const d = this.watcher?.status() ?? this.opts.dockerStatus?.();
     return {
       counters: this.responder.counters,
       tableRules: this.scope.table.size,

@@ -168,7 +168,8 @@ t.test('without CAP_NET_RAW: exit 1 and one clear line', async (t) => {
     timeout: 20_000,
   });
   t.equal(r.status, 1, 'exit code 1');
-  t.equal(r.stdout.trim(), '', 'nothing on stdout');
+  const out = r.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg?: string }).msg);
+  t.same(out, ['configuration'], 'on stdout only the configuration line (what run chose), no other log line');
   const lines = r.stderr.trim().split('\n');
   t.equal(lines.length, 1, `one line: ${lines.join(' | ')}`);
   t.match(lines[0] ?? '', /needs CAP_NET_RAW/);
