@@ -9,7 +9,7 @@ import { Scope, routeOracle } from '../service/scope.js';
 import { toSenderFacts } from '../io/interface.js';
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { EXPLAIN_HELP } from './help.js';
-import { makeLogger } from './logger.js';
+import { logFormat, makeLogger } from './logger.js';
 
 const OPTIONS = {
   ...COMMON_OPTIONS,
@@ -61,7 +61,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     }
   } else {
     // The same scope the daemon builds: static rules, the interface's addresses, Docker.
-    const logger = makeLogger(values['log-level'] ?? 'warn');
+    const logger = makeLogger(values['log-level'] ?? 'warn', undefined, logFormat(values['log-format']));
     const scope = new Scope(logger);
     scope.setStatic(staticRules(values));
     let host = OFFLINE_HOST;

@@ -1,7 +1,7 @@
 /** `ndp-responder run`: the live daemon. */
-import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, intFlag, logLevel, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
+import { type AddressFileStats, ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, intFlag, logLevel, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { Daemon } from '../service/daemon.js';
-import { makeLogger } from './logger.js';
+import { logFormat, makeLogger } from './logger.js';
 import { parseListen } from '../service/http-server.js';
 import { parseDockerUrl } from '../docker/url.js';
 import { endpointOptions, processEnv } from '../docker/watcher.js';
@@ -33,7 +33,8 @@ export async function runCommand(args: string[]): Promise<number> {
   if (ifname === undefined || ifname === '') throw new UsageError('run: --interface IF is required');
   const backend = values.backend ?? 'afpacket';
   if (backend !== 'afpacket' && backend !== 'pcap') throw new UsageError(`--backend: '${backend}' is not one of afpacket, pcap`);
-  const rules = staticRules(values);
+  const files: AddressFileStats[] = [];
+  const rules = staticRules(values, files);
   const settings = answerSettings(values);
   if (values.metrics !== undefined) {
     try {
@@ -53,7 +54,8 @@ export async function runCommand(args: string[]): Promise<number> {
   if (docker === undefined && rules.length === 0) {
     throw new UsageError('run: nothing to answer: give --prefix, --address, --address-file or --docker');
   }
-  const logger = makeLogger(logLevel(values['log-level']));
+  const logger = makeLogger(logLevel(values['log-level']), undefined, logFormat(values['log-format']));
+  for (const f of files) logger.info({ ...f }, 'address file loaded');
   const daemon = new Daemon({
     ifname,
     backend,
