@@ -58,7 +58,6 @@ export async function replayCommand(args: string[]): Promise<number> {
   // The same scope builder as run and explain; there is no live interface or Docker here.
   const scope = new Scope();
   const rules = staticRules(values);
-  if (rules.length === 0) process.stderr.write('replay: no rules given: nothing will be answered (give --prefix/--address/--address-file)\n');
   scope.setStatic(rules);
   // No host to ask: the route check runs only on routes given (`ip -j -6 route show table all`).
   if (values.routes !== undefined) {
@@ -102,6 +101,8 @@ export async function replayCommand(args: string[]): Promise<number> {
     settings,
     onDecision: values.explain ? (i, view, d) => lines.push(explainLine(i, view, d)) : undefined,
   });
+  // Once the files are open (a bad argument is still the one line): no rules is allowed, but said.
+  if (rules.length === 0) process.stderr.write('replay: no rules given: nothing will be answered (give --prefix/--address/--address-file)\n');
   backend.start((batch) => responder.handleBatch(batch));
   const result = await backend.done;
   backend.close();
