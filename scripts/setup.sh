@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: libpcap-dev (node_pcap), the real NDP peers and tools the lab tests drive,
-# Docker for the two-host scenario, and the competitors the benchmark measures.
+# Docker for the two-host scenario, the competitors the benchmark measures (and doctor detects),
+# iptables for ip6tables (doctor reads the FORWARD policy).
 PKGS=(libpcap-dev iproute2 iputils-ping ndisc6 tcpdump busybox-static docker.io util-linux procps
-      ndppd npd6 netsniff-ng tcpreplay g++ make python3 openssl)
+      ndppd npd6 netsniff-ng tcpreplay g++ make python3 openssl iptables)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
