@@ -54,7 +54,12 @@ export function forwardingFinding(value: string | undefined): Finding {
  * on for the interface or for all, and forwarding is on), a second answerer beside us.
  * @param entries the addresses of `ip -6 neigh show proxy dev IF`.
  */
-export function proxyFinding(ifname: string, proxyNdpIf: string | undefined, proxyNdpAll: string | undefined, entries: readonly string[]): Finding {
+export function proxyFinding(
+  ifname: string,
+  proxyNdpIf: string | undefined,
+  proxyNdpAll: string | undefined,
+  entries: readonly string[],
+): Finding {
   const on = proxyNdpIf === '1' || proxyNdpAll === '1';
   const shown = entries.slice(0, 3).map((a) => `ip -6 neigh del proxy ${a} dev ${ifname}`);
   const more = entries.length > 3 ? ` (and the same for the other ${entries.length - 3}: ip -6 neigh show proxy dev ${ifname})` : '';
@@ -100,7 +105,11 @@ export function answererFinding(name: string, pid: number): Finding {
  * covering it, and one with `-s` (or `-i` its bridge). Rules with other matches (state, ports)
  * count too: the check is whether the operator (or Docker) wrote rules for it at all.
  */
-function rangeAccepted(rules: readonly string[], r: ServedRange, parse: (cidr: string) => { prefix: Uint8Array; length: number }): { to: boolean; from: boolean } {
+function rangeAccepted(
+  rules: readonly string[],
+  r: ServedRange,
+  parse: (cidr: string) => { prefix: Uint8Array; length: number },
+): { to: boolean; from: boolean } {
   const covers = (cidr: string | undefined): boolean => {
     if (cidr === undefined) return false;
     try {
@@ -129,7 +138,11 @@ function rangeAccepted(rules: readonly string[], r: ServedRange, parse: (cidr: s
  * host forwards unless rules accept it: ok when every served range is accepted both ways.
  * @param ranges the served ranges, for the exact ACCEPT rules to add.
  */
-export function forwardPolicyFinding(text: string, ranges: readonly ServedRange[], parse: (cidr: string) => { prefix: Uint8Array; length: number }): Finding {
+export function forwardPolicyFinding(
+  text: string,
+  ranges: readonly ServedRange[],
+  parse: (cidr: string) => { prefix: Uint8Array; length: number },
+): Finding {
   const m = /^-P FORWARD (\S+)/m.exec(text);
   if (m === null) return { level: 'info', check: 'ip6tables FORWARD', detail: "no policy line in 'ip6tables -S FORWARD'" };
   const policy = m[1]!;
@@ -152,7 +165,12 @@ export function forwardPolicyFinding(text: string, ranges: readonly ServedRange[
     if (!a.from) fixes.push(`ip6tables -I FORWARD -s ${c} -j ACCEPT`);
     if (!a.to || !a.from) missing.push(c);
   }
-  if (fixes.length === 0) return { level: 'ok', check: 'ip6tables FORWARD', detail: `policy ${policy}, and rules accept ${ranges.length === 1 ? 'the container range' : `all ${ranges.length} container ranges`} both ways` };
+  if (fixes.length === 0)
+    return {
+      level: 'ok',
+      check: 'ip6tables FORWARD',
+      detail: `policy ${policy}, and rules accept ${ranges.length === 1 ? 'the container range' : `all ${ranges.length} container ranges`} both ways`,
+    };
   return {
     level: 'warn',
     check: 'ip6tables FORWARD',
@@ -167,7 +185,13 @@ export function forwardPolicyFinding(text: string, ranges: readonly ServedRange[
  * @param device the output interface name of that route, when known.
  * @param onLink the uplink's on-link prefixes.
  */
-export function routeFinding(range: ServedRange, verdict: RouteVerdict, device: string | undefined, ifname: string, onLink: readonly { addr: Uint8Array; prefixLength: number }[]): Finding {
+export function routeFinding(
+  range: ServedRange,
+  verdict: RouteVerdict,
+  device: string | undefined,
+  ifname: string,
+  onLink: readonly { addr: Uint8Array; prefixLength: number }[],
+): Finding {
   const c = formatCidr(range.prefix, range.length);
   const check = `route to ${c}`;
   if (verdict === 'elsewhere') return { level: 'ok', check, detail: `${range.origin}: routed to ${device ?? 'another interface'}` };
@@ -183,13 +207,33 @@ export function routeFinding(range: ServedRange, verdict: RouteVerdict, device: 
   const fix = `ip -6 route add ${c} dev ${dev}`;
   switch (verdict) {
     case 'uplink':
-      return { level: 'fail', check, detail: `${range.origin}: the host routes it out of ${ifname} itself, so nothing in it is answered (and forwarded packets would go back out)`, fix };
+      return {
+        level: 'fail',
+        check,
+        detail: `${range.origin}: the host routes it out of ${ifname} itself, so nothing in it is answered (and forwarded packets would go back out)`,
+        fix,
+      };
     case 'none':
-      return { level: 'fail', check, detail: `${range.origin}: no route: nothing in it is answered and the host cannot forward to it`, fix };
+      return {
+        level: 'fail',
+        check,
+        detail: `${range.origin}: no route: nothing in it is answered and the host cannot forward to it`,
+        fix,
+      };
     case 'local':
-      return { level: 'warn', check, detail: `${range.origin}: a local route (an address of this host): the kernel answers for it, ndp-responder does not`, fix: `ip -6 route del local ${c} && ${fix}` };
+      return {
+        level: 'warn',
+        check,
+        detail: `${range.origin}: a local route (an address of this host): the kernel answers for it, ndp-responder does not`,
+        fix: `ip -6 route del local ${c} && ${fix}`,
+      };
     default:
-      return { level: 'fail', check, detail: `${range.origin}: route verdict '${verdict}': nothing in it is answered`, fix: `ip -6 route replace ${c} dev ${dev}` };
+      return {
+        level: 'fail',
+        check,
+        detail: `${range.origin}: route verdict '${verdict}': nothing in it is answered`,
+        fix: `ip -6 route replace ${c} dev ${dev}`,
+      };
   }
 }
 
@@ -216,7 +260,12 @@ export function bridgeName(n: DockerNetworkInfo): string | undefined {
  * @param suggestRange a range to suggest for fixed-cidr-v6 (inside the on-link prefix), or undefined.
  * @param ip6tablesManaged true/false, or undefined when ip6tables could not be read.
  */
-export function dockerFindings(networks: readonly DockerNetworkInfo[], suggestRange: string | undefined, ip6tablesManaged: boolean | undefined, forwardPolicy: string | undefined): Finding[] {
+export function dockerFindings(
+  networks: readonly DockerNetworkInfo[],
+  suggestRange: string | undefined,
+  ip6tablesManaged: boolean | undefined,
+  forwardPolicy: string | undefined,
+): Finding[] {
   const out: Finding[] = [];
   const bridges = networks.filter((n) => n.Driver === 'bridge');
   const v6 = bridges.filter((n) => n.EnableIPv6 === true);
@@ -225,7 +274,8 @@ export function dockerFindings(networks: readonly DockerNetworkInfo[], suggestRa
   const restart = 'then systemctl restart docker';
   if (dflt !== undefined) {
     const subnets = (dflt.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s.includes(':'));
-    if (dflt.EnableIPv6 === true && subnets.length > 0) out.push({ level: 'ok', check: 'docker ipv6', detail: `default bridge has IPv6, fixed-cidr-v6 ${subnets.join(', ')}` });
+    if (dflt.EnableIPv6 === true && subnets.length > 0)
+      out.push({ level: 'ok', check: 'docker ipv6', detail: `default bridge has IPv6, fixed-cidr-v6 ${subnets.join(', ')}` });
     else {
       out.push({
         level: v6.length > 0 ? 'info' : 'warn',
@@ -235,7 +285,12 @@ export function dockerFindings(networks: readonly DockerNetworkInfo[], suggestRa
       });
     }
   } else if (v6.length === 0) {
-    out.push({ level: 'warn', check: 'docker ipv6', detail: 'no bridge network has IPv6', fix: `docker network create --ipv6 --subnet ${range} NAME` });
+    out.push({
+      level: 'warn',
+      check: 'docker ipv6',
+      detail: 'no bridge network has IPv6',
+      fix: `docker network create --ipv6 --subnet ${range} NAME`,
+    });
   }
   if (v6.length > 0 && ip6tablesManaged === false) {
     const accept = forwardPolicy === 'ACCEPT';
@@ -252,7 +307,10 @@ export function dockerFindings(networks: readonly DockerNetworkInfo[], suggestRa
 }
 
 /** The Docker networks' IPv6 ranges doctor checks routes for (bridge networks only). */
-export function dockerRanges(networks: readonly DockerNetworkInfo[], parse: (cidr: string) => { prefix: Uint8Array; length: number }): ServedRange[] {
+export function dockerRanges(
+  networks: readonly DockerNetworkInfo[],
+  parse: (cidr: string) => { prefix: Uint8Array; length: number },
+): ServedRange[] {
   const out: ServedRange[] = [];
   for (const n of networks) {
     if (n.Driver !== 'bridge' || n.EnableIPv6 !== true) continue;

@@ -113,18 +113,36 @@ export async function doctorCommand(args: string[]): Promise<number> {
     }
   }
   const checks: Finding[] = [];
-  const add = (level: Level, check: string, detail: string, fix?: string) => checks.push(fix === undefined ? { level, check, detail } : { level, check, detail, fix });
+  const add = (level: Level, check: string, detail: string, fix?: string) =>
+    checks.push(fix === undefined ? { level, check, detail } : { level, check, detail, fix });
 
   // Capabilities held (effective set) and the ones the daemon needs or can use.
   const status = readSys('/proc/self/status') ?? '';
-  let rawOk = false;
+  let rawOk: boolean;
   try {
     const caps = readCapabilities();
     rawOk = hasCap(caps.effective, CAP.NET_RAW);
-    const held = caps.effective === 0n ? 'none' : caps.effective === caps.bounding ? `all ${capNames(caps.effective).split(',').length} of the bounding set` : capNames(caps.effective);
+    const held =
+      caps.effective === 0n
+        ? 'none'
+        : caps.effective === caps.bounding
+          ? `all ${capNames(caps.effective).split(',').length} of the bounding set`
+          : capNames(caps.effective);
     if (rawOk) add('ok', 'capabilities', `effective: ${held} (CAP_NET_RAW needed; the daemon keeps only what it needs after start)`);
-    else add('fail', 'capabilities', `effective: ${held}: CAP_NET_RAW missing, no packet socket`, 'run as root, or give it: systemd unit AmbientCapabilities=CAP_NET_RAW CAP_SYS_NICE, or setcap cap_net_raw,cap_sys_nice+ep "$(readlink -f "$(command -v node)")"');
-    if (rawOk && !hasCap(caps.effective, CAP.SYS_NICE)) add('info', 'capabilities', 'CAP_SYS_NICE missing: --nice is not applied', 'systemd unit AmbientCapabilities=CAP_NET_RAW CAP_SYS_NICE');
+    else
+      add(
+        'fail',
+        'capabilities',
+        `effective: ${held}: CAP_NET_RAW missing, no packet socket`,
+        'run as root, or give it: systemd unit AmbientCapabilities=CAP_NET_RAW CAP_SYS_NICE, or setcap cap_net_raw,cap_sys_nice+ep "$(readlink -f "$(command -v node)")"',
+      );
+    if (rawOk && !hasCap(caps.effective, CAP.SYS_NICE))
+      add(
+        'info',
+        'capabilities',
+        'CAP_SYS_NICE missing: --nice is not applied',
+        'systemd unit AmbientCapabilities=CAP_NET_RAW CAP_SYS_NICE',
+      );
   } catch (e) {
     rawOk = hasCapNetRaw(status);
     add(rawOk ? 'ok' : 'fail', 'capabilities', `cannot read /proc/self/status: ${(e as Error).message}`);
@@ -137,13 +155,25 @@ export async function doctorCommand(args: string[]): Promise<number> {
     if (facts.up) add('ok', 'interface', `${ifname} ifindex ${facts.ifindex}, up, mtu ${facts.mtu}, MAC ${formatMac(facts.mac)}`);
     else add('warn', 'interface', `${ifname} ifindex ${facts.ifindex} is DOWN (operstate ${facts.operstate})`, `ip link set ${ifname} up`);
     if (facts.linkLocal) add('ok', 'link-local', formatAddress(facts.linkLocal));
-    else add('warn', 'link-local', 'none (needed by --source-policy link-local and MLD reports)', `sysctl -w net.ipv6.conf.${ifname}.addr_gen_mode=0 && ip link set ${ifname} down && ip link set ${ifname} up`);
+    else
+      add(
+        'warn',
+        'link-local',
+        'none (needed by --source-policy link-local and MLD reports)',
+        `sysctl -w net.ipv6.conf.${ifname}.addr_gen_mode=0 && ip link set ${ifname} down && ip link set ${ifname} up`,
+      );
     onLink = onLinkPrefixes(facts);
     const texts = onLink.map((p) => formatCidr(p.addr, p.prefixLength));
     if (texts.length > 0) add('ok', 'on-link prefixes', `${texts.join(', ')} (Docker addresses inside these are answered by default)`);
-    else add('warn', 'on-link prefixes', `none on ${ifname}: Docker addresses are in scope only inside --prefix rules`, `ndp-responder run --interface ${ifname} --docker --prefix RANGE (the containers' range)`);
+    else
+      add(
+        'warn',
+        'on-link prefixes',
+        `none on ${ifname}: Docker addresses are in scope only inside --prefix rules`,
+        `ndp-responder run --interface ${ifname} --docker --prefix RANGE (the containers' range)`,
+      );
   } catch (e) {
-    add('fail', 'interface', `${ifname}: ${(e as Error).message}`, 'ip -br link (and give the uplink\'s name to --interface)');
+    add('fail', 'interface', `${ifname}: ${(e as Error).message}`, "ip -br link (and give the uplink's name to --interface)");
   }
 
   try {
@@ -156,33 +186,55 @@ export async function doctorCommand(args: string[]): Promise<number> {
       add('info', 'native back end', 'addon loads (socket not tried)');
     }
   } catch (e) {
-    add('fail', 'native back end', (e as Error).message, "npm run build (needs g++, make, python3), or run with --backend pcap");
+    add('fail', 'native back end', (e as Error).message, 'npm run build (needs g++, make, python3), or run with --backend pcap');
   }
   try {
     await import('../io/pcap-backend.js');
     add('ok', 'pcap back end', 'node_pcap and raw-socket load');
   } catch (e) {
-    add('info', 'pcap back end', `${(e as Error).message} (only needed for --backend pcap)`, 'apt-get install libpcap-dev && npm rebuild pcap raw-socket');
+    add(
+      'info',
+      'pcap back end',
+      `${(e as Error).message} (only needed for --backend pcap)`,
+      'apt-get install libpcap-dev && npm rebuild pcap raw-socket',
+    );
   }
 
   const fwd = readSys('/proc/sys/net/ipv6/conf/all/forwarding');
   checks.push(forwardingFinding(fwd));
   const ra = readSys(`/proc/sys/net/ipv6/conf/${ifname}/accept_ra`);
   if (fwd === '1' && ra !== undefined && ra !== '2') {
-    add('warn', 'accept_ra', `${ifname} accept_ra=${ra}: with forwarding on the kernel ignores Router Advertisements (a SLAAC default route would expire)`, sysctlFix(`net.ipv6.conf.${ifname}.accept_ra`, 2));
+    add(
+      'warn',
+      'accept_ra',
+      `${ifname} accept_ra=${ra}: with forwarding on the kernel ignores Router Advertisements (a SLAAC default route would expire)`,
+      sysctlFix(`net.ipv6.conf.${ifname}.accept_ra`, 2),
+    );
   }
 
   // Other answerers: kernel proxy entries, ndppd/npd6/ndpresponder in this namespace.
   const neigh = tool('ip', ['-6', 'neigh', 'show', 'proxy', 'dev', ifname]);
-  const entries = typeof neigh === 'string' ? neigh.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((a) => a !== '') : [];
-  checks.push(proxyFinding(ifname, readSys(`/proc/sys/net/ipv6/conf/${ifname}/proxy_ndp`), readSys('/proc/sys/net/ipv6/conf/all/proxy_ndp'), entries));
+  const entries =
+    typeof neigh === 'string'
+      ? neigh
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/)[0] ?? '')
+          .filter((a) => a !== '')
+      : [];
+  checks.push(
+    proxyFinding(ifname, readSys(`/proc/sys/net/ipv6/conf/${ifname}/proxy_ndp`), readSys('/proc/sys/net/ipv6/conf/all/proxy_ndp'), entries),
+  );
   const others = otherAnswerers();
   for (const [name, pid] of others) checks.push(answererFinding(name, pid));
   if (others.length === 0) add('ok', 'other answerer', `no ${OTHER_ANSWERERS.join(', ')} running in this network namespace`);
 
   if (facts !== undefined) {
     const flags = facts.flags;
-    add('info', 'multicast', `${flags & 0x200 ? 'ALLMULTI ' : ''}${flags & 0x100 ? 'PROMISC ' : ''}flags 0x${flags.toString(16)}; snooping switches need MLD reports (on by default)`);
+    add(
+      'info',
+      'multicast',
+      `${flags & 0x200 ? 'ALLMULTI ' : ''}${flags & 0x100 ? 'PROMISC ' : ''}flags 0x${flags.toString(16)}; snooping switches need MLD reports (on by default)`,
+    );
   }
 
   // Docker: its IPv6 settings; its IPv6 networks join the ranges whose routes are checked.
@@ -200,7 +252,12 @@ export async function doctorCommand(args: string[]): Promise<number> {
       add('ok', 'docker', `engine ${v.Version} (API ${v.ApiVersion}), ${list.length} running containers, ${v6} IPv6 addresses`);
       for (const r of dockerRanges(networks, parseCidr)) ranges.push(r);
     } catch (e) {
-      add('fail', 'docker', `unreachable: ${(e as Error).message}`, 'systemctl start docker, or give its socket: --docker unix:///path/docker.sock');
+      add(
+        'fail',
+        'docker',
+        `unreachable: ${(e as Error).message}`,
+        'systemctl start docker, or give its socket: --docker unix:///path/docker.sock',
+      );
     }
   }
 
@@ -214,7 +271,11 @@ export async function doctorCommand(args: string[]): Promise<number> {
     const chains = tool('ip6tables', ['-S']);
     if (typeof chains === 'string') managed = /^-N DOCKER$/m.test(chains);
   } else if ((forward as NodeJS.ErrnoException).code === 'ENOENT') {
-    add('info', 'ip6tables FORWARD', 'ip6tables is not installed: the FORWARD policy was not checked (with nftables: nft list chain ip6 filter FORWARD)');
+    add(
+      'info',
+      'ip6tables FORWARD',
+      'ip6tables is not installed: the FORWARD policy was not checked (with nftables: nft list chain ip6 filter FORWARD)',
+    );
   } else {
     add('info', 'ip6tables FORWARD', `ip6tables -S FORWARD failed: ${forward.message}`);
   }

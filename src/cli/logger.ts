@@ -26,6 +26,11 @@ export function makeLogger(level: string, name = 'ndp-responder', format: LogFor
   const options = { name, level, base: { name }, timestamp: pino.stdTimeFunctions.isoTime };
   if (!prettyFor(format, process.stdout.isTTY === true)) return pino(options);
   // Synchronous, in this thread: a line is out before the next statement (and before exit).
-  const stream = pinoPretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'name' });
+  const stream = pinoPretty({
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+    ignore: 'name',
+  });
   return pino(options, stream);
 }

@@ -45,7 +45,18 @@ t.teardown(async () => {
 });
 
 t.test('a new container asks the default router from its own address, once', async (t) => {
-  responder = dl.spawnIn('d1', process.execPath, [CLI, 'run', '--interface', 'eth0', '--docker', dl.host('d1').url, '--log-level', 'debug', '--log-format', 'json']);
+  responder = dl.spawnIn('d1', process.execPath, [
+    CLI,
+    'run',
+    '--interface',
+    'eth0',
+    '--docker',
+    dl.host('d1').url,
+    '--log-level',
+    'debug',
+    '--log-format',
+    'json',
+  ]);
   const log: string[] = [];
   responder.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(...d.split('\n').filter(Boolean)));
   await waitForLine(responder, /"msg":"ready"/, 20_000);
@@ -64,7 +75,14 @@ t.test('a new container asks the default router from its own address, once', asy
   await sleep(300);
   const fromContainer = capLines.filter((l) => l.includes(`IP6 ${addr} > `));
   t.equal(fromContainer.length, 1, `one NS from ${addr}: ${fromContainer.join(' | ')}`);
-  t.match(fromContainer[0], /> ff02::1:ff00:1: ICMP6, neighbor solicitation, who has fe80::1/, "for the router, to its solicited-node group");
-  t.ok(log.some((l) => l.includes('asked the default router from new addresses')), 'logged at debug');
+  t.match(
+    fromContainer[0],
+    /> ff02::1:ff00:1: ICMP6, neighbor solicitation, who has fe80::1/,
+    'for the router, to its solicited-node group',
+  );
+  t.ok(
+    log.some((l) => l.includes('asked the default router from new addresses')),
+    'logged at debug',
+  );
   await dl.dockerOk('d1', ['rm', '-f', 'c1']);
 });

@@ -1,13 +1,28 @@
 /** doctor's findings from facts: levels and the exact fix text (the lab test covers a real host). */
 import t from 'tap';
 import { parseCidr } from '../../src/addr/index.js';
-import { dockerFindings, dockerRanges, forwardPolicyFinding, formatFinding, proxyFinding, routeFinding, type DockerNetworkInfo } from '../../src/cli/doctor-checks.js';
+import {
+  dockerFindings,
+  dockerRanges,
+  forwardPolicyFinding,
+  formatFinding,
+  proxyFinding,
+  routeFinding,
+  type DockerNetworkInfo,
+} from '../../src/cli/doctor-checks.js';
 
 const range = (text: string, device?: string) => ({ ...parseCidr(text), origin: 'test', device });
 
 t.test('Docker without IPv6: the daemon.json keys to set, with a suggested range', async (t) => {
   const nets: DockerNetworkInfo[] = [
-    { Name: 'bridge', Id: 'a'.repeat(64), Driver: 'bridge', EnableIPv6: false, IPAM: { Config: [{ Subnet: '172.17.0.0/16' }] }, Options: { 'com.docker.network.bridge.name': 'docker0' } },
+    {
+      Name: 'bridge',
+      Id: 'a'.repeat(64),
+      Driver: 'bridge',
+      EnableIPv6: false,
+      IPAM: { Config: [{ Subnet: '172.17.0.0/16' }] },
+      Options: { 'com.docker.network.bridge.name': 'docker0' },
+    },
     { Name: 'host', Driver: 'host' },
   ];
   const f = dockerFindings(nets, '2001:db8:a:0:8000::/65', undefined, 'ACCEPT');
@@ -19,17 +34,44 @@ t.test('Docker without IPv6: the daemon.json keys to set, with a suggested range
 
 t.test('Docker with IPv6 but not managing ip6tables, FORWARD dropping: the ip6tables key', async (t) => {
   const nets: DockerNetworkInfo[] = [
-    { Name: 'bridge', Id: 'a'.repeat(64), Driver: 'bridge', EnableIPv6: true, IPAM: { Config: [{ Subnet: '172.17.0.0/16' }, { Subnet: '2001:db8:a:0:8000::/66' }] }, Options: { 'com.docker.network.bridge.name': 'docker0' } },
-    { Name: 'web', Id: 'b1234567890cdef', Driver: 'bridge', EnableIPv6: true, IPAM: { Config: [{ Subnet: '2001:db8:a:0:c000::/66' }] }, Options: {} },
+    {
+      Name: 'bridge',
+      Id: 'a'.repeat(64),
+      Driver: 'bridge',
+      EnableIPv6: true,
+      IPAM: { Config: [{ Subnet: '172.17.0.0/16' }, { Subnet: '2001:db8:a:0:8000::/66' }] },
+      Options: { 'com.docker.network.bridge.name': 'docker0' },
+    },
+    {
+      Name: 'web',
+      Id: 'b1234567890cdef',
+      Driver: 'bridge',
+      EnableIPv6: true,
+      IPAM: { Config: [{ Subnet: '2001:db8:a:0:c000::/66' }] },
+      Options: {},
+    },
     { Name: 'mv', Driver: 'macvlan', EnableIPv6: true, IPAM: { Config: [{ Subnet: '2001:db8:b::/64' }] } },
   ];
   const f = dockerFindings(nets, undefined, false, 'DROP');
-  t.same(f.map((x) => [x.check, x.level]), [['docker ipv6', 'ok'], ['docker ip6tables', 'warn']]);
+  t.same(
+    f.map((x) => [x.check, x.level]),
+    [
+      ['docker ipv6', 'ok'],
+      ['docker ip6tables', 'warn'],
+    ],
+  );
   t.match(f[1]!.fix, /"ip6tables": true \(Docker before 27 also needs "experimental": true\)/);
   t.equal(dockerFindings(nets, undefined, false, 'ACCEPT')[1]!.level, 'info', 'policy ACCEPT: only a note');
   t.equal(dockerFindings(nets, undefined, true, 'DROP')[1]!.level, 'ok');
   const ranges = dockerRanges(nets, parseCidr);
-  t.same(ranges.map((r) => [r.origin, r.device, r.length]), [['docker network bridge', 'docker0', 66], ['docker network web', 'br-b1234567890c', 66]], 'bridge networks only, with their bridge');
+  t.same(
+    ranges.map((r) => [r.origin, r.device, r.length]),
+    [
+      ['docker network bridge', 'docker0', 66],
+      ['docker network web', 'br-b1234567890c', 66],
+    ],
+    'bridge networks only, with their bridge',
+  );
 });
 
 t.test('FORWARD policy: ACCEPT ok; DROP needs rules both ways per range', async (t) => {
@@ -40,7 +82,11 @@ t.test('FORWARD policy: ACCEPT ok; DROP needs rules both ways per range', async 
   t.equal(none.fix, 'ip6tables -I FORWARD -d 2001:db8:a:0:8000::/66 -j ACCEPT && ip6tables -I FORWARD -s 2001:db8:a:0:8000::/66 -j ACCEPT');
   const half = forwardPolicyFinding('-P FORWARD DROP\n-A FORWARD -d 2001:db8:a::/64 -j ACCEPT\n', r, parseCidr);
   t.equal(half.fix, 'ip6tables -I FORWARD -s 2001:db8:a:0:8000::/66 -j ACCEPT', 'a covering -d rule counts; only -s is missing');
-  const docker = forwardPolicyFinding('-P FORWARD DROP\n-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n', r, parseCidr);
+  const docker = forwardPolicyFinding(
+    '-P FORWARD DROP\n-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n',
+    r,
+    parseCidr,
+  );
   t.equal(docker.level, 'ok', "Docker's rules on its bridge count");
   t.equal(forwardPolicyFinding('garbage', r, parseCidr).level, 'info');
 });

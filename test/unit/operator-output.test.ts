@@ -23,7 +23,11 @@ t.test('replay -o - writes the pcap to stdout, byte for byte the golden output; 
 });
 
 t.test('replay without rules: one line on stderr, and it still runs', async (t) => {
-  const r = spawnSync(process.execPath, [...cli, 'replay', `${root}fixtures/kernel-ns.pcap`, '-o', '/dev/null', '--mac', '02:00:00:bb:00:02'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [...cli, 'replay', `${root}fixtures/kernel-ns.pcap`, '-o', '/dev/null', '--mac', '02:00:00:bb:00:02'],
+    { encoding: 'utf8' },
+  );
   t.equal(r.status, 0);
   t.equal(r.stderr, 'replay: no rules given: nothing will be answered (give --prefix/--address/--address-file)\n');
   t.match(r.stdout, /^frames read: 1\nanswered: 0\n/);
@@ -51,6 +55,9 @@ t.test('the ready line says what is served', async (t) => {
     makeRule('2001:db8:1::/120', Action.Exclude, { kind: 'static', flag: '--exclude' }),
   ];
   t.equal(describeServed(rules, undefined), 'prefixes 2001:db8:1::/64, 2001:db8:2::/64; 1 address; excluded 2001:db8:1::/120');
-  t.equal(describeServed([], { networks: ['web'], labelOptIn: true }), 'Docker containers (networks: web, labelled ndp-responder.enable=true only)');
+  t.equal(
+    describeServed([], { networks: ['web'], labelOptIn: true }),
+    'Docker containers (networks: web, labelled ndp-responder.enable=true only)',
+  );
   t.equal(describeServed([], undefined), 'nothing');
 });

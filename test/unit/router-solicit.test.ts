@@ -29,7 +29,8 @@ function recordingSink(): FrameSink & { frames: Uint8Array[] } {
   } as FrameSink & { frames: Uint8Array[] };
 }
 
-const dockerRule = (text: string) => makeRule(text, Action.Answer, { kind: 'docker', containerId: 'c1', containerName: 'web', network: 'bridge' });
+const dockerRule = (text: string) =>
+  makeRule(text, Action.Answer, { kind: 'docker', containerId: 'c1', containerName: 'web', network: 'bridge' });
 
 function srcOf(f: Uint8Array): string {
   return formatAddress(f.subarray(14 + 8, 14 + 24));
@@ -74,7 +75,14 @@ t.test('a confirmed address sends one NS to the router, from itself, with the ho
 t.test('no router known: no NS to a router', async (t) => {
   const sink = recordingSink();
   const scope = new Scope();
-  const p = new Prober({ sink, scope, host: () => ({ ifname: 'u0', mac: HOST_MAC, linkLocal: ip6('fe80::a') }), confirmed: () => {}, probeMs: 20, router: () => undefined });
+  const p = new Prober({
+    sink,
+    scope,
+    host: () => ({ ifname: 'u0', mac: HOST_MAC, linkLocal: ip6('fe80::a') }),
+    confirmed: () => {},
+    probeMs: 20,
+    router: () => undefined,
+  });
   t.teardown(() => p.close());
   p.added([dockerRule('2001:db8:0:0:8000::2')]);
   await new Promise((r) => setTimeout(r, 80));
@@ -88,11 +96,32 @@ t.test('defaultRouter: the lowest-metric ::/0 gateway through the uplink', async
   t.equal(defaultRouter(table, 2), undefined, 'empty table');
   table.add({ table: TABLE_MAIN, prefix: ip6('2001:db8::'), length: 64, metric: 256, type: RouteType.UNICAST, paths: [{ ifindex: 2 }] });
   t.equal(defaultRouter(table, 2), undefined, 'no default route');
-  table.add({ table: TABLE_MAIN, prefix: zero, length: 0, metric: 1024, type: RouteType.UNICAST, paths: [{ ifindex: 3, gateway: ip6('fe80::3') }] });
+  table.add({
+    table: TABLE_MAIN,
+    prefix: zero,
+    length: 0,
+    metric: 1024,
+    type: RouteType.UNICAST,
+    paths: [{ ifindex: 3, gateway: ip6('fe80::3') }],
+  });
   t.equal(defaultRouter(table, 2), undefined, 'default route through another interface');
-  table.add({ table: TABLE_MAIN, prefix: zero, length: 0, metric: 1024, type: RouteType.UNICAST, paths: [{ ifindex: 2, gateway: ip6('fe80::1') }] });
+  table.add({
+    table: TABLE_MAIN,
+    prefix: zero,
+    length: 0,
+    metric: 1024,
+    type: RouteType.UNICAST,
+    paths: [{ ifindex: 2, gateway: ip6('fe80::1') }],
+  });
   t.equal(formatAddress(defaultRouter(table, 2)!), 'fe80::1');
-  table.add({ table: TABLE_MAIN, prefix: zero, length: 0, metric: 100, type: RouteType.UNICAST, paths: [{ ifindex: 2, gateway: ip6('2001:db8::fe') }] });
+  table.add({
+    table: TABLE_MAIN,
+    prefix: zero,
+    length: 0,
+    metric: 100,
+    type: RouteType.UNICAST,
+    paths: [{ ifindex: 2, gateway: ip6('2001:db8::fe') }],
+  });
   t.equal(formatAddress(defaultRouter(table, 2)!), '2001:db8::fe', 'lower metric wins');
   table.add({ table: 100, prefix: zero, length: 0, metric: 1, type: RouteType.UNICAST, paths: [{ ifindex: 2, gateway: ip6('fe80::99') }] });
   t.equal(formatAddress(defaultRouter(table, 2)!), '2001:db8::fe', 'other tables are ignored');
