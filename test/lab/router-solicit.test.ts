@@ -4,7 +4,8 @@
  * the address. Real dockerd host d1 on a bridge, a "router" namespace R on the same bridge
  * (fe80::1, d1's default route points at it), `ndp-responder run --docker` on d1: a new
  * container's address must appear in R's neighbour table with d1's MAC, and R's capture must
- * show exactly one NS from that address, for fe80::1.
+ * show exactly one NS from that address, for fe80::1. On the same engine, `doctor --docker`
+ * reads Docker's IPv6 settings and checks the route to its range, printing nothing on stderr.
  */
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -42,6 +43,22 @@ await sleep(200);
 let responder: ChildProcess | undefined;
 t.teardown(async () => {
   if (responder) await stopProcess(responder);
+});
+
+t.test('doctor against this real engine: its IPv6 settings and the route to its range, nothing on stderr', async (t) => {
+  const r = await dl.exec('d1', [process.execPath, CLI, 'doctor', '--interface', 'eth0', '--docker', dl.host('d1').url, '--json'], {
+    timeoutMs: 30_000,
+  });
+  t.equal(r.stderr, '', 'nothing on stderr');
+  const findings = JSON.parse(r.stdout) as { level: string; check: string; detail: string; fix?: string }[];
+  t.comment(findings.map((f) => `${f.level} ${f.check}: ${f.detail}${f.fix ? `; fix: ${f.fix}` : ''}`).join('\n'));
+  const one = (check: string) => findings.find((f) => f.check === check);
+  t.equal(one('docker')?.level, 'ok');
+  t.equal(one('docker ipv6')?.level, 'ok');
+  t.match(one('docker ipv6')?.detail, dl.host('d1').cidr.split('/')[0]!, 'names fixed-cidr-v6');
+  const route = one(`route to ${dl.host('d1').cidr}`);
+  t.equal(route?.level, 'ok', 'the range is routed to the bridge');
+  t.match(route?.detail, /docker network bridge: routed to docker0/);
 });
 
 t.test('a new container asks the default router from its own address, once', async (t) => {
