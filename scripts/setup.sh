@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: libpcap-dev (node_pcap), the real NDP peers and tools the lab tests drive,
-# Docker for the two-host scenario, and the competitors the benchmark measures.
+# Docker for the two-host scenario, the competitors the benchmark measures (and doctor detects),
+# iptables for ip6tables (doctor reads the FORWARD policy).
 PKGS=(libpcap-dev iproute2 iputils-ping ndisc6 tcpdump busybox-static docker.io util-linux procps
-      ndppd npd6 netsniff-ng tcpreplay g++ make python3 openssl)
+      ndppd npd6 netsniff-ng tcpreplay g++ make python3 openssl iptables)
 # systemd-analyze checks the unit file (test/unit/systemd-unit.test.ts); Debian ships it in the
 # systemd package, which installs without systemd running (a container).
 command -v systemd-analyze >/dev/null || PKGS+=(systemd)

@@ -10,7 +10,7 @@ import { toSenderFacts } from '../io/interface.js';
 import { Action } from '../table/rule.js';
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
 import { EXPLAIN_HELP } from './help.js';
-import { makeLogger } from './logger.js';
+import { logFormat, makeLogger } from './logger.js';
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONTROL } from './run-plan.js';
 import { askDaemon } from './status.js';
@@ -80,7 +80,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     }
   } else {
     // The same scope the daemon builds: static rules, the interface's addresses, Docker.
-    const logger = makeLogger(values['log-level'] ?? 'warn');
+    const logger = makeLogger(values['log-level'] ?? 'warn', undefined, logFormat(values['log-format']));
     const scope = new Scope(logger);
     scope.setStatic(staticRules(values));
     let host = OFFLINE_HOST;

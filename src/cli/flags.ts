@@ -76,6 +76,7 @@ export function dockerSettings(values: {
 export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 /** parseArgs with errors turned into UsageErrors. */
@@ -125,11 +126,23 @@ function ruleFrom(text: string, flag: '--prefix' | '--address' | '--exclude', wh
   }
 }
 
+/** What one address file held and how long it took to load (logged by `run`). */
+export interface AddressFileStats {
+  file: string;
+  /** Exact addresses (one /128 rule each). */
+  addresses: number;
+  /** Lines with a prefix length. */
+  prefixes: number;
+  ms: number;
+}
+
 /**
  * Read an address file: one address (or CIDR) per line; blank lines and `#` comments skipped.
+ * @param stats when given, receives the file's counts and load time.
  * @throws UsageError naming the file and line of the first bad entry.
  */
-export function readAddressFile(path: string): Rule[] {
+export function readAddressFile(path: string, stats?: AddressFileStats[]): Rule[] {
+  const t0 = performance.now();
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -163,21 +176,25 @@ export function readAddressFile(path: string): Rule[] {
   }
   const rules = makeAddressRules(addresses.slice(0, 16 * count), count, Action.Answer, src);
   for (const r of prefixes) rules.push(r);
+  stats?.push({ file: path, addresses: count, prefixes: prefixes.length, ms: Math.round(performance.now() - t0) });
   return rules;
 }
 
-/** The static rules from --prefix, --address, --address-file and --exclude. */
+/**
+ * The static rules from --prefix, --address, --address-file and --exclude.
+ * @param files when given, receives one entry per address file read.
+ */
 export function staticRules(values: {
   prefix?: string[] | undefined;
   address?: string[] | undefined;
   'address-file'?: string[] | undefined;
   exclude?: string[] | undefined;
-}): Rule[] {
+}, files?: AddressFileStats[]): Rule[] {
   const rules: Rule[] = [];
   for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
   for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));
   // No spread: an address file can hold a million entries, more than a call's arguments.
-  for (const f of values['address-file'] ?? []) for (const r of readAddressFile(f)) rules.push(r);
+  for (const f of values['address-file'] ?? []) for (const r of readAddressFile(f, files)) rules.push(r);
   for (const t of values.exclude ?? []) rules.push(ruleFrom(t, '--exclude'));
   return rules;
 }

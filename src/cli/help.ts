@@ -9,7 +9,8 @@ Commands:
   replay    replay a pcap file through the engine and write the answers to a pcap file
   explain   say whether, and by which rule, an address would be answered
   status    ask the running daemon: uplinks, back end, rules by source, Docker, counters
-  doctor    check the host: privileges, interface, forwarding, kernel proxy_ndp, Docker
+  doctor    check the host (capabilities, forwarding, routes, ip6tables, proxy_ndp, other
+            answerers, Docker's IPv6 settings) and print the exact fix for each finding
   demo      build the two-host lab in network namespaces and show it working
 
 Run 'ndp-responder <command> --help' for the options of a command.
@@ -119,15 +120,27 @@ Operations:
   --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
                          (e.g. [::1]:9464; docs/http.md)
   --log-level L          fatal, error, warn, info (default), debug (one line per decision), trace
+  --log-format F         'json' (one JSON line per event), 'pretty' (readable lines) or 'auto'
+                         (default: pretty when stdout is a terminal, JSON when it is a pipe or
+                         a file). The 'ready' line says what is served; an --address-file load
+                         is logged with its count and time.
   -h, --help             this help
+
+When a container's address is confirmed (no other owner answered its probe), unsolicited NAs go
+out and one NS from that address asks for the default router (the gateway of ::/0 on IF; needs
+the route check, on by default), so a router that ignores unsolicited NAs learns the address.
 `;
 
 export const REPLAY_HELP = `Usage: ndp-responder replay IN.pcap -o OUT.pcap --mac MAC [rules] [options]
 
 Feed every frame of IN.pcap (Ethernet) to the engine and write exactly the frames the responder
 would send, in order, to OUT.pcap. Prints a summary: frames read, answered, dropped per reason.
+Without any rule nothing is answered: replay says so on stderr and still runs (every frame is a
+drop with its reason).
 
-  -o, --output FILE      where the answers go (required)
+  -o, --output FILE      where the answers go (required); '-' writes the pcap to stdout (then
+                         the summary and --explain lines go to stderr), e.g.
+                         ndp-responder replay in.pcap -o - ... | tcpdump -r - -n
   --mac MAC              the host's MAC (Ethernet source and target link-layer address)
   --link-local ADDR      the host's link-local address (default: EUI-64 from --mac)
   --explain              print one line per input frame: index, target, decision, reason, rule
@@ -167,13 +180,32 @@ ${RULES_HELP}
 ${ANSWER_HELP}
 `;
 
-export const DOCTOR_HELP = `Usage: ndp-responder doctor --interface IF [--docker [URL]] [--json]
+export const DOCTOR_HELP = `Usage: ndp-responder doctor --interface IF [--prefix RANGE...] [--docker [URL]] [--json]
 
-Check what ndp-responder needs and what gets in its way, one line per check:
-privileges (CAP_NET_RAW), interface present and up, its MAC and link-local address, the native
-back end and node_pcap load, IPv6 forwarding (containers' traffic must be routed), kernel
-proxy_ndp and proxy entries on IF (two answerers disagree), Docker reachable and which container
-addresses are in scope. Exit status 0 when nothing failed, 1 otherwise.
+Check what ndp-responder needs and what gets in its way. One line per finding, 'ok', 'WARN',
+'FAIL' or 'info', and for every finding to act on the exact fix ('; fix: ...'): the sysctl, the
+route, the ip6tables rule, the daemon.json key. Checked:
+  capabilities held      CAP_NET_RAW needed (CAP_SYS_NICE for --nice)
+  interface              present and up, its MAC, link-local address and on-link prefixes
+  back ends              the native addon opens a socket; node_pcap loads
+  forwarding             net.ipv6.conf.all.forwarding=1 (containers' traffic must be routed);
+                         accept_ra=2 on IF when forwarding is on
+  other answerers        kernel proxy_ndp with proxy entries on IF; ndppd, npd6 or ndpresponder
+                         running in this network namespace
+  ip6tables FORWARD      the policy, and with DROP whether rules accept each range both ways
+                         (skipped when ip6tables is not installed)
+  route to each range    each --prefix RANGE and each IPv6 subnet of Docker's bridge networks
+                         must be routed away from IF (to docker0, a br-*), as 'run' requires
+  Docker                 reachable; IPv6 on its bridge networks (daemon.json "ipv6",
+                         "fixed-cidr-v6") and whether it manages ip6tables ("ip6tables")
+
+  -i, --interface IF     the uplink (required)
+  --prefix RANGE         a container range you serve (repeatable): its route is checked
+  --docker [URL]         also ask this Docker engine (URL forms: 'ndp-responder run --help')
+  --json                 the findings as JSON: [{level, check, detail, fix?}]
+
+Everything goes to stdout; nothing is printed on stderr. Exit status 0 when nothing failed,
+1 otherwise.
 `;
 
 export const STATUS_HELP = `Usage: ndp-responder status [--control PATH] [--json] [--reload]

@@ -46,7 +46,8 @@ export async function replayCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('replay: give exactly one input pcap file');
   const input = positionals[0]!;
   const output = values.output;
-  if (output === undefined) throw new UsageError('replay: -o OUT.pcap is required');
+  if (output === undefined) throw new UsageError('replay: -o OUT.pcap is required (-o - for stdout)');
+  const toStdout = output === '-';
   const mac = macFlag(values.mac);
   const host: HostFacts = {
     ifname: 'replay',
@@ -56,7 +57,8 @@ export async function replayCommand(args: string[]): Promise<number> {
   const settings = answerSettings(values);
   // The same scope builder as run and explain; there is no live interface or Docker here.
   const scope = new Scope();
-  scope.setStatic(staticRules(values));
+  const rules = staticRules(values);
+  scope.setStatic(rules);
   // No host to ask: the route check runs only on routes given (`ip -j -6 route show table all`).
   if (values.routes !== undefined) {
     if (values.uplink === undefined) throw new UsageError('--routes needs --uplink IFNAME (the interface the capture was taken on)');
@@ -81,7 +83,7 @@ export async function replayCommand(args: string[]): Promise<number> {
   let backend: FileBackend;
   let writer: PcapFileWriter;
   try {
-    writer = new PcapFileWriter(output);
+    writer = new PcapFileWriter(toStdout ? 1 : output);
   } catch (e) {
     throw new UsageError(`-o ${output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -99,19 +101,23 @@ export async function replayCommand(args: string[]): Promise<number> {
     settings,
     onDecision: values.explain ? (i, view, d) => lines.push(explainLine(i, view, d)) : undefined,
   });
+  // Once the files are open (a bad argument is still the one line): no rules is allowed, but said.
+  if (rules.length === 0) process.stderr.write('replay: no rules given: nothing will be answered (give --prefix/--address/--address-file)\n');
   backend.start((batch) => responder.handleBatch(batch));
   const result = await backend.done;
   backend.close();
   writer.close();
 
   const summary = { input, output, ...responder.counters.snapshot(), written: writer.frames, completed: result.completed };
-  if (values.explain) process.stdout.write(['#index\ttarget\tdecision\treason\trule', ...lines].join('\n') + '\n');
+  // With the pcap on stdout, the text (explain lines, summary) goes to stderr.
+  const say = (text: string) => (toStdout ? process.stderr : process.stdout).write(text);
+  if (values.explain) say(['#index\ttarget\tdecision\treason\trule', ...lines].join('\n') + '\n');
   if (values.json) {
-    process.stdout.write(JSON.stringify(summary) + '\n');
+    say(JSON.stringify(summary) + '\n');
   } else {
     const drops = Object.entries(summary.drops).map(([k, v]) => `  dropped ${k}: ${v}`);
-    process.stdout.write(
-      [`frames read: ${summary.frames}`, `answered: ${summary.answered}`, ...Object.entries(summary.answeredByKind).map(([k, v]) => `  ${k}: ${v}`), `dropped: ${summary.dropped}`, ...drops, `written to ${output}: ${writer.frames}`].join('\n') + '\n',
+    say(
+      [`frames read: ${summary.frames}`, `answered: ${summary.answered}`, ...Object.entries(summary.answeredByKind).map(([k, v]) => `  ${k}: ${v}`), `dropped: ${summary.dropped}`, ...drops, `written to ${toStdout ? 'stdout' : output}: ${writer.frames}`].join('\n') + '\n',
     );
   }
   return result.completed ? 0 : 1;

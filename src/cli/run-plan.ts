@@ -10,7 +10,7 @@ import type { Rule } from '../table/rule.js';
 import type { BackendKind } from '../service/link.js';
 import type { DockerOptions } from '../service/daemon.js';
 import { CONFIG_KEYS, RULE_KEYS, loadConfigFile, type ConfigFile, type FlagValues } from './config-file.js';
-import { UsageError, answerSettings, dockerSettings, intFlag, logLevel, staticRules } from './flags.js';
+import { type AddressFileStats, UsageError, answerSettings, dockerSettings, intFlag, logLevel, staticRules } from './flags.js';
 
 /** The default control socket. */
 export const DEFAULT_CONTROL = '/run/ndp-responder/control.sock';
@@ -41,6 +41,8 @@ export interface RunPlan {
   readonly configPath: string | undefined;
   /** Where the uplinks came from and why, for the first log line. */
   readonly why: Record<string, string>;
+  /** One entry per address file read (count, time), for a log line each. */
+  readonly addressFiles: AddressFileStats[];
 }
 
 /** How zero configuration found its uplink (the default route's interface), or why it could not. */
@@ -125,7 +127,8 @@ export function buildPlan(inp: PlanInputs): RunPlan {
     'docker-label-opt-in': top['docker-label-opt-in'] as boolean | undefined,
   });
 
-  const uplinks = blocks.map((b) => uplinkSpec(b));
+  const files: AddressFileStats[] = [];
+  const uplinks = blocks.map((b) => uplinkSpec(b, files));
   if (docker === undefined) {
     const empty = uplinks.find((u) => u.rules.length === 0);
     if (empty !== undefined) {
@@ -143,17 +146,18 @@ export function buildPlan(inp: PlanInputs): RunPlan {
     control: top['no-control'] === true ? undefined : ((top.control as string | undefined) ?? DEFAULT_CONTROL),
     configPath,
     why,
+    addressFiles: files,
   };
 }
 
-function uplinkSpec(v: FlagValues): UplinkSpec {
+function uplinkSpec(v: FlagValues, files?: AddressFileStats[]): UplinkSpec {
   const ifname = v.interface as string;
   const backend = (v.backend as string | undefined) ?? 'afpacket';
   if (backend !== 'afpacket' && backend !== 'pcap') throw new UsageError(`--backend: '${backend}' is not one of afpacket, pcap`);
   return {
     ifname,
     backend,
-    rules: staticRules(v as Parameters<typeof staticRules>[0]),
+    rules: staticRules(v as Parameters<typeof staticRules>[0], files),
     settings: answerSettings(v as Parameters<typeof answerSettings>[0]),
     maxGroups: intFlag(v['max-groups'] as string | undefined, '--max-groups', 4096, 0, 1 << 24),
     mld: v['no-mld'] !== true,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, parseFlags, normaliseOptionalDocker } from './flags.js';
 import { envValues, type FlagValues } from './config-file.js';
 import { buildPlan, dockerSocketPresent, type DefaultUplink, type PlanInputs, type RunPlan } from './run-plan.js';
-import { makeLogger } from './logger.js';
+import { logFormat, makeLogger } from './logger.js';
 import { openRoutes } from '../service/routes.js';
 import { UplinkService } from '../service/uplinks.js';
 import { startControlServer, type ControlServer } from '../service/control.js';
@@ -51,7 +51,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const dflt: DefaultUplink = needDefault ? await defaultRouteUplink() : { reason: 'not needed' };
   const inputs: PlanInputs = { flags, env, dockerSocket: () => dockerSocketPresent(), defaultUplink: () => dflt };
   let plan = buildPlan(inputs);
-  const logger = makeLogger(plan.logLevel);
+  const logger = makeLogger(plan.logLevel, undefined, logFormat(values['log-format']));
   logger.info(
     {
       uplinks: plan.uplinks.map((u) => ({ interface: u.ifname, rules: u.rules.length, waitInterface: u.waitInterface || undefined })),
@@ -62,6 +62,7 @@ export async function runCommand(args: string[]): Promise<number> {
     },
     'configuration',
   );
+  for (const a of plan.addressFiles) logger.info({ ...a }, 'address file loaded');
   const service = new UplinkService({
     uplinks: plan.uplinks,
     docker: plan.docker,

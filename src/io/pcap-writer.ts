@@ -43,24 +43,45 @@ export function encodePcap(frames: readonly { data: Uint8Array; tsSec?: number; 
 /** Streams frames to a pcap file with synchronous writes. */
 export class PcapFileWriter {
   private fd: number;
+  private readonly owned: boolean;
   frames = 0;
 
-  /** @throws the fs error (with `code`) when the file cannot be created. */
-  constructor(path: string) {
-    this.fd = openSync(path, 'w');
-    writeSync(this.fd, pcapGlobalHeader());
+  /**
+   * @param target a path (created or truncated), or an open file descriptor (stdout is 1),
+   *   which is written to but not closed.
+   * @throws the fs error (with `code`) when the file cannot be created.
+   */
+  constructor(target: string | number) {
+    this.owned = typeof target === 'string';
+    this.fd = typeof target === 'string' ? openSync(target, 'w') : target;
+    writeAll(this.fd, pcapGlobalHeader(), 0, 24);
   }
 
   write(data: Uint8Array, off: number, len: number, tsSec = 0, tsUsec = 0): void {
-    writeSync(this.fd, pcapRecordHeader(len, tsSec, tsUsec));
-    writeSync(this.fd, data, off, len);
+    writeAll(this.fd, pcapRecordHeader(len, tsSec, tsUsec), 0, 16);
+    writeAll(this.fd, data, off, len);
     this.frames++;
   }
 
   close(): void {
     if (this.fd >= 0) {
-      closeSync(this.fd);
+      if (this.owned) closeSync(this.fd);
       this.fd = -1;
+    }
+  }
+}
+
+/** writeSync until every byte is out (a pipe takes partial writes; EAGAIN on a non-blocking one is retried). */
+function writeAll(fd: number, data: Uint8Array, off: number, len: number): void {
+  let done = 0;
+  let spins = 0;
+  while (done < len) {
+    try {
+      done += writeSync(fd, data, off + done, len - done);
+    } catch (e) {
+      // A non-blocking pipe that is full: wait briefly and try again (bounded).
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || ++spins > 100_000) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
     }
   }
 }

@@ -22,6 +22,8 @@ import { Link, type BackendKind } from './link.js';
 import { Prober } from './probe.js';
 import { openRoutes, type RouteMonitor } from './routes.js';
 import { GROUP, Scope, routeOracle, ruleWarnings } from './scope.js';
+import { describeServed } from './served.js';
+import { defaultRouter } from '../table/default-router.js';
 
 export { DaemonError } from './errors.js';
 
@@ -191,6 +193,7 @@ export class Daemon {
       host: () => this.host,
       confirmed: (rules) => this.announcer?.added(rules),
       logger: this.log,
+      router: () => (this.routes !== undefined ? defaultRouter(this.routes.table, this.link.interfaceFacts()?.ifindex ?? 0) : undefined),
     });
     this.unsubscribe = this.scope.table.onChange((c) => {
       if (c.removed.length > 0) {
@@ -256,6 +259,7 @@ export class Daemon {
         override: this.opts.settings.overrideMode ?? (this.opts.settings.override ? 'always' : 'never'),
         routeCheck: this.routes !== undefined,
         docker: this.opts.docker !== undefined || this.opts.dockerStatus !== undefined,
+        serves: describeServed(this.opts.rules, this.opts.docker ?? (this.opts.dockerStatus !== undefined ? { networks: [], labelOptIn: false } : undefined)),
     };
   }
 

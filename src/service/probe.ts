@@ -9,7 +9,11 @@
  *     guard records it in use (scope.ts `observe`): it is not answered any more, and a warning
  *     names the container;
  *  3. after `probeMs` (RetransTimer, 1 s) with no owner: probation ends, answers carry O=1, and
- *     the unsolicited NAs go out (announcer.ts).
+ *     the unsolicited NAs go out (announcer.ts);
+ *  4. at the same moment one NS from the address (SLLAO: the host's MAC) asks for the default
+ *     router, so the router learns the address from the NS (RFC 4861 section 7.2.3) even when
+ *     it ignores unsolicited NAs (section 7.2.6 leaves caching them to the receiver). The
+ *     router's MAC is not known here: the NS goes to the router's solicited-node group.
  */
 import type { Logger } from 'pino';
 import { formatAddress } from '../addr/index.js';
@@ -30,6 +34,8 @@ export interface ProberOptions {
   readonly confirmed: (rules: Rule[]) => void;
   readonly logger?: Logger | undefined;
   readonly probeMs?: number;
+  /** The uplink's default router (gateway of ::/0), or undefined: no NS to a router then. */
+  readonly router?: () => Uint8Array | undefined;
 }
 
 export class Prober {
@@ -41,6 +47,8 @@ export class Prober {
   sent = 0;
   /** Addresses whose probe found another owner. */
   conflicts = 0;
+  /** NS sent from confirmed addresses to the default router. */
+  routerSolicits = 0;
 
   constructor(private readonly opts: ProberOptions) {}
 
@@ -88,7 +96,33 @@ export class Prober {
       if (owner === undefined) ok.push(r);
       else this.conflicts++;
     }
-    if (ok.length > 0) this.opts.confirmed(ok);
+    if (ok.length > 0) {
+      this.opts.confirmed(ok);
+      this.solicitRouter(ok);
+    }
+  }
+
+  /** One NS per confirmed address, from it, for the default router (see the file header). */
+  private solicitRouter(rules: readonly Rule[]): void {
+    const router = this.opts.router?.();
+    if (router === undefined) return;
+    const host = this.opts.host();
+    for (let i = 0; i < rules.length; i += 64) {
+      const chunk = rules.slice(i, i + 64);
+      const offsets = new Uint32Array(chunk.length);
+      const lengths = new Uint32Array(chunk.length);
+      let n = 0;
+      for (const r of chunk) {
+        const off = n * NS_FRAME_LEN_MAX;
+        const len = buildNS({ mac: host.mac, src: r.prefix, target: router, dst: null }, this.buf, off);
+        if (len === 0) continue;
+        offsets[n] = off;
+        lengths[n] = len;
+        n++;
+      }
+      this.routerSolicits += this.opts.sink.send(this.buf, offsets, lengths, n);
+    }
+    this.opts.logger?.debug({ router: formatAddress(router), addresses: rules.map((r) => formatAddress(r.prefix)) }, 'asked the default router from new addresses');
   }
 
   /** One DAD probe per address, sent in batches of 64. */
