@@ -41,11 +41,12 @@ function rate(name: string, batch: () => number): void {
 
 /** A fresh loop per case, so each call site sees one frame shape (as the real loop does). */
 function parseLoop(f: Uint8Array): () => number {
-  return new Function('parseNS', 'f', 'view', `return () => { let s = 0; for (let i = 0; i < 10000; i++) s += parseNS(f, 0, f.length, view); return s; };`)(
-    parseNS,
-    f,
-    view,
-  ) as () => number;
+  return new Function(
+    'parseNS',
+    'f',
+    'view',
+    `return () => { let s = 0; for (let i = 0; i < 10000; i++) s += parseNS(f, 0, f.length, view); return s; };`,
+  )(parseNS, f, view) as () => number;
 }
 
 const typical = makeNS({ target: '2003:ab11::8000:0:0:10' });

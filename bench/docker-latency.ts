@@ -58,7 +58,13 @@ async function main(): Promise<number> {
   const result: Record<string, unknown> = {
     command,
     date: new Date().toISOString(),
-    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memMb: Math.round(os.totalmem() / 2 ** 20), kernel: os.release(), node: process.version },
+    host: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memMb: Math.round(os.totalmem() / 2 ** 20),
+      kernel: os.release(),
+      node: process.version,
+    },
     options: opts,
     loadavgStart: loadavg(),
     logs: path.relative(REPO, logDir),
@@ -81,7 +87,23 @@ async function main(): Promise<number> {
 
     // Docker's own start events, dockerd's clock (realtime ns).
     const events = new Map<string, bigint>();
-    const ev = track(spawn('docker', ['-H', lab.host('d1').url, 'events', '--filter', 'type=container', '--filter', 'event=start', '--format', '{{.Actor.Attributes.name}} {{.TimeNano}}'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const ev = track(
+      spawn(
+        'docker',
+        [
+          '-H',
+          lab.host('d1').url,
+          'events',
+          '--filter',
+          'type=container',
+          '--filter',
+          'event=start',
+          '--format',
+          '{{.Actor.Attributes.name}} {{.TimeNano}}',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
     lines(ev, (l) => {
       const [n, t] = l.split(' ');
       if (n && t && /^\d+$/.test(t)) events.set(n, BigInt(t));
@@ -90,7 +112,9 @@ async function main(): Promise<number> {
     const peer = await Peer.start(lab, bin, opts.periodUs, path.join(logDir, 'peer.log'));
 
     // (a)
-    console.log(`\n(a) start latency: ${opts.containers} containers (address predicted from MAC) + ${opts.naive} (address read by inspect), load ${loadavg()}`);
+    console.log(
+      `\n(a) start latency: ${opts.containers} containers (address predicted from MAC) + ${opts.naive} (address read by inspect), load ${loadavg()}`,
+    );
     const resp = Responder.start(lab, path.join(logDir, 'responder-a.log'));
     await resp.waitReady(30_000);
     await sleep(500);
@@ -108,12 +132,16 @@ async function main(): Promise<number> {
     const fills: Fill[] = [];
     if (opts.doSync) {
       const steps = [...new Set([...opts.syncSteps.filter((s) => s < opts.sync), opts.sync])].sort((a, b) => a - b);
-      console.log(`\n(b) start-up sync at ${steps.join(', ')} running containers (creating ${opts.parallel} at a time, budget ${opts.createBudgetS} s)`);
+      console.log(
+        `\n(b) start-up sync at ${steps.join(', ')} running containers (creating ${opts.parallel} at a time, budget ${opts.createBudgetS} s)`,
+      );
       const deadline = Date.now() + opts.createBudgetS * 1000;
       for (const step of steps) {
         const f = await fillTo(lab, step, opts, deadline);
         fills.push(f);
-        console.log(`  created ${f.created} (failed ${f.failed}) in ${(f.ms / 1000).toFixed(1)} s: ${f.reached} running, ${f.perContainerMs ?? '-'} ms each, vfs ${f.diskMb ?? '?'} MB, load ${f.loadavgAfter}${f.stoppedBecause ? ' -- stopped: ' + f.stoppedBecause : ''}`);
+        console.log(
+          `  created ${f.created} (failed ${f.failed}) in ${(f.ms / 1000).toFixed(1)} s: ${f.reached} running, ${f.perContainerMs ?? '-'} ms each, vfs ${f.diskMb ?? '?'} MB, load ${f.loadavgAfter}${f.stoppedBecause ? ' -- stopped: ' + f.stoppedBecause : ''}`,
+        );
         await sleep(2000);
         const s = await measureSync(lab, peer, path.join(logDir, `responder-sync-${f.reached}.log`));
         syncRuns.push(s);

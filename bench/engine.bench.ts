@@ -26,7 +26,9 @@ const tableSize = Number(process.argv[3] ?? 1_000_000);
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 
 const frames: Uint8Array[] = [];
-for (const name of readdirSync(fixtures).filter((n) => n.endsWith('.pcap') && !n.includes('.out.')).sort()) {
+for (const name of readdirSync(fixtures)
+  .filter((n) => n.endsWith('.pcap') && !n.includes('.out.'))
+  .sort()) {
   frames.push(...readPcap(join(fixtures, name)).frames);
 }
 
@@ -41,7 +43,24 @@ let seed = 12345;
 const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) & 0xffff;
 const t0 = performance.now();
 for (let i = 0; i < tableSize; i++) {
-  const prefix = Uint8Array.of(0x20, 0x03, 0xab, 0x11, 0, 0, 0, 0, 0x80 | (rnd() & 0x3f), rnd() & 0xff, rnd() >> 8, rnd() & 0xff, rnd() >> 8, rnd() & 0xff, rnd() >> 8, rnd() & 0xff);
+  const prefix = Uint8Array.of(
+    0x20,
+    0x03,
+    0xab,
+    0x11,
+    0,
+    0,
+    0,
+    0,
+    0x80 | (rnd() & 0x3f),
+    rnd() & 0xff,
+    rnd() >> 8,
+    rnd() & 0xff,
+    rnd() >> 8,
+    rnd() & 0xff,
+    rnd() >> 8,
+    rnd() & 0xff,
+  );
   docker.push({ prefix, length: 128, action: Action.Answer, source: src, text: '' });
 }
 table.replaceGroup('docker', docker);
@@ -84,6 +103,8 @@ for (let round = 0; round < 4; round++) {
   if (round > 0) best = Math.max(best, n / ((c.user + c.system) / 1e6));
 }
 const snap = responder.counters.snapshot();
-console.log(`fixture frames: ${frames.length} (answered share ${(snap.answered / snap.frames).toFixed(2)}), table: ${table.size} rules (${tableSize} /128 loaded in ${loadMs.toFixed(0)} ms)`);
+console.log(
+  `fixture frames: ${frames.length} (answered share ${(snap.answered / snap.frames).toFixed(2)}), table: ${table.size} rules (${tableSize} /128 loaded in ${loadMs.toFixed(0)} ms)`,
+);
 console.log(`engine decisions/s: ${(best / 1e6).toFixed(2)} M per CPU second (${(1e9 / best).toFixed(0)} ns per frame)`);
 if (answered === 0) throw new Error('nothing answered: the benchmark is broken');

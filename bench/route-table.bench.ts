@@ -59,7 +59,10 @@ function timed(fn: () => void): { cpu: number; wall: number } {
 }
 
 const QUERIES = 1 << 21;
-const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((x) => x > 0);
 for (const n of sizes.length ? sizes : [100, 10_000, 100_000]) {
   const t0 = process.hrtime.bigint();
   const { table, prefixes } = build(n);

@@ -40,7 +40,22 @@ const STEPS: { label: string; args: string[] }[] = [
   { label: 'add-throw-local', args: ['-6', 'route', 'add', 'throw', '2001:db8:e::/48', 'table', 'local'] },
   {
     label: 'add-multipath',
-    args: ['-6', 'route', 'add', '2001:db8:f::/48', 'nexthop', 'via', '2001:db8:a::1', 'dev', 'eth0', 'nexthop', 'via', 'fe80::1', 'dev', 'docker0'],
+    args: [
+      '-6',
+      'route',
+      'add',
+      '2001:db8:f::/48',
+      'nexthop',
+      'via',
+      '2001:db8:a::1',
+      'dev',
+      'eth0',
+      'nexthop',
+      'via',
+      'fe80::1',
+      'dev',
+      'docker0',
+    ],
   },
   { label: 'add-table-100', args: ['-6', 'route', 'add', '2001:db8:a:0:8000::/80', 'dev', 'eth0', 'table', '100'] },
   { label: 'add-table-1000', args: ['-6', 'route', 'add', '2001:db8:a:0:8000::/81', 'dev', 'eth0', 'table', '1000'] },
@@ -73,7 +88,15 @@ async function inside(): Promise<void> {
   const SLOT = 32768;
   const rx = new Uint8Array(16 * SLOT);
   const lengths = new Uint32Array(16);
-  const sock = new NetlinkSocket({ groups: RTMGRP_IPV6_ROUTE, rxBuffer: rx, lengths, slots: 16, slotSize: SLOT, rcvbuf: 1 << 20, maxBatchesPerWake: 16 });
+  const sock = new NetlinkSocket({
+    groups: RTMGRP_IPV6_ROUTE,
+    rxBuffer: rx,
+    lengths,
+    slots: 16,
+    slotSize: SLOT,
+    rcvbuf: 1 << 20,
+    maxBatchesPerWake: 16,
+  });
   let got: string[] = [];
   sock.start((count, errno) => {
     if (errno !== 0) throw new Error(`netlink receive error ${errno}`);
@@ -103,7 +126,10 @@ async function inside(): Promise<void> {
     iproute2: execFileSync('ip', ['-V']).toString().trim(),
     byteOrder: 'little-endian (host)',
     ifindex: Object.fromEntries(
-      (JSON.parse(execFileSync('ip', ['-j', 'link', 'show']).toString()) as { ifname: string; ifindex: number }[]).map((l) => [l.ifname, l.ifindex]),
+      (JSON.parse(execFileSync('ip', ['-j', 'link', 'show']).toString()) as { ifname: string; ifindex: number }[]).map((l) => [
+        l.ifname,
+        l.ifindex,
+      ]),
     ),
     setup: SETUP.map((a) => `ip ${a.join(' ')}`),
     routesAtEnd: execFileSync('ip', ['-6', 'route', 'show', 'table', 'all']).toString().trim().split('\n'),
@@ -119,7 +145,9 @@ if (process.argv.includes('--inside')) {
   const ns = `rtcap${process.pid.toString(36)}`;
   execFileSync('ip', ['netns', 'add', ns]);
   try {
-    execFileSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--inside', out], { stdio: 'inherit' });
+    execFileSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--inside', out], {
+      stdio: 'inherit',
+    });
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
   }

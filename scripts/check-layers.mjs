@@ -56,11 +56,7 @@ for (const file of walk(src)) {
     const to = folderOf(target);
     edges++;
     if (to === from) continue;
-    const ok =
-      to in LAYER &&
-      LAYER[to] < LAYER[from] &&
-      (to !== 'lab' || from === 'cli') &&
-      !(LAYER[to] === LAYER[from]);
+    const ok = to in LAYER && LAYER[to] < LAYER[from] && (to !== 'lab' || from === 'cli') && !(LAYER[to] === LAYER[from]);
     if (!ok) problems.push(`${relative(root, file)}: ${from} must not import ${to} ('${spec}')`);
   }
 }

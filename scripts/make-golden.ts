@@ -18,7 +18,11 @@ for (const c of golden.cases) {
   execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'replay', join(fixtures, c.input), '-o', out, ...c.args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const txt = execFileSync('tcpdump', ['-vvv', '-e', '-nn', '-r', out], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'pipe', 'ignore'] });
+  const txt = execFileSync('tcpdump', ['-vvv', '-e', '-nn', '-r', out], {
+    encoding: 'utf8',
+    env: { ...process.env, TZ: 'UTC' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   writeFileSync(out.replace(/\.pcap$/, '.txt'), txt);
   console.log(`${c.output}: ${txt.split('\n').filter((l) => /^\d/.test(l)).length} frames`);
 }

@@ -149,21 +149,45 @@ const mutate = (base: Uint8Array, fn: (f: Uint8Array) => void): Uint8Array => {
 };
 
 add('too-short', 'too-short', 'kernel-ns', 'first 50 bytes only: less than Ethernet (14) + IPv6 (40) header', kernelNs.slice(0, 50));
-add('ethertype-ipv4', 'not-ipv6', 'kernel-ns', 'ethertype 0x0800 (IPv4); everything after it unchanged', (() => {
-  const f = copy(kernelNs);
-  f[12] = 0x08;
-  f[13] = 0x00;
-  return f;
-})());
-add('qinq', 'stacked-vlan', 'kernel-ns', '802.1ad outer tag (0x88a8, VID 100) over an 802.1Q tag (VID 42); the NS inside is valid',
-  fixChecksum(pushTag(pushTag(kernelNs, ETHERTYPE_VLAN, 42), ETHERTYPE_QINQ, 100)));
-add('ip-version-4', 'bad-ip-version', 'kernel-ns', 'IPv6 version nibble 4 (first byte 0x40), ethertype still 0x86dd',
-  mutate(kernelNs, (f) => (f[IP] = (f[IP]! & 0x0f) | 0x40)));
-add('truncated-payload', 'truncated', 'kernel-ns',
+add(
+  'ethertype-ipv4',
+  'not-ipv6',
+  'kernel-ns',
+  'ethertype 0x0800 (IPv4); everything after it unchanged',
+  (() => {
+    const f = copy(kernelNs);
+    f[12] = 0x08;
+    f[13] = 0x00;
+    return f;
+  })(),
+);
+add(
+  'qinq',
+  'stacked-vlan',
+  'kernel-ns',
+  '802.1ad outer tag (0x88a8, VID 100) over an 802.1Q tag (VID 42); the NS inside is valid',
+  fixChecksum(pushTag(pushTag(kernelNs, ETHERTYPE_VLAN, 42), ETHERTYPE_QINQ, 100)),
+);
+add(
+  'ip-version-4',
+  'bad-ip-version',
+  'kernel-ns',
+  'IPv6 version nibble 4 (first byte 0x40), ethertype still 0x86dd',
+  mutate(kernelNs, (f) => (f[IP] = (f[IP]! & 0x0f) | 0x40)),
+);
+add(
+  'truncated-payload',
+  'truncated',
+  'kernel-ns',
   'last 8 bytes (the SLLAO) cut off; payload length still says 32, frame holds 24 (checksum cannot apply)',
-  kernelNs.slice(0, kernelNs.length - 8));
-add('hop-by-hop-header', 'not-icmpv6', 'kernel-ns',
-  'valid NS behind an 8-byte Hop-by-Hop header (next header 0, PadN); extension headers are not followed', (() => {
+  kernelNs.slice(0, kernelNs.length - 8),
+);
+add(
+  'hop-by-hop-header',
+  'not-icmpv6',
+  'kernel-ns',
+  'valid NS behind an 8-byte Hop-by-Hop header (next header 0, PadN); extension headers are not followed',
+  (() => {
     const hbh = [58, 0, 1, 4, 0, 0, 0, 0]; // next header ICMPv6, length 0 (8 bytes), PadN of 4
     const f = concat(kernelNs.subarray(0, ICMP), hbh, kernelNs.subarray(ICMP));
     f[IP + 6] = 0;
@@ -171,107 +195,232 @@ add('hop-by-hop-header', 'not-icmpv6', 'kernel-ns',
     // The ICMPv6 checksum covers only the ICMPv6 message (upper-layer length 32).
     writeIcmp6Checksum(f, SRC, DST, ICMP + hbh.length, 32);
     return f;
-  })());
-add('hop-limit-64', 'bad-hop-limit', 'kernel-ns', 'hop limit 64 instead of 255 (as if routed)',
-  mutate(kernelNs, (f) => (f[IP + 7] = 64)));
-add('checksum-flipped', 'bad-checksum', 'kernel-ns', 'last bit of the captured checksum flipped', (() => {
-  const f = copy(kernelNs);
-  f[ICMP + 3] = f[ICMP + 3]! ^ 0x01;
-  return f;
-})());
-add('code-1', 'bad-code', 'kernel-ns', 'ICMPv6 code 1', mutate(kernelNs, (f) => (f[ICMP + 1] = 1)));
-add('icmp-16-bytes', 'icmp-too-short', 'kernel-ns',
-  'ICMPv6 cut to 16 bytes (payload length 16, frame 70 bytes): the target is incomplete', (() => {
+  })(),
+);
+add(
+  'hop-limit-64',
+  'bad-hop-limit',
+  'kernel-ns',
+  'hop limit 64 instead of 255 (as if routed)',
+  mutate(kernelNs, (f) => (f[IP + 7] = 64)),
+);
+add(
+  'checksum-flipped',
+  'bad-checksum',
+  'kernel-ns',
+  'last bit of the captured checksum flipped',
+  (() => {
+    const f = copy(kernelNs);
+    f[ICMP + 3] = f[ICMP + 3]! ^ 0x01;
+    return f;
+  })(),
+);
+add(
+  'code-1',
+  'bad-code',
+  'kernel-ns',
+  'ICMPv6 code 1',
+  mutate(kernelNs, (f) => (f[ICMP + 1] = 1)),
+);
+add(
+  'icmp-16-bytes',
+  'icmp-too-short',
+  'kernel-ns',
+  'ICMPv6 cut to 16 bytes (payload length 16, frame 70 bytes): the target is incomplete',
+  (() => {
     const f = kernelNs.slice(0, ICMP + 16);
     setPlen(f, 16);
     return fixChecksum(f);
-  })());
-add('target-multicast', 'target-multicast', 'kernel-ns',
+  })(),
+);
+add(
+  'target-multicast',
+  'target-multicast',
+  'kernel-ns',
   'target ff02::1:ff00:1; destination ff02::1:ff00:1 is still its solicited-node group',
-  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff02:0000:0000:0000:0000:0001:ff00:0001'), TARGET)));
-add('option-length-zero', 'bad-option-length', 'kernel-ns', 'SLLAO length byte 0',
-  mutate(kernelNs, (f) => (f[OPT + 1] = 0)));
-add('option-past-end', 'bad-option-length', 'kernel-ns',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff02:0000:0000:0000:0000:0001:ff00:0001'), TARGET)),
+);
+add(
+  'option-length-zero',
+  'bad-option-length',
+  'kernel-ns',
+  'SLLAO length byte 0',
+  mutate(kernelNs, (f) => (f[OPT + 1] = 0)),
+);
+add(
+  'option-past-end',
+  'bad-option-length',
+  'kernel-ns',
   'SLLAO kept, then an unknown option (type 253) whose length 2 (16 bytes) runs past the 8 bytes present',
-  fixChecksum(appendPayload(kernelNs, [253, 2, 0, 0, 0, 0, 0, 0])));
-add('dad-to-target', 'unspecified-source-bad-destination', 'dad-ns',
+  fixChecksum(appendPayload(kernelNs, [253, 2, 0, 0, 0, 0, 0, 0])),
+);
+add(
+  'dad-to-target',
+  'unspecified-source-bad-destination',
+  'dad-ns',
   'DAD probe (source ::) sent unicast: IPv6 destination = the target, Ethernet destination 02:00:00:bb:00:02',
   mutate(dadNs, (f) => {
     f.set(hex('020000bb0002'), 0);
     f.set(f.subarray(TARGET, TARGET + 16), DST);
-  }));
-add('dad-with-sllao', 'unspecified-source-with-sllao', 'dad-ns',
+  }),
+);
+add(
+  'dad-with-sllao',
+  'unspecified-source-with-sllao',
+  'dad-ns',
   'DAD probe (source ::, nonce) with an SLLAO 02:00:00:aa:00:01 appended',
-  fixChecksum(appendPayload(dadNs, [OPT_SOURCE_LLA, 1, ...hex('020000aa0001')])));
-add('source-multicast', 'multicast-source', 'kernel-ns', 'IPv6 source ff02::1',
-  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff02:0000:0000:0000:0000:0000:0000:0001'), SRC)));
-add('sllao-length-2', 'bad-source-link-layer', 'kernel-ns',
+  fixChecksum(appendPayload(dadNs, [OPT_SOURCE_LLA, 1, ...hex('020000aa0001')])),
+);
+add(
+  'source-multicast',
+  'multicast-source',
+  'kernel-ns',
+  'IPv6 source ff02::1',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff02:0000:0000:0000:0000:0000:0000:0001'), SRC)),
+);
+add(
+  'sllao-length-2',
+  'bad-source-link-layer',
+  'kernel-ns',
   'SLLAO length 2 (16 bytes: the MAC and 10 zero bytes), inside the payload',
   (() => {
     const f = appendPayload(kernelNs, [0, 0, 0, 0, 0, 0, 0, 0]);
     f[OPT + 1] = 2;
     return fixChecksum(f);
-  })());
-add('sllao-group-mac', 'bad-source-link-layer', 'kernel-ns', 'SLLAO carries the group MAC 33:33:00:00:00:01',
-  mutate(kernelNs, (f) => f.set(hex('333300000001'), OPT + 2)));
-add('dst-other-solicited-node', 'destination-mismatch', 'kernel-ns',
+  })(),
+);
+add(
+  'sllao-group-mac',
+  'bad-source-link-layer',
+  'kernel-ns',
+  'SLLAO carries the group MAC 33:33:00:00:00:01',
+  mutate(kernelNs, (f) => f.set(hex('333300000001'), OPT + 2)),
+);
+add(
+  'dst-other-solicited-node',
+  'destination-mismatch',
+  'kernel-ns',
   "destination ff02::1:ff00:99 (Ethernet 33:33:ff:00:00:99): another address's solicited-node group",
   mutate(kernelNs, (f) => {
     f.set(hex('3333ff000099'), 0);
     f.set(ipv6Bytes('ff02:0000:0000:0000:0000:0001:ff00:0099'), DST);
-  }));
-add('unicast-dst-not-target', 'destination-mismatch', 'nud-ns',
+  }),
+);
+add(
+  'unicast-dst-not-target',
+  'destination-mismatch',
+  'nud-ns',
   'unicast NUD probe whose IPv6 destination is 2003:ab11::8000:0:0:99, not the target 2003:ab11::8000:0:0:3',
-  mutate(nudNs, (f) => f.set(ipv6Bytes('2003:ab11:0000:0000:8000:0000:0000:0099'), DST)));
+  mutate(nudNs, (f) => f.set(ipv6Bytes('2003:ab11:0000:0000:8000:0000:0000:0099'), DST)),
+);
 
 // Valid edge cases (expectations under --prefix 2003:ab11::8000:0:0:0/66).
-add('ethernet-padding', 'answer', 'kernel-ns',
-  'valid NS followed by 8 bytes of zero padding after the IPv6 payload (ignored)', concat(kernelNs, new Uint8Array(8)));
-add('unknown-option', 'answer', 'kernel-ns', 'valid NS with an extra unknown option (type 253, length 1) after the SLLAO',
-  fixChecksum(appendPayload(kernelNs, [253, 1, ...hex('0102030405a6')])));
-add('nonce-option', 'answer', 'kernel-ns',
+add(
+  'ethernet-padding',
+  'answer',
+  'kernel-ns',
+  'valid NS followed by 8 bytes of zero padding after the IPv6 payload (ignored)',
+  concat(kernelNs, new Uint8Array(8)),
+);
+add(
+  'unknown-option',
+  'answer',
+  'kernel-ns',
+  'valid NS with an extra unknown option (type 253, length 1) after the SLLAO',
+  fixChecksum(appendPayload(kernelNs, [253, 1, ...hex('0102030405a6')])),
+);
+add(
+  'nonce-option',
+  'answer',
+  'kernel-ns',
   'valid NS (source 2003:ab11::1, SLLAO) plus a Nonce option (type 14, length 1) copied from dad-ns',
-  fixChecksum(appendPayload(kernelNs, dadNs.subarray(OPT, OPT + 8))));
-add('vlan-42', 'answer', 'kernel-ns', 'valid NS with one 802.1Q tag (VID 42) inserted; the answer must carry the same tag',
-  pushTag(kernelNs, ETHERTYPE_VLAN, 42));
+  fixChecksum(appendPayload(kernelNs, dadNs.subarray(OPT, OPT + 8))),
+);
+add(
+  'vlan-42',
+  'answer',
+  'kernel-ns',
+  'valid NS with one 802.1Q tag (VID 42) inserted; the answer must carry the same tag',
+  pushTag(kernelNs, ETHERTYPE_VLAN, 42),
+);
 add('nud-unicast', 'answer', 'nud-ns', 'the captured unicast NUD probe, unchanged (destination = target)', copy(nudNs));
-add('dad-probe', 'in-use-on-link', 'dad-ns', 'the captured DAD probe (source ::, nonce), unchanged: the replay covers its target with a prefix rule only, so this is another node claiming an address we do not hold: not defended, and in use from now on (golden dad-ns.out shows the defence of an exact --address)',
-  copy(dadNs));
+add(
+  'dad-probe',
+  'in-use-on-link',
+  'dad-ns',
+  'the captured DAD probe (source ::, nonce), unchanged: the replay covers its target with a prefix rule only, so this is another node claiming an address we do not hold: not defended, and in use from now on (golden dad-ns.out shows the defence of an exact --address)',
+  copy(dadNs),
+);
 
 // What Linux's IPv6 input (ip6_rcv_core) drops before ND, and the VLAN policy (appended, so the
 // frames above keep their indexes and timestamps).
-add('source-loopback', 'loopback-source', 'kernel-ns', 'IPv6 source ::1 (fixtures/loopback-ns.pcap is the same from ndisc6 -s ::1)',
-  mutate(kernelNs, (f) => f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), SRC)));
-add('source-ipv4-mapped', 'ipv4-mapped-source', 'kernel-ns', 'IPv6 source ::ffff:192.0.2.1 (IPv4-mapped)',
-  mutate(kernelNs, (f) => f.set(ipv6Bytes('0000:0000:0000:0000:0000:ffff:c000:0201'), SRC)));
-add('dst-loopback', 'loopback-destination', 'nud-ns',
+add(
+  'source-loopback',
+  'loopback-source',
+  'kernel-ns',
+  'IPv6 source ::1 (fixtures/loopback-ns.pcap is the same from ndisc6 -s ::1)',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), SRC)),
+);
+add(
+  'source-ipv4-mapped',
+  'ipv4-mapped-source',
+  'kernel-ns',
+  'IPv6 source ::ffff:192.0.2.1 (IPv4-mapped)',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('0000:0000:0000:0000:0000:ffff:c000:0201'), SRC)),
+);
+add(
+  'dst-loopback',
+  'loopback-destination',
+  'nud-ns',
   'unicast NUD probe with target and IPv6 destination ::1 (destination = target, so only the loopback rule breaks)',
   mutate(nudNs, (f) => {
     f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), TARGET);
     f.set(ipv6Bytes('0000:0000:0000:0000:0000:0000:0000:0001'), DST);
-  }));
-add('dst-interface-local', 'interface-local-destination', 'kernel-ns',
+  }),
+);
+add(
+  'dst-interface-local',
+  'interface-local-destination',
+  'kernel-ns',
   'destination ff01::1:ff00:1: the solicited-node group with interface-local scope 1 (Ethernet 33:33:ff:00:00:01 unchanged)',
-  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff01:0000:0000:0000:0000:0001:ff00:0001'), DST)));
-add('dst-scope-0', 'reserved-scope-destination', 'kernel-ns',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff01:0000:0000:0000:0000:0001:ff00:0001'), DST)),
+);
+add(
+  'dst-scope-0',
+  'reserved-scope-destination',
+  'kernel-ns',
   'destination ff00::1:ff00:1: the solicited-node group with the reserved multicast scope 0',
-  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff00:0000:0000:0000:0000:0001:ff00:0001'), DST)));
-add('vlan-999', 'vlan-not-served', 'kernel-ns',
+  mutate(kernelNs, (f) => f.set(ipv6Bytes('ff00:0000:0000:0000:0000:0001:ff00:0001'), DST)),
+);
+add(
+  'vlan-999',
+  'vlan-not-served',
+  'kernel-ns',
   'valid NS with one 802.1Q tag, VID 999, which the replay does not serve (only --vlan 42)',
-  pushTag(kernelNs, ETHERTYPE_VLAN, 999));
-add('nud-other-host', 'other-host', 'nud-ns',
+  pushTag(kernelNs, ETHERTYPE_VLAN, 999),
+);
+add(
+  'nud-other-host',
+  'other-host',
+  'nud-ns',
   "the captured unicast NUD probe sent to another host's MAC 02:00:00:cc:00:03 instead of 02:00:00:bb:00:02 (as a promiscuous or bridged interface sees it)",
   (() => {
     const f = copy(nudNs);
     f.set(hex('020000cc0003'), 0);
     return f;
-  })());
+  })(),
+);
 
 // Last: as an NA it is valid (the NS body reads as an NA for the same target from the same
 // node), so the conflict guard learns from it that the target is in use; every frame after it
 // for that target would be dropped as in-use-on-link.
-add('type-na', 'not-ns', 'kernel-ns', 'ICMPv6 type 136 (Neighbor Advertisement) with the NS body',
-  mutate(kernelNs, (f) => (f[ICMP] = 136)));
+add(
+  'type-na',
+  'not-ns',
+  'kernel-ns',
+  'ICMPv6 type 136 (Neighbor Advertisement) with the NS body',
+  mutate(kernelNs, (f) => (f[ICMP] = 136)),
+);
 
 // ---- write ----------------------------------------------------------------------------------
 

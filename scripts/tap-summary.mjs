@@ -10,7 +10,12 @@ if (!m) {
   console.error('tap-summary: no summary line in the report (did tap crash?)');
   process.exit(1);
 }
-const counts = Object.fromEntries(m[1].split(',').map((kv) => kv.split(':').map((s) => s.trim())).map(([k, v]) => [k, Number(v)]));
+const counts = Object.fromEntries(
+  m[1]
+    .split(',')
+    .map((kv) => kv.split(':').map((s) => s.trim()))
+    .map(([k, v]) => [k, Number(v)]),
+);
 const pass = counts.pass ?? 0;
 const fail = (counts.fail ?? 0) + Number(process.argv[3] ?? 0);
 const skip = counts.skip ?? 0;

@@ -32,7 +32,11 @@ export function buildTool(name: string): string {
   const stale = !fs.existsSync(bin) || fs.statSync(bin).mtimeMs < Math.max(fs.statSync(src).mtimeMs, fs.statSync(hdr).mtimeMs);
   if (stale) {
     try {
-      execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', bin, src], { timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+      execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', bin, src], {
+        timeout: 60_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+      });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
       throw new Error(`gcc ${name}.c: ${err.stderr?.trim() || err.message}`, { cause: e });

@@ -34,7 +34,6 @@ export interface Contender {
   start: (rig: Rig, files: SizeFiles, list: string[], o: Options, logDir: string) => Promise<Started>;
 }
 
-
 function kernelContender(name: 'kernel0' | 'kernel'): Contender {
   const delay0 = name === 'kernel0';
   return {
@@ -139,10 +138,20 @@ function ndprContender(backend: 'afpacket' | 'pcap'): Contender {
         : `${path.relative(REPO, o.ndprCli)} missing: run \`npm run build\` first (ndp-responder not measured)`,
     async start(rig, files, _list, o, logDir) {
       const argv = [
-        process.execPath, o.ndprCli, 'run', '--interface', HOST_IF, '--address-file', files.addrs,
+        process.execPath,
+        o.ndprCli,
+        'run',
+        '--interface',
+        HOST_IF,
+        '--address-file',
+        files.addrs,
         // info (its default) logs lifecycle events only, among them the "ready" line we time;
         // per-packet decisions are at debug
-        '--backend', backend, '--log-level', 'info', ...o.ndprArgs,
+        '--backend',
+        backend,
+        '--log-level',
+        'info',
+        ...o.ndprArgs,
       ];
       const t0 = Date.now();
       let readyLineS: number | undefined;

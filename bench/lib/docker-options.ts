@@ -16,12 +16,28 @@ export interface Options {
 }
 
 function usage(): never {
-  console.log(fs.readFileSync(path.join(BENCH, 'docker-latency.ts'), 'utf8').split('\n').slice(1, 27).map((l) => l.replace(/^ \*\/? ?/, '')).join('\n'));
+  console.log(
+    fs
+      .readFileSync(path.join(BENCH, 'docker-latency.ts'), 'utf8')
+      .split('\n')
+      .slice(1, 27)
+      .map((l) => l.replace(/^ \*\/? ?/, ''))
+      .join('\n'),
+  );
   process.exit(2);
 }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { containers: 50, naive: 10, sync: 1000, syncSteps: [250, 500], parallel: 8, createBudgetS: 900, doSync: true, periodUs: 1000 };
+  const o: Options = {
+    containers: 50,
+    naive: 10,
+    sync: 1000,
+    syncSteps: [250, 500],
+    parallel: 8,
+    createBudgetS: 900,
+    doSync: true,
+    periodUs: 1000,
+  };
   const num = (v: string | undefined, name: string, min: number, max: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
@@ -31,16 +47,45 @@ export function parseArgs(argv: string[]): Options {
     const a = argv[i]!;
     const v = argv[i + 1];
     switch (a) {
-      case '--containers': o.containers = num(v, a, 1, 500); i++; break;
-      case '--naive': o.naive = num(v, a, 0, 200); i++; break;
-      case '--sync': o.sync = num(v, a, 1, 1020); i++; break;
-      case '--sync-steps': o.syncSteps = (v ?? '').split(',').filter((s) => s !== '').map((s) => num(s, a, 1, 1020)); i++; break;
-      case '--parallel': o.parallel = num(v, a, 1, 32); i++; break;
-      case '--create-budget-s': o.createBudgetS = num(v, a, 10, 3600); i++; break;
-      case '--period-us': o.periodUs = num(v, a, 100, 100_000); i++; break;
-      case '--no-sync': o.doSync = false; break;
-      case '-h': case '--help': return usage();
-      default: throw new Error(`unknown option ${a} (--help)`);
+      case '--containers':
+        o.containers = num(v, a, 1, 500);
+        i++;
+        break;
+      case '--naive':
+        o.naive = num(v, a, 0, 200);
+        i++;
+        break;
+      case '--sync':
+        o.sync = num(v, a, 1, 1020);
+        i++;
+        break;
+      case '--sync-steps':
+        o.syncSteps = (v ?? '')
+          .split(',')
+          .filter((s) => s !== '')
+          .map((s) => num(s, a, 1, 1020));
+        i++;
+        break;
+      case '--parallel':
+        o.parallel = num(v, a, 1, 32);
+        i++;
+        break;
+      case '--create-budget-s':
+        o.createBudgetS = num(v, a, 10, 3600);
+        i++;
+        break;
+      case '--period-us':
+        o.periodUs = num(v, a, 100, 100_000);
+        i++;
+        break;
+      case '--no-sync':
+        o.doSync = false;
+        break;
+      case '-h':
+      case '--help':
+        return usage();
+      default:
+        throw new Error(`unknown option ${a} (--help)`);
     }
   }
   return o;

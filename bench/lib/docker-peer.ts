@@ -25,7 +25,11 @@ export class Peer {
   private constructor(readonly child: ChildProcess) {}
 
   static async start(lab: DockerLab, bin: string, periodUs: number, logFile: string): Promise<Peer> {
-    const child = track(lab.spawnIn('d2', bin, ['--if', 'eth0', '--src', '2003:ab11::2', '--period-us', String(periodUs), '--max-seconds', '3600'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const child = track(
+      lab.spawnIn('d2', bin, ['--if', 'eth0', '--src', '2003:ab11::2', '--period-us', String(periodUs), '--max-seconds', '3600'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
     const p = new Peer(child);
     lines(child, (l) => p.onLine(l), logFile);
     const hello = await p.expect(/^hello /, 5000);
@@ -53,7 +57,13 @@ export class Peer {
   /** Registers interest in a line now; resolves with it, or undefined after timeoutMs. */
   expect(re: RegExp, timeoutMs: number): Promise<string | undefined> {
     return new Promise((resolve) => {
-      const w = { re, resolve: (l: string) => { clearTimeout(t); resolve(l); } };
+      const w = {
+        re,
+        resolve: (l: string) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         resolve(undefined);

@@ -20,8 +20,12 @@ export function summarizeStart(samples: Sample[], rssA: { rssKb: number } | unde
       announcedMs: stats(pred.map((s) => s.announcedMs)),
       dockerEventMs: stats(pred.map((s) => s.dockerEventMs)),
       responderTableMs: stats(pred.map((s) => s.responderTableMs)),
-      answeredAfterEventMs: stats(pred.map((s) => (s.answeredMs !== null && s.dockerEventMs !== null ? s.answeredMs - s.dockerEventMs : null))),
-      announcedAfterEventMs: stats(pred.map((s) => (s.announcedMs !== null && s.dockerEventMs !== null ? s.announcedMs - s.dockerEventMs : null))),
+      answeredAfterEventMs: stats(
+        pred.map((s) => (s.answeredMs !== null && s.dockerEventMs !== null ? s.answeredMs - s.dockerEventMs : null)),
+      ),
+      announcedAfterEventMs: stats(
+        pred.map((s) => (s.announcedMs !== null && s.dockerEventMs !== null ? s.announcedMs - s.dockerEventMs : null)),
+      ),
       dockerStartCliMs: stats(pred.map((s) => s.cliMs)),
     },
     inspect: {
@@ -59,8 +63,15 @@ export function reportLines(r: ReportInput): string[] {
   const ver = r.dockerd;
   const p = summaryA.predicted;
   const txt: string[] = [];
-  txt.push('', '=== docker-latency summary ===', `command: ${command}`, `dockerd ${ver}, ${os.cpus().length} CPUs, load at start ${r.loadavgStart}, during (a) ${la0} -> ${la1}, end ${r.loadavgEnd}`);
-  txt.push(`(a) ${p.n} containers, address known before 'docker start' (${p.mispredicted} mispredicted, ${p.unanswered} unanswered); ms from 'docker start' returning:`);
+  txt.push(
+    '',
+    '=== docker-latency summary ===',
+    `command: ${command}`,
+    `dockerd ${ver}, ${os.cpus().length} CPUs, load at start ${r.loadavgStart}, during (a) ${la0} -> ${la1}, end ${r.loadavgEnd}`,
+  );
+  txt.push(
+    `(a) ${p.n} containers, address known before 'docker start' (${p.mispredicted} mispredicted, ${p.unanswered} unanswered); ms from 'docker start' returning:`,
+  );
   txt.push(`    first answered NS      ${fmtStats(p.answeredMs)}`);
   txt.push(`    first unsolicited NA   ${fmtStats(p.announcedMs)}`);
   txt.push(`    docker 'start' event   ${fmtStats(p.dockerEventMs)}`);
@@ -73,11 +84,18 @@ export function reportLines(r: ReportInput): string[] {
     txt.push(`    ${q.n} more with 'docker run -d' + 'docker inspect' first: answered ${fmtStats(q.answeredMs)}`);
     txt.push(`        address known ${fmtStats(q.addressKnownMs)}; announced ${fmtStats(q.announcedMs)}`);
   }
-  txt.push(`    responder RSS after (a): ${rssA ? Math.round(rssA.rssKb / 1024) : '?'} MB; target p99 < 50 ms: answered ${p.answeredMs.p99 !== null && p.answeredMs.p99 < 50 ? 'met' : 'NOT met'}, announced ${p.announcedMs.p99 !== null && p.announcedMs.p99 < 50 ? 'met' : 'NOT met'}`);
+  txt.push(
+    `    responder RSS after (a): ${rssA ? Math.round(rssA.rssKb / 1024) : '?'} MB; target p99 < 50 ms: answered ${p.answeredMs.p99 !== null && p.answeredMs.p99 < 50 ? 'met' : 'NOT met'}, announced ${p.announcedMs.p99 !== null && p.announcedMs.p99 < 50 ? 'met' : 'NOT met'}`,
+  );
   for (const s of syncRuns) {
-    txt.push(`(b) ${s.containers} running: ready ${s.readyMs} ms after spawn, table full (own log) ${s.syncLineMs ?? '-'} ms, gauge seen full ${s.gaugeFullMs ?? '-'} ms, RSS ${Math.round((s.rssSettledKb ?? 0) / 1024)} MB (peak ${Math.round((s.hwmKb ?? 0) / 1024)} MB), load ${s.loadavg}`);
+    txt.push(
+      `(b) ${s.containers} running: ready ${s.readyMs} ms after spawn, table full (own log) ${s.syncLineMs ?? '-'} ms, gauge seen full ${s.gaugeFullMs ?? '-'} ms, RSS ${Math.round((s.rssSettledKb ?? 0) / 1024)} MB (peak ${Math.round((s.hwmKb ?? 0) / 1024)} MB), load ${s.loadavg}`,
+    );
   }
-  for (const f of fills) txt.push(`    fill to ${f.target}: ${f.reached} running after ${(f.ms / 1000).toFixed(0)} s (${f.perContainerMs ?? '-'} ms/container, ${f.failed} failed, vfs ${f.diskMb ?? '?'} MB)${f.stoppedBecause ? ', stopped: ' + f.stoppedBecause : ''}`);
+  for (const f of fills)
+    txt.push(
+      `    fill to ${f.target}: ${f.reached} running after ${(f.ms / 1000).toFixed(0)} s (${f.perContainerMs ?? '-'} ms/container, ${f.failed} failed, vfs ${f.diskMb ?? '?'} MB)${f.stoppedBecause ? ', stopped: ' + f.stoppedBecause : ''}`,
+    );
   txt.push(`results: ${path.relative(REPO, outFile)}`);
   return txt;
 }

@@ -24,10 +24,15 @@ let CLI = REPO_CLI;
  */
 export async function snapshotBuild(dir: string): Promise<Record<string, unknown>> {
   const quiet = (): boolean => {
-    const newest = Math.max(fs.statSync(ADDON).mtimeMs, fs.statSync(REPO_CLI).mtimeMs, fs.statSync(path.join(REPO, 'dist', 'src', 'daemon.js')).mtimeMs);
+    const newest = Math.max(
+      fs.statSync(ADDON).mtimeMs,
+      fs.statSync(REPO_CLI).mtimeMs,
+      fs.statSync(path.join(REPO, 'dist', 'src', 'daemon.js')).mtimeMs,
+    );
     return Date.now() - newest > 5000;
   };
-  if ((await waitUntil(quiet, 120_000, 500)) === undefined) throw new Error('dist/ or the addon keep changing (someone is building); try again later');
+  if ((await waitUntil(quiet, 120_000, 500)) === undefined)
+    throw new Error('dist/ or the addon keep changing (someone is building); try again later');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
   fs.copyFileSync(path.join(REPO, 'package.json'), path.join(dir, 'package.json'));
@@ -45,7 +50,9 @@ export async function snapshotBuild(dir: string): Promise<Record<string, unknown
   return {
     snapshot: path.relative(REPO, dir),
     gitHead: git(['rev-parse', '--short', 'HEAD']),
-    dirty: git(['status', '--porcelain', '--', 'src', 'native']).split('\n').filter((l) => l !== ''),
+    dirty: git(['status', '--porcelain', '--', 'src', 'native'])
+      .split('\n')
+      .filter((l) => l !== ''),
     addonMtime: fs.statSync(ADDON).mtime.toISOString(),
     distMtime: fs.statSync(REPO_CLI).mtime.toISOString(),
   };
@@ -68,14 +75,27 @@ export class Responder {
   /** Set when the process ended (by itself or by us). */
   exited: { code: number | null; signal: string | null; atMs: number } | null = null;
   private stopping = false;
-  private constructor(readonly child: ChildProcess, spawnNs: bigint) {
+  private constructor(
+    readonly child: ChildProcess,
+    spawnNs: bigint,
+  ) {
     this.spawnNs = spawnNs;
   }
 
   static start(lab: DockerLab, logFile: string, extra: string[] = []): Responder {
     const spawnNs = monoNs();
     const child = track(
-      lab.spawnIn('d1', process.execPath, [CLI, 'run', '--interface', 'eth0', '--docker', lab.host('d1').url, '--log-level', 'info', ...extra]),
+      lab.spawnIn('d1', process.execPath, [
+        CLI,
+        'run',
+        '--interface',
+        'eth0',
+        '--docker',
+        lab.host('d1').url,
+        '--log-level',
+        'info',
+        ...extra,
+      ]),
     );
     const r = new Responder(child, spawnNs);
     child.once('exit', (code, signal) => {
@@ -101,7 +121,11 @@ export class Responder {
   }
 
   async waitReady(timeoutMs: number): Promise<ResponderLine> {
-    const l = await waitUntil(() => this.find((r) => r['msg'] === 'ready') ?? (this.child.exitCode !== null ? null : undefined), timeoutMs, 1);
+    const l = await waitUntil(
+      () => this.find((r) => r['msg'] === 'ready') ?? (this.child.exitCode !== null ? null : undefined),
+      timeoutMs,
+      1,
+    );
     if (l === undefined) throw new Error(`responder not ready within ${timeoutMs} ms (exit ${this.child.exitCode})`);
     return l;
   }
@@ -110,7 +134,10 @@ export class Responder {
   addedAt(addr: string): number | undefined {
     const c = canon(addr);
     const l = this.find(
-      (r) => r['msg'] === 'docker addresses updated' && Array.isArray(r['added']) && (r['added'] as { address?: string }[]).some((a) => a.address !== undefined && canon(a.address) === c),
+      (r) =>
+        r['msg'] === 'docker addresses updated' &&
+        Array.isArray(r['added']) &&
+        (r['added'] as { address?: string }[]).some((a) => a.address !== undefined && canon(a.address) === c),
     );
     return l ? pinoTime(l.rec) : undefined;
   }

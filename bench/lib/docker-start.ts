@@ -44,11 +44,18 @@ export interface Sample {
   note?: string;
 }
 
-export async function startLatency(lab: DockerLab, peer: Peer, resp: Responder, opts: Options, events: Map<string, bigint>): Promise<Sample[]> {
+export async function startLatency(
+  lab: DockerLab,
+  peer: Peer,
+  resp: Responder,
+  opts: Options,
+  events: Map<string, bigint>,
+): Promise<Sample[]> {
   const d1 = lab.host('d1');
   const base = d1.cidr.split('/')[0]!;
   const out: Sample[] = [];
-  const rel = (rtNs: bigint | undefined | null, refRtNs: bigint): number | null => (rtNs === undefined || rtNs === null ? null : Number(rtNs - refRtNs) / 1e6);
+  const rel = (rtNs: bigint | undefined | null, refRtNs: bigint): number | null =>
+    rtNs === undefined || rtNs === null ? null : Number(rtNs - refRtNs) / 1e6;
   const total = opts.containers + opts.naive;
   for (let i = 0; i < total; i++) {
     const predicted = i < opts.containers;
@@ -62,7 +69,10 @@ export async function startLatency(lab: DockerLab, peer: Peer, resp: Responder, 
     } else {
       addr = '';
     }
-    if (resp.exited) throw new Error(`the responder exited during (a) (code ${resp.exited.code}, signal ${resp.exited.signal}) after ${out.length} containers`);
+    if (resp.exited)
+      throw new Error(
+        `the responder exited during (a) (code ${resp.exited.code}, signal ${resp.exited.signal}) after ${out.length} containers`,
+      );
     const offset = await peer.clockOffset();
     let answered: Promise<string | undefined> | undefined;
     if (predicted) {

@@ -54,7 +54,8 @@ export async function fillTo(lab: DockerLab, target: number, opts: Options, dead
         failed++;
         if (failed <= 3) console.log(`  docker run ${name} failed (worker ${w}): ${r.stderr.trim().slice(0, 200)}`);
       }
-      if ((created + failed) % 100 === 0) console.log(`  ... ${start + created} running (${Math.round((Date.now() - t0) / 1000)} s, load ${loadavg()})`);
+      if ((created + failed) % 100 === 0)
+        console.log(`  ... ${start + created} running (${Math.round((Date.now() - t0) / 1000)} s, load ${loadavg()})`);
     }
   };
   await Promise.all(Array.from({ length: opts.parallel }, (_, w) => worker(w)));
@@ -63,7 +64,17 @@ export async function fillTo(lab: DockerLab, target: number, opts: Options, dead
   let diskMb: number | null = null;
   const du = await run('du', ['-sm', path.join(lab.dir, 'd1', 'data')], { timeoutMs: 120_000 });
   if (du.code === 0) diskMb = Number(du.stdout.split(/\s/)[0]);
-  return { target, reached, created, failed, ms, perContainerMs: created ? Math.round(ms / created) : null, stoppedBecause, loadavgAfter: loadavg(), diskMb };
+  return {
+    target,
+    reached,
+    created,
+    failed,
+    ms,
+    perContainerMs: created ? Math.round(ms / created) : null,
+    stoppedBecause,
+    loadavgAfter: loadavg(),
+    diskMb,
+  };
 }
 
 export interface SyncRun {

@@ -56,7 +56,6 @@ export function fmtStats(s: Stats, unit = 'ms'): string {
   return `n=${s.n} median ${f(s.median)} p90 ${f(s.p90)} p99 ${f(s.p99)} min ${f(s.min)} max ${f(s.max)} ${unit}`;
 }
 
-
 /** Everything started here; {@link killAll} ends it before the lab is torn down. */
 const children = new Set<ChildProcess>();
 export function track(c: ChildProcess): ChildProcess {
@@ -97,7 +96,13 @@ export function dockerApi(sock: string, method: string, p: string, body?: unknow
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      { socketPath: sock, method, path: p, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, timeout: 60_000 },
+      {
+        socketPath: sock,
+        method,
+        path: p,
+        headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
+        timeout: 60_000,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -119,7 +124,11 @@ export function dockerApi(sock: string, method: string, p: string, body?: unknow
 }
 
 /** Resolves with the monotonic time at which `file args` exited, and its exit code. */
-export function timedRun(file: string, args: string[], timeoutMs: number): Promise<{ startNs: bigint; exitNs: bigint; code: number | null; out: string }> {
+export function timedRun(
+  file: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ startNs: bigint; exitNs: bigint; code: number | null; out: string }> {
   return new Promise((resolve) => {
     let out = '';
     const startNs = monoNs();

@@ -53,7 +53,10 @@ export function sizeFiles(n: number, layout: string): { files: SizeFiles; list: 
     });
     fs.writeFileSync(addrs, out);
   }
-  const list = fs.readFileSync(addrs, 'utf8').split('\n').filter((x) => x.length > 0);
+  const list = fs
+    .readFileSync(addrs, 'utf8')
+    .split('\n')
+    .filter((x) => x.length > 0);
   const last = list[list.length - 1];
   if (list.length !== n || last === undefined) throw new Error(`${addrs}: expected ${n} addresses`);
   const r = { files: { n, addrs, last }, list };

@@ -51,9 +51,23 @@ export interface Latency {
 
 async function blast(rig: Rig, files: SizeFiles, rate: Rate, o: Options, drainMs: number, pid: number | undefined): Promise<Step> {
   const argv = [
-    tool('ns-blaster'), '--if', LAN_IF, '--targets', files.addrs, '--sample', String(o.blastSample),
-    '--src', LAN_IP, '--rate', String(rate === 'max' ? 0 : rate), '--duration', String(o.stepS),
-    '--count', String(Math.ceil(o.stepS * 2_000_000)), '--drain-ms', String(drainMs),
+    tool('ns-blaster'),
+    '--if',
+    LAN_IF,
+    '--targets',
+    files.addrs,
+    '--sample',
+    String(o.blastSample),
+    '--src',
+    LAN_IP,
+    '--rate',
+    String(rate === 'max' ? 0 : rate),
+    '--duration',
+    String(o.stepS),
+    '--count',
+    String(Math.ceil(o.stepS * 2_000_000)),
+    '--drain-ms',
+    String(drainMs),
   ];
   if (pid !== undefined) argv.push('--watch-pid', String(pid));
   const quiet = await settle(rig, o.settleMs, o.settleMaxS * 1000);
@@ -68,9 +82,21 @@ async function blast(rig: Rig, files: SizeFiles, rate: Rate, o: Options, drainMs
 
 async function probeLatency(rig: Rig, files: SizeFiles, samples: number, timeoutMs: number, maxS: number, gapUs: number): Promise<Latency> {
   const argv = [
-    tool('latency-probe'), '--if', LAN_IF, '--targets', files.addrs, '--src', LAN_IP,
-    '--samples', String(samples), '--timeout-ms', String(timeoutMs), '--max-seconds', String(maxS),
-    '--gap-us', String(gapUs),
+    tool('latency-probe'),
+    '--if',
+    LAN_IF,
+    '--targets',
+    files.addrs,
+    '--src',
+    LAN_IP,
+    '--samples',
+    String(samples),
+    '--timeout-ms',
+    String(timeoutMs),
+    '--max-seconds',
+    String(maxS),
+    '--gap-us',
+    String(gapUs),
   ];
   const r = await inLan(rig, argv, (maxS + timeoutMs / 1000 + 60) * 1000);
   if (r.code !== 0) throw new Error(`latency-probe failed (${r.code}): ${r.stderr.trim()}`);
@@ -159,17 +185,23 @@ export async function measure(c: Contender, n: number, o: Options, logDir: strin
     out.ready_s = started.readyS;
     out.ready_line_s = started.readyLineS;
     out.notes = started.notes;
-    say(`[N=${n} ${c.name}] answering after ${started.readyS.toFixed(2)} s${started.readyLineS !== undefined ? ` ("ready" line at ${started.readyLineS.toFixed(2)} s)` : ''}`);
+    say(
+      `[N=${n} ${c.name}] answering after ${started.readyS.toFixed(2)} s${started.readyLineS !== undefined ? ` ("ready" line at ${started.readyLineS.toFixed(2)} s)` : ''}`,
+    );
 
     const lat = c.latency;
     out.latency = await probeLatency(rig, files, lat.samples ?? o.latencySamples, lat.timeoutMs, o.latencyMaxS, lat.gapUs);
-    say(`[N=${n} ${c.name}] latency p50 ${out.latency.p50_us} us, p99 ${out.latency.p99_us} us, lost ${out.latency.lost}/${out.latency.samples}`);
+    say(
+      `[N=${n} ${c.name}] latency p50 ${out.latency.p50_us} us, p99 ${out.latency.p99_us} us, lost ${out.latency.lost}/${out.latency.samples}`,
+    );
 
     const ladder: Step[] = [];
     for (const rate of o.rates) {
       const s = await blast(rig, files, rate, o, c.drainMs, started.pid);
       ladder.push(s);
-      say(`[N=${n} ${c.name}] ${s.settled ? '' : `(still answering old NS after ${s.settle_ms} ms) `}offered ${fmtRate(s.offered_pps)}/s -> answered ${fmtRate(s.answered_pps)}/s (loss ${(s.loss * 100).toFixed(1)}%${s.pid_cpu_pct != null ? `, cpu ${s.pid_cpu_pct.toFixed(0)}%` : ''}, cpu1 ${s.cpu_busy_pct[RESPONDER_CPU] ?? '-'}%)`);
+      say(
+        `[N=${n} ${c.name}] ${s.settled ? '' : `(still answering old NS after ${s.settle_ms} ms) `}offered ${fmtRate(s.offered_pps)}/s -> answered ${fmtRate(s.answered_pps)}/s (loss ${(s.loss * 100).toFixed(1)}%${s.pid_cpu_pct != null ? `, cpu ${s.pid_cpu_pct.toFixed(0)}%` : ''}, cpu1 ${s.cpu_busy_pct[RESPONDER_CPU] ?? '-'}%)`,
+      );
       if (started.pid !== undefined && readStatus(started.pid) === undefined) throw new Error('responder died during the ladder');
     }
     // Refine: a daemon that collapses under overload peaks somewhere between two ladder rates;
@@ -186,7 +218,9 @@ export async function measure(c: Contender, n: number, o: Options, logDir: strin
       const s = await blast(rig, files, rate, o, c.drainMs, started.pid);
       s.label = `refine ${rate}`;
       ladder.push(s);
-      say(`[N=${n} ${c.name}] refine: offered ${fmtRate(s.offered_pps)}/s -> answered ${fmtRate(s.answered_pps)}/s (loss ${(s.loss * 100).toFixed(1)}%)`);
+      say(
+        `[N=${n} ${c.name}] refine: offered ${fmtRate(s.offered_pps)}/s -> answered ${fmtRate(s.answered_pps)}/s (loss ${(s.loss * 100).toFixed(1)}%)`,
+      );
     }
     out.ladder = ladder;
     const best = ladder.reduce((a, b) => (b.answered_pps > a.answered_pps ? b : a));

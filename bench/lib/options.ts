@@ -24,16 +24,7 @@ export interface Options {
   out: string;
 }
 
-export const ALL_CONTENDERS = [
-  'kernel0',
-  'kernel',
-  'ndppd',
-  'ndppd-prefix',
-  'npd6',
-  'npd6-prefix',
-  'ndpr-afpacket',
-  'ndpr-pcap',
-] as const;
+export const ALL_CONTENDERS = ['kernel0', 'kernel', 'ndppd', 'ndppd-prefix', 'npd6', 'npd6-prefix', 'ndpr-afpacket', 'ndpr-pcap'] as const;
 export const DEFAULT_CONTENDERS = [...ALL_CONTENDERS];
 
 const USAGE = `usage: bash bench/run.sh [options]
@@ -139,7 +130,9 @@ export function parseOptions(argv: string[]): Options {
         o.ndprCli = path.resolve(next());
         break;
       case '--ndpr-args':
-        o.ndprArgs = next().split(/\s+/).filter((x) => x.length > 0);
+        o.ndprArgs = next()
+          .split(/\s+/)
+          .filter((x) => x.length > 0);
         break;
       case '--out':
         o.out = path.resolve(next());

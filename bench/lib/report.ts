@@ -15,9 +15,7 @@ function ratio(a: number | undefined, b: number | undefined): string {
 }
 
 function bestOf(rows: Outcome[], family: string): number | undefined {
-  const v = rows
-    .filter((r) => r.status === 'ok' && CONTENDERS[r.contender]?.family === family)
-    .map((r) => r.best?.answered_pps ?? 0);
+  const v = rows.filter((r) => r.status === 'ok' && CONTENDERS[r.contender]?.family === family).map((r) => r.best?.answered_pps ?? 0);
   return v.length ? Math.max(...v) : undefined;
 }
 
@@ -25,9 +23,22 @@ export function report(outcomes: Outcome[], o: Options, cmdline: string): string
   const lines: string[] = [];
   const sizes = [...new Set(outcomes.map((r) => r.size))];
   const cols: [string, number][] = [
-    ['contender', 14], ['ready s', 8], ['best NA/s', 10], ['@offered', 9], ['overload', 9], ['(offered)', 10],
-    ['loss@80%', 9], ['p50 us', 8], ['p99 us', 8], ['lost', 6], ['CPU%', 6], ['cpu1%', 6], ['RSS MB', 7],
-    ['x kern0', 8], ['x ndppd', 8], ['x npd6', 8],
+    ['contender', 14],
+    ['ready s', 8],
+    ['best NA/s', 10],
+    ['@offered', 9],
+    ['overload', 9],
+    ['(offered)', 10],
+    ['loss@80%', 9],
+    ['p50 us', 8],
+    ['p99 us', 8],
+    ['lost', 6],
+    ['CPU%', 6],
+    ['cpu1%', 6],
+    ['RSS MB', 7],
+    ['x kern0', 8],
+    ['x ndppd', 8],
+    ['x npd6', 8],
   ];
   lines.push(`command: ${cmdline}`);
   lines.push(

@@ -40,7 +40,8 @@ export async function makeRig(): Promise<Rig> {
     // exist so they inherit it
     const lan = await lab.netns('-lan');
     const host = await lab.netns('-host');
-    for (const ns of [lan, host]) await ns.execOk('sysctl', ['-qw', 'net.ipv6.conf.default.accept_ra=0', 'net.ipv6.conf.default.router_solicitations=0']);
+    for (const ns of [lan, host])
+      await ns.execOk('sysctl', ['-qw', 'net.ipv6.conf.default.accept_ra=0', 'net.ipv6.conf.default.router_solicitations=0']);
     // A Docker host forwards: forwarding=1 in the responder namespace for every contender.
     await host.sysctl('net.ipv6.conf.all.forwarding', 1);
     // both ends are created directly inside the namespaces: nothing ever appears in ours
@@ -51,7 +52,10 @@ export async function makeRig(): Promise<Rig> {
     // work would run inside the sender's sendmmsg() on the sender's CPU).
     const rps = async (ns: Netns, dev: string, cpu: number): Promise<void> => {
       const mask = (1 << cpu).toString(16);
-      await ns.execOk('sh', ['-c', `for q in /sys/class/net/${dev}/queues/rx-*; do echo ${mask} > $q/rps_cpus; done; cat /sys/class/net/${dev}/queues/rx-*/rps_cpus`]);
+      await ns.execOk('sh', [
+        '-c',
+        `for q in /sys/class/net/${dev}/queues/rx-*; do echo ${mask} > $q/rps_cpus; done; cat /sys/class/net/${dev}/queues/rx-*/rps_cpus`,
+      ]);
     };
     await rps(lan, LAN_IF, SENDER_CPU);
     await rps(host, HOST_IF, RESPONDER_CPU);

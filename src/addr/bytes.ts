@@ -79,7 +79,6 @@ export function isLinkLocalUnicast(b: Uint8Array, off: number): boolean {
   return b[off] === 0xfe && (b[off + 1]! & 0xc0) === 0x80;
 }
 
-
 /** Zero the bits beyond `length` of the 16 bytes at `off`, in place. */
 export function maskBytes(b: Uint8Array, off: number, length: number): void {
   for (let i = 0; i < 16; i++) {

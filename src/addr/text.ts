@@ -128,7 +128,6 @@ export function formatMac(b: Uint8Array, off = 0): string {
   return out.join(':');
 }
 
-
 /**
  * Format 16 bytes at `off` as IPv6 text in the RFC 5952 canonical form (lower case,
  * longest run of two or more zero groups as `::`, first run on ties). Edge use only.
@@ -137,7 +136,7 @@ function rfc5952(b: Uint8Array, off = 0): string {
   // Find the longest run (>= 2) of zero groups, the first on ties.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if ((b[off + 2 * i] ?? 0) !== 0 || (b[off + 2 * i + 1] ?? 0) !== 0) {
       i++;
       continue;
@@ -219,4 +218,3 @@ function parseHexIPv6(text: string): Uint8Array | null {
   }
   return out;
 }
-

@@ -99,7 +99,8 @@ export function checkValue(key: string, v: FlagValue): void {
       one(() => intFlag(v as string, '--max-groups', 0, 0, 1 << 24));
       return;
     case 'nice':
-      if (!/^-?\d+$/.test(v as string) || Number(v) < -20 || Number(v) > 0) throw new Error(`'${String(v)}' is not a whole number from -20 to 0`);
+      if (!/^-?\d+$/.test(v as string) || Number(v) < -20 || Number(v) > 0)
+        throw new Error(`'${String(v)}' is not a whole number from -20 to 0`);
       return;
     case 'metrics':
       one(() => parseListen(v as string));
@@ -161,14 +162,26 @@ export function parseConfigText(text: string, path: string): ConfigFile {
       const spec = CONFIG_KEYS[key];
       if (spec === undefined) {
         const near = Object.keys(CONFIG_KEYS).find((c) => editDistance(c, key.replace(/_/g, '-').toLowerCase()) <= 2);
-        fail(line, key, `unknown key${near ? ` (did you mean '${near}'?)` : ''}; keys are run's long flag names (see 'ndp-responder run --help')`);
+        fail(
+          line,
+          key,
+          `unknown key${near ? ` (did you mean '${near}'?)` : ''}; keys are run's long flag names (see 'ndp-responder run --help')`,
+        );
       }
-      if (where === 'uplink' && spec!.where === 'global') fail(line, key, 'is process-wide: put it at the top level, not in an uplink block');
+      if (where === 'uplink' && spec!.where === 'global')
+        fail(line, key, 'is process-wide: put it at the top level, not in an uplink block');
       const vnode = pair.value as Node | null;
       const vline = vnode ? lineOf(vnode) : line;
-      const v = valueOf(spec!.kind, vnode, (msg) => fail(vline, key, msg), lineOf, (l, msg) => fail(l, key, msg));
+      const v = valueOf(
+        spec!.kind,
+        vnode,
+        (msg) => fail(vline, key, msg),
+        lineOf,
+        (l, msg) => fail(l, key, msg),
+      );
       // A list is checked item by item, so an error names the item's own line.
-      const items: [FlagValue, number][] = Array.isArray(v) && isSeq(vnode) ? v.map((x, i) => [[x], lineOf(vnode.items[i])] as [FlagValue, number]) : [[v, vline]];
+      const items: [FlagValue, number][] =
+        Array.isArray(v) && isSeq(vnode) ? v.map((x, i) => [[x], lineOf(vnode.items[i])] as [FlagValue, number]) : [[v, vline]];
       for (const [x, l] of items) {
         try {
           checkValue(key, x);
@@ -266,7 +279,8 @@ export function envValues(env: NodeJS.ProcessEnv): FlagValues {
     if (!name.startsWith('NDP_RESPONDER_') || raw === undefined) continue;
     if (name === 'NDP_RESPONDER_DEBUG') continue;
     const key = known.get(name);
-    if (key === undefined) throw new UsageError(`${name}: not a setting (names are NDP_RESPONDER_ and a flag name in capitals, e.g. NDP_RESPONDER_INTERFACE)`);
+    if (key === undefined)
+      throw new UsageError(`${name}: not a setting (names are NDP_RESPONDER_ and a flag name in capitals, e.g. NDP_RESPONDER_INTERFACE)`);
     if (key === 'config') {
       out.config = raw;
       continue;

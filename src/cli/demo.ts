@@ -42,7 +42,9 @@ export async function demoCommand(args: string[]): Promise<number> {
   };
   try {
     say(`Lab "${lab.tag}": hosts ${lab.h1.ns} (${lab.h1.addr}) and ${lab.h2.ns} (${lab.h2.addr}) on one bridge;`);
-    say(`  container ${lab.h1.container} behind ${lab.h1.ns} (${lab.h1.range}), ${lab.h2.container} behind ${lab.h2.ns} (${lab.h2.range}).`);
+    say(
+      `  container ${lab.h1.container} behind ${lab.h1.ns} (${lab.h1.range}), ${lab.h2.container} behind ${lab.h2.ns} (${lab.h2.range}).`,
+    );
     say('');
     say(`1. Without any NDP help, container on h2 pings container on h1:`);
     const before = ping(lab, 'h2', lab.h1.container);
@@ -50,7 +52,18 @@ export async function demoCommand(args: string[]): Promise<number> {
     say('');
     say(`2. Start ndp-responder on both hosts' eth0 (backend ${backend}), no kernel proxy entries:`);
     for (const h of [lab.h1, lab.h2]) {
-      const child = nsSpawn(h.ns, [...selfCommand(), 'run', '--interface', 'eth0', '--prefix', h.range, '--backend', backend, '--log-level', 'info']);
+      const child = nsSpawn(h.ns, [
+        ...selfCommand(),
+        'run',
+        '--interface',
+        'eth0',
+        '--prefix',
+        h.range,
+        '--backend',
+        backend,
+        '--log-level',
+        'info',
+      ]);
       daemons.push(child);
       await waitForLine(child, /"msg":"ready"/, 15_000);
       say(`   ${h.ns}: ndp-responder run --interface eth0 --prefix ${h.range}   ready`);
@@ -64,8 +77,8 @@ export async function demoCommand(args: string[]): Promise<number> {
     say('');
     say(`4. h2's neighbour table now maps h1's container to h1's MAC:`);
     say(
-      nsTry(lab.h2.ns, ['ip', '-6', 'neigh', 'show', 'dev', 'eth0']).out
-        .split('\n')
+      nsTry(lab.h2.ns, ['ip', '-6', 'neigh', 'show', 'dev', 'eth0'])
+        .out.split('\n')
         .filter((l) => l.trim() !== '')
         .map((l) => '   ' + l)
         .join('\n'),

@@ -8,7 +8,18 @@ import { openRoutes } from '../service/routes.js';
 import { Scope, routeOracle } from '../service/scope.js';
 import { toSenderFacts } from '../io/interface.js';
 import { Action } from '../table/rule.js';
-import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, answerSettings, dockerSettings, normaliseOptionalDocker, parseFlags, staticRules } from './flags.js';
+import {
+  ANSWER_OPTIONS,
+  COMMON_OPTIONS,
+  DOCKER_OPTIONS,
+  RULE_OPTIONS,
+  UsageError,
+  answerSettings,
+  dockerSettings,
+  normaliseOptionalDocker,
+  parseFlags,
+  staticRules,
+} from './flags.js';
 import { EXPLAIN_HELP } from './help.js';
 import { logFormat, makeLogger } from './logger.js';
 import { existsSync } from 'node:fs';
@@ -46,7 +57,9 @@ export async function explainCommand(args: string[]): Promise<number> {
   }
   let results: Explanation[] = [];
   let asked = false;
-  const noRules = [values.prefix, values.address, values['address-file'], values.exclude, values.interface, values.docker].every((v) => v === undefined);
+  const noRules = [values.prefix, values.address, values['address-file'], values.exclude, values.interface, values.docker].every(
+    (v) => v === undefined,
+  );
   if (values.daemon === undefined && noRules) {
     // Nothing says which addresses are ours: ask the running daemon, which knows.
     const path = values.control ?? process.env.NDP_RESPONDER_CONTROL ?? DEFAULT_CONTROL;
@@ -54,7 +67,9 @@ export async function explainCommand(args: string[]): Promise<number> {
       for (const p of positionals) results.push((await askDaemon(path, { cmd: 'explain', address: p })) as Explanation);
       asked = true;
     } else {
-      process.stderr.write(`note: no daemon's control socket at ${path}; explaining offline with no rules (give --control PATH, or rules, --interface, --docker)\n`);
+      process.stderr.write(
+        `note: no daemon's control socket at ${path}; explaining offline with no rules (give --control PATH, or rules, --interface, --docker)\n`,
+      );
     }
   }
   if (asked) {
@@ -97,7 +112,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     const docker = dockerSettings(values);
     if (docker !== undefined && values.interface === undefined && !scope.staticRuleSet().some((r) => r.action === Action.Answer)) {
       process.stderr.write(
-        'explain: no --interface and no answer rule: containers are admitted only inside the uplink\'s on-link prefixes, so none is; give --interface IF as run has\n',
+        "explain: no --interface and no answer rule: containers are admitted only inside the uplink's on-link prefixes, so none is; give --interface IF as run has\n",
       );
     }
     if (docker !== undefined) {
@@ -107,7 +122,13 @@ export async function explainCommand(args: string[]): Promise<number> {
       await w.stop();
       if (!st.connected && st.lastSync === null) throw new UsageError(`--docker: cannot reach Docker (see log above)`);
     }
-    const ctx = { table: scope, scope, host, settings: values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS };
+    const ctx = {
+      table: scope,
+      scope,
+      host,
+      settings:
+        values['source-policy'] !== undefined || values.router || values['no-override'] ? answerSettings(values) : DEFAULT_ANSWER_SETTINGS,
+    };
     results = positionals.map((p) => explainAddress(ctx, p));
   }
   if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');

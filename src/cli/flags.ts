@@ -70,7 +70,11 @@ export function dockerSettings(values: {
     }
     return undefined;
   }
-  return { url: values.docker === '' ? undefined : values.docker, networks: values['docker-network'] ?? [], labelOptIn: values['docker-label-opt-in'] ?? false };
+  return {
+    url: values.docker === '' ? undefined : values.docker,
+    networks: values['docker-network'] ?? [],
+    labelOptIn: values['docker-label-opt-in'] ?? false,
+  };
 }
 
 export const COMMON_OPTIONS = {
@@ -107,7 +111,9 @@ export function strictRule(text: string, action: Action, source: RuleSource): Ru
   const { prefix, length } = parseCidr(text);
   const slash = text.indexOf('/');
   if (slash >= 0 && !equal16(parseAddress(text.slice(0, slash)), 0, prefix, 0)) {
-    throw new Error(`'${text.trim()}' has host bits set beyond /${length}; the prefix is ${formatCidr(prefix, length)} (is that what you meant?)`);
+    throw new Error(
+      `'${text.trim()}' has host bits set beyond /${length}; the prefix is ${formatCidr(prefix, length)} (is that what you meant?)`,
+    );
   }
   const problem = ruleProblem(prefix, length);
   if (problem !== undefined) throw new Error(`'${text.trim()}': ${problem}`);
@@ -184,12 +190,15 @@ export function readAddressFile(path: string, stats?: AddressFileStats[]): Rule[
  * The static rules from --prefix, --address, --address-file and --exclude.
  * @param files when given, receives one entry per address file read.
  */
-export function staticRules(values: {
-  prefix?: string[] | undefined;
-  address?: string[] | undefined;
-  'address-file'?: string[] | undefined;
-  exclude?: string[] | undefined;
-}, files?: AddressFileStats[]): Rule[] {
+export function staticRules(
+  values: {
+    prefix?: string[] | undefined;
+    address?: string[] | undefined;
+    'address-file'?: string[] | undefined;
+    exclude?: string[] | undefined;
+  },
+  files?: AddressFileStats[],
+): Rule[] {
   const rules: Rule[] = [];
   for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
   for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));

@@ -1,6 +1,16 @@
 /** `ndp-responder replay`: a pcap file through the engine, the answers to a pcap file. */
 import { linkLocalFromMac } from '../addr/index.js';
-import { ANSWER_OPTIONS, COMMON_OPTIONS, RULE_OPTIONS, UsageError, addressFlag, answerSettings, macFlag, parseFlags, staticRules } from './flags.js';
+import {
+  ANSWER_OPTIONS,
+  COMMON_OPTIONS,
+  RULE_OPTIONS,
+  UsageError,
+  addressFlag,
+  answerSettings,
+  macFlag,
+  parseFlags,
+  staticRules,
+} from './flags.js';
 import { FileBackend } from '../io/file-backend.js';
 import { PcapFileWriter } from '../io/pcap-writer.js';
 import { Responder } from '../engine/responder.js';
@@ -102,7 +112,8 @@ export async function replayCommand(args: string[]): Promise<number> {
     onDecision: values.explain ? (i, view, d) => lines.push(explainLine(i, view, d)) : undefined,
   });
   // Once the files are open (a bad argument is still the one line): no rules is allowed, but said.
-  if (rules.length === 0) process.stderr.write('replay: no rules given: nothing will be answered (give --prefix/--address/--address-file)\n');
+  if (rules.length === 0)
+    process.stderr.write('replay: no rules given: nothing will be answered (give --prefix/--address/--address-file)\n');
   backend.start((batch) => responder.handleBatch(batch));
   const result = await backend.done;
   backend.close();
@@ -117,7 +128,14 @@ export async function replayCommand(args: string[]): Promise<number> {
   } else {
     const drops = Object.entries(summary.drops).map(([k, v]) => `  dropped ${k}: ${v}`);
     say(
-      [`frames read: ${summary.frames}`, `answered: ${summary.answered}`, ...Object.entries(summary.answeredByKind).map(([k, v]) => `  ${k}: ${v}`), `dropped: ${summary.dropped}`, ...drops, `written to ${toStdout ? 'stdout' : output}: ${writer.frames}`].join('\n') + '\n',
+      [
+        `frames read: ${summary.frames}`,
+        `answered: ${summary.answered}`,
+        ...Object.entries(summary.answeredByKind).map(([k, v]) => `  ${k}: ${v}`),
+        `dropped: ${summary.dropped}`,
+        ...drops,
+        `written to ${toStdout ? 'stdout' : output}: ${writer.frames}`,
+      ].join('\n') + '\n',
     );
   }
   return result.completed ? 0 : 1;

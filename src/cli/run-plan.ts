@@ -91,7 +91,9 @@ export function buildPlan(inp: PlanInputs): RunPlan {
     why.uplinks = flags.interface !== undefined ? '--interface' : 'NDP_RESPONDER_INTERFACE';
   } else if (file?.uplinks !== undefined) {
     if (ruleOver.length > 0) {
-      throw new UsageError(`--${ruleOver[0]}: the config file lists uplinks; name the uplink with --interface, or put the rule in the file`);
+      throw new UsageError(
+        `--${ruleOver[0]}: the config file lists uplinks; name the uplink with --interface, or put the rule in the file`,
+      );
     }
     const defaults = Object.fromEntries(Object.entries(file.top).filter(([k]) => CONFIG_KEYS[k]?.where !== 'global'));
     const overDefaults = Object.fromEntries(Object.entries(over).filter(([k]) => CONFIG_KEYS[k]?.where === 'both'));
@@ -132,11 +134,14 @@ export function buildPlan(inp: PlanInputs): RunPlan {
   if (docker === undefined) {
     const empty = uplinks.find((u) => u.rules.length === 0);
     if (empty !== undefined) {
-      throw new UsageError(`run: nothing to answer on ${empty.ifname}: give --prefix, --address, --address-file or --docker (or start Docker: its socket is looked for at DOCKER_HOST or /var/run/docker.sock)`);
+      throw new UsageError(
+        `run: nothing to answer on ${empty.ifname}: give --prefix, --address, --address-file or --docker (or start Docker: its socket is looked for at DOCKER_HOST or /var/run/docker.sock)`,
+      );
     }
   }
   const nice = top.nice === undefined ? -10 : Number(top.nice);
-  if (!Number.isInteger(nice) || nice < -20 || nice > 0) throw new UsageError(`--nice: '${String(top.nice)}' is not a whole number from -20 to 0`);
+  if (!Number.isInteger(nice) || nice < -20 || nice > 0)
+    throw new UsageError(`--nice: '${String(top.nice)}' is not a whole number from -20 to 0`);
   return {
     uplinks,
     docker,

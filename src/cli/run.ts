@@ -83,7 +83,8 @@ export async function runCommand(args: string[]): Promise<number> {
       plan = { ...next, docker: plan.docker, metrics: plan.metrics, control: plan.control, nice: plan.nice, logLevel: plan.logLevel };
       service.reloads.ok++;
       service.reloads.last = new Date().toISOString();
-      if (restartOnly.length > 0) logger.warn({ settings: restartOnly }, `changed settings take effect only on restart: ${restartOnly.join(', ')}`);
+      if (restartOnly.length > 0)
+        logger.warn({ settings: restartOnly }, `changed settings take effect only on restart: ${restartOnly.join(', ')}`);
       logger.info({ ...r, rules: Object.fromEntries(next.uplinks.map((u) => [u.ifname, u.rules.length])) }, 'reloaded');
       return r;
     } catch (e) {
@@ -117,7 +118,10 @@ export async function runCommand(args: string[]): Promise<number> {
         logger.child({ component: 'control' }),
       );
     } catch (e) {
-      logger.warn({ err: (e as Error).message, path: plan.control, reason: 'control-unavailable' }, 'control socket not available; status and explain cannot ask this daemon');
+      logger.warn(
+        { err: (e as Error).message, path: plan.control, reason: 'control-unavailable' },
+        'control socket not available; status and explain cannot ask this daemon',
+      );
     }
   }
 

@@ -18,7 +18,8 @@ export async function askDaemon(path: string, req: object): Promise<unknown> {
     res = await controlRequest(path, req);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') throw new UsageError(`no daemon listens on ${path} (is 'ndp-responder run' running? --control PATH names another socket)`);
+    if (code === 'ENOENT' || code === 'ECONNREFUSED')
+      throw new UsageError(`no daemon listens on ${path} (is 'ndp-responder run' running? --control PATH names another socket)`);
     if (code === 'EACCES') throw new UsageError(`${path}: permission denied (the control socket is mode 0600: run as the daemon's user)`);
     throw new UsageError(`${path}: ${(e as Error).message}`);
   }
@@ -66,17 +67,30 @@ interface StatusView {
 /** The human view of a status answer. */
 export function formatStatus(s: StatusView): string {
   const lines: string[] = [];
-  lines.push(`pid ${s.pid ?? '?'}, up ${s.uptimeSeconds ?? '?'} s, ${s.ready?.ready ? 'ready' : `not ready (${s.ready?.reasons.join('; ') ?? '?'})`}`);
+  lines.push(
+    `pid ${s.pid ?? '?'}, up ${s.uptimeSeconds ?? '?'} s, ${s.ready?.ready ? 'ready' : `not ready (${s.ready?.reasons.join('; ') ?? '?'})`}`,
+  );
   if (s.config !== undefined) lines.push(`config ${s.config}, reloads ${s.reloads?.ok ?? 0} ok, ${s.reloads?.failed ?? 0} failed`);
   if (s.docker !== undefined) {
-    lines.push(`docker: ${s.docker.connected ? 'connected' : 'not connected'}, ${s.docker.addresses} addresses, ${s.docker.reconnects} reconnects, last sync ${s.docker.lastSync ?? 'never'}`);
+    lines.push(
+      `docker: ${s.docker.connected ? 'connected' : 'not connected'}, ${s.docker.addresses} addresses, ${s.docker.reconnects} reconnects, last sync ${s.docker.lastSync ?? 'never'}`,
+    );
   } else lines.push('docker: off');
   for (const u of s.uplinks ?? []) {
-    lines.push(`uplink ${u.interface} (${u.backend}, ${u.mac ?? '?'}): link ${u.linkUp ? 'up' : 'DOWN'}, route check ${u.routeCheck ? 'on' : 'off'}`);
-    lines.push(`  rules ${u.rules.total}: ${Object.entries(u.rules.bySource).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    lines.push(
+      `uplink ${u.interface} (${u.backend}, ${u.mac ?? '?'}): link ${u.linkUp ? 'up' : 'DOWN'}, route check ${u.routeCheck ? 'on' : 'off'}`,
+    );
+    lines.push(
+      `  rules ${u.rules.total}: ${Object.entries(u.rules.bySource)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
     const c = u.counters;
     lines.push(`  frames ${c.frames}, answered ${String(c.answered)}, sent ${c.sent}, drops ${JSON.stringify(c.drops)}`);
-    if (u.multicast !== undefined) lines.push(`  multicast groups ${u.multicast.groups}${u.multicast.allmulti ? ' (allmulti)' : ''}, MLD reports ${u.multicast.reportsSent}`);
+    if (u.multicast !== undefined)
+      lines.push(
+        `  multicast groups ${u.multicast.groups}${u.multicast.allmulti ? ' (allmulti)' : ''}, MLD reports ${u.multicast.reportsSent}`,
+      );
     if (u.inUse > 0) lines.push(`  addresses in use by other nodes: ${u.inUse}`);
   }
   return lines.join('\n') + '\n';

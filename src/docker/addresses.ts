@@ -185,7 +185,8 @@ export function networkKey(a: Pick<NetworkAddress, 'network' | 'networkId'>): st
 }
 
 /** Why a container or one of its addresses is not admitted; scope reasons come from the scope callback. */
-export type SkipReason = 'not-running' | 'label' | 'network-filter' | 'on-link-driver' | 'network-gone' | 'invalid-address' | 'duplicate' | (string & {});
+export type SkipReason =
+  'not-running' | 'label' | 'network-filter' | 'on-link-driver' | 'network-gone' | 'invalid-address' | 'duplicate' | (string & {});
 
 export interface Skipped {
   readonly containerId: string;

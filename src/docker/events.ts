@@ -40,7 +40,8 @@ function obj(v: unknown): Record<string, unknown> | undefined {
 export function eventEffect(event: unknown): EventEffect {
   const e = obj(event);
   const type = typeof e?.['Type'] === 'string' ? (e['Type'] as string) : '';
-  const action = typeof e?.['Action'] === 'string' ? (e['Action'] as string) : typeof e?.['status'] === 'string' ? (e['status'] as string) : '';
+  const action =
+    typeof e?.['Action'] === 'string' ? (e['Action'] as string) : typeof e?.['status'] === 'string' ? (e['status'] as string) : '';
   const actor = obj(e?.['Actor']);
   const attrs = obj(actor?.['Attributes']);
   if (type === 'container') {

@@ -59,7 +59,8 @@ function tlsSettings(env: DockerEnv, reason: TlsReason): DockerTls {
   let certDir = env['DOCKER_CERT_PATH'] || env['DOCKER_CONFIG'] || '';
   if (certDir === '') {
     const home = env['HOME'] || '';
-    if (home === '') throw new Error('TLS to Docker needs its certificates: set DOCKER_CERT_PATH (HOME is not set, so ~/.docker is unknown)');
+    if (home === '')
+      throw new Error('TLS to Docker needs its certificates: set DOCKER_CERT_PATH (HOME is not set, so ~/.docker is unknown)');
     certDir = join(home, '.docker');
   }
   return {
@@ -102,7 +103,9 @@ export function parseDockerUrl(url: string | undefined, env: DockerEnv): DockerE
     return { kind: 'unix', socketPath: p, url: text };
   }
   if (scheme === 'ssh') {
-    throw new Error(`ssh:// Docker endpoints are not supported; use unix://, tcp:// or https:// (see --help)${where ? ` [DOCKER_HOST=${text}]` : ''}`);
+    throw new Error(
+      `ssh:// Docker endpoints are not supported; use unix://, tcp:// or https:// (see --help)${where ? ` [DOCKER_HOST=${text}]` : ''}`,
+    );
   }
   if (scheme === 'npipe') throw bad('npipe:// is a Windows named pipe; use unix://, tcp:// or https://');
   if (scheme !== 'tcp' && scheme !== 'http' && scheme !== 'https') throw bad(`the scheme ${scheme}:// is not supported; use ${FORMS}`);
@@ -126,12 +129,16 @@ export function parseDockerUrl(url: string | undefined, env: DockerEnv): DockerE
   } else {
     const vars = tlsVarsSet(env);
     if (scheme === 'http' && vars.length > 0) {
-      throw bad(`plain HTTP refused because ${vars.join(' and ')} ${vars.length > 1 ? 'are' : 'is'} set; use https:// or tcp:// (TLS), or unset ${vars.length > 1 ? 'them' : 'it'}`);
+      throw bad(
+        `plain HTTP refused because ${vars.join(' and ')} ${vars.length > 1 ? 'are' : 'is'} set; use https:// or tcp:// (TLS), or unset ${vars.length > 1 ? 'them' : 'it'}`,
+      );
     }
     if (envOn(env, 'DOCKER_TLS_VERIFY')) tls = tlsSettings(env, 'DOCKER_TLS_VERIFY');
     else if (envOn(env, 'DOCKER_TLS')) tls = tlsSettings(env, 'DOCKER_TLS');
     else if (vars.length > 0) {
-      throw bad('DOCKER_CERT_PATH is set but neither DOCKER_TLS_VERIFY nor DOCKER_TLS: set DOCKER_TLS_VERIFY=1 for TLS (or use https://), or unset DOCKER_CERT_PATH for plain tcp://');
+      throw bad(
+        'DOCKER_CERT_PATH is set but neither DOCKER_TLS_VERIFY nor DOCKER_TLS: set DOCKER_TLS_VERIFY=1 for TLS (or use https://), or unset DOCKER_CERT_PATH for plain tcp://',
+      );
     }
   }
   const protocol = tls ? 'https' : 'http';
@@ -175,7 +182,10 @@ export function readTlsMaterial(tls: DockerTls, read: FileReader): TlsMaterial {
       return read(path);
     } catch (err) {
       if (!required && isMissing(err)) return undefined;
-      throw new Error(`${why} needs ${path}: cannot read it (${reason(err)}); set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`, { cause: err });
+      throw new Error(
+        `${why} needs ${path}: cannot read it (${reason(err)}); set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`,
+        { cause: err },
+      );
     }
   };
   const ca = opt(tls.caFile, tls.caRequired);

@@ -285,8 +285,7 @@ export class DockerWatcher {
     const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
     const tls = this.endpoint.kind === 'tcp' ? this.endpoint.tls : undefined;
     if (!tls) return text;
-    const tlsish =
-      (typeof code === 'string' && /CERT|SIGNATURE|ERR_TLS|ERR_SSL|ISSUER/.test(code)) || /certificate|ssl|tls/i.test(text);
+    const tlsish = (typeof code === 'string' && /CERT|SIGNATURE|ERR_TLS|ERR_SSL|ISSUER/.test(code)) || /certificate|ssl|tls/i.test(text);
     if (!tlsish) return text;
     return `${text}${typeof code === 'string' && !text.includes(code) ? ` (${code})` : ''}; TLS to ${this.endpoint.url} with certificates from ${tls.certDir} (ca.pem, cert.pem, key.pem; DOCKER_CERT_PATH)`;
   }
@@ -358,7 +357,10 @@ export class DockerWatcher {
     let stream: NodeJS.ReadableStream | null = null;
     let resync: NodeJS.Timeout | null = null;
     try {
-      const openTimer = setTimeout(() => ac.abort(new Error(`event stream did not open within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      const openTimer = setTimeout(
+        () => ac.abort(new Error(`event stream did not open within ${this.requestTimeoutMs} ms`)),
+        this.requestTimeoutMs,
+      );
       try {
         stream = (await this.docker.getEvents({
           filters: eventFiltersParam(),
@@ -478,7 +480,10 @@ export class DockerWatcher {
     };
     await Promise.all(Array.from({ length: Math.min(this.inspectConcurrency, toInspect.length) }, worker));
     if (ac.signal.aborted) return;
-    await this.learnDrivers(ac, [...results.values()].filter((x): x is ContainerInfo => x !== null));
+    await this.learnDrivers(
+      ac,
+      [...results.values()].filter((x): x is ContainerInfo => x !== null),
+    );
     if (ac.signal.aborted) return;
     for (const [id, info] of results) {
       // A `die` may have arrived while the inspect was in flight.
@@ -579,9 +584,7 @@ export class DockerWatcher {
     const added = addedRules(prev, sel.rules);
     const removed = removedRules(prev, sel.rules);
     const line = (r: Rule): Record<string, string> =>
-      r.source.kind === 'docker'
-        ? { address: r.text, container: r.source.containerName, network: r.source.network }
-        : { address: r.text };
+      r.source.kind === 'docker' ? { address: r.text, container: r.source.containerName, network: r.source.network } : { address: r.text };
     const detail = added.length + removed.length <= 32;
     this.log.info(
       {

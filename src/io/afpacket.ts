@@ -194,10 +194,9 @@ export function loadNative(): NativeModule {
   try {
     nativeModule = createRequire(import.meta.url)(path) as NativeModule;
   } catch (cause) {
-    throw Object.assign(
-      new Error(`afpacket: cannot load the native addon ${path} (build it with 'npm run build:native')`, { cause }),
-      { code: 'ERR_NATIVE_ADDON_MISSING' },
-    );
+    throw Object.assign(new Error(`afpacket: cannot load the native addon ${path} (build it with 'npm run build:native')`, { cause }), {
+      code: 'ERR_NATIVE_ADDON_MISSING',
+    });
   }
   return nativeModule;
 }
@@ -392,8 +391,7 @@ export class AfPacketBackend implements PacketBackend {
     native ??= loadNative();
     let ifindex: number;
     try {
-      ifindex =
-        opts.ifindex === undefined ? native.ifNameToIndex(ifname) : intOption('ifindex', opts.ifindex, 0, 1, 0x7fffffff);
+      ifindex = opts.ifindex === undefined ? native.ifNameToIndex(ifname) : intOption('ifindex', opts.ifindex, 0, 1, 0x7fffffff);
     } catch (err) {
       throw explainOpenError(err, ifname);
     }
@@ -491,7 +489,10 @@ export class AfPacketBackend implements PacketBackend {
       throw argError('ERR_INVALID_ARG_TYPE', 'afpacket: offsets and lengths must be Uint32Arrays');
     }
     if (!Number.isInteger(count) || count < 0 || count > offsets.length || count > lengths.length || count > 1024) {
-      throw argError('ERR_OUT_OF_RANGE', `afpacket: count must be an integer in 0..min(1024, offsets.length, lengths.length), got ${count}`);
+      throw argError(
+        'ERR_OUT_OF_RANGE',
+        `afpacket: count must be an integer in 0..min(1024, offsets.length, lengths.length), got ${count}`,
+      );
     }
     for (let i = 0; i < count; i++) {
       const o = offsets[i]!;

@@ -27,11 +27,46 @@ export const CAP = {
 } as const;
 
 const NAMES = [
-  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
-  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
-  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
-  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
-  'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf',
+  'chown',
+  'dac_override',
+  'dac_read_search',
+  'fowner',
+  'fsetid',
+  'kill',
+  'setgid',
+  'setuid',
+  'setpcap',
+  'linux_immutable',
+  'net_bind_service',
+  'net_broadcast',
+  'net_admin',
+  'net_raw',
+  'ipc_lock',
+  'ipc_owner',
+  'sys_module',
+  'sys_rawio',
+  'sys_chroot',
+  'sys_ptrace',
+  'sys_pacct',
+  'sys_admin',
+  'sys_boot',
+  'sys_nice',
+  'sys_resource',
+  'sys_time',
+  'sys_tty_config',
+  'mknod',
+  'lease',
+  'audit_write',
+  'audit_control',
+  'setfcap',
+  'mac_override',
+  'mac_admin',
+  'syslog',
+  'wake_alarm',
+  'block_suspend',
+  'audit_read',
+  'perfmon',
+  'bpf',
   'checkpoint_restore',
 ] as const;
 
@@ -187,7 +222,7 @@ export function dropPrivileges(needs: PrivilegeNeeds, log: Log, native?: NativeM
   try {
     have = readCapabilities();
   } catch (e) {
-    log.warn({ err: (e as Error).message }, 'cannot read this process\'s capabilities; keeping them');
+    log.warn({ err: (e as Error).message }, "cannot read this process's capabilities; keeping them");
     return undefined;
   }
   for (const [cap, why] of want) {
@@ -197,7 +232,10 @@ export function dropPrivileges(needs: PrivilegeNeeds, log: Log, native?: NativeM
     }
   }
   if (!hasCap(have.permitted, CAP.NET_RAW)) {
-    log.warn({ missing: 'cap_net_raw' }, 'no CAP_NET_RAW left: the packet socket cannot be re-opened after an interface flap (see docs/privileges.md)');
+    log.warn(
+      { missing: 'cap_net_raw' },
+      'no CAP_NET_RAW left: the packet socket cannot be re-opened after an interface flap (see docs/privileges.md)',
+    );
   }
   let r: RestrictResult;
   try {

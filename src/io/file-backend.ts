@@ -13,7 +13,6 @@ import type { BackendStats, FrameBatch, PacketBackend } from './backend.js';
 import { CodedError } from './coded-error.js';
 import { headerU32, loadPcap } from './node-pcap.js';
 
-
 /** The bit of node_pcap's session we use beyond its typings (pcap.js, `session.session`). */
 interface NativeSession {
   dispatch(buf: Buffer, header: Buffer): number;
@@ -51,7 +50,6 @@ export interface FileReplayResult {
 
 /** An Error with a `code`. */
 export class FileBackendError extends CodedError {}
-
 
 /**
  * Open an offline session, turning libpcap's errors into coded ones.

@@ -307,4 +307,3 @@ function ioctlFacts(ifname: string): { ifindex: number; mac: Uint8Array; mtu: nu
   }
   return { ifindex: info.ifindex, mac: Uint8Array.from(info.mac), mtu: info.mtu ?? 1500, flags: info.flags ?? 0 };
 }
-

@@ -310,15 +310,7 @@ function copyAddr(buf: Uint8Array, at: number, len: number): Uint8Array {
 }
 
 /** Append the rtnexthop list in `[p, end)` to `out`; false when it does not add up. */
-function parseMultipath(
-  dv: DataView,
-  buf: Uint8Array,
-  p: number,
-  end: number,
-  addrLen: number,
-  le: boolean,
-  out: RouteNexthop[],
-): boolean {
+function parseMultipath(dv: DataView, buf: Uint8Array, p: number, end: number, addrLen: number, le: boolean, out: RouteNexthop[]): boolean {
   while (end - p >= 8) {
     const nlen = dv.getUint16(p, le);
     if (nlen < 8 || nlen > end - p) return false;

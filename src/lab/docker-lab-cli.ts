@@ -65,7 +65,9 @@ async function main(argv: string[]): Promise<number> {
       const lab = await DockerLab.up({ id, hosts, containers, dockerdArgs });
       lab.release();
       const p = lab.upPhasesMs;
-      process.stderr.write(`docker-lab: up: namespaces+dockerd ${p.engines} ms, image+containers ${p.images} ms, total ${Math.round(lab.upMs)} ms\n`);
+      process.stderr.write(
+        `docker-lab: up: namespaces+dockerd ${p.engines} ms, image+containers ${p.images} ms, total ${Math.round(lab.upMs)} ms\n`,
+      );
       process.stdout.write(lab.env());
       return 0;
     }

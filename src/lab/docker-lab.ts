@@ -156,7 +156,14 @@ export class DockerLab {
         // host: nothing appears in the machine's own namespace, not even for a moment.
         await runOk('ip', ['-n', br, 'link', 'add', `v${h}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
         await runOk('ip', ['-n', br, 'link', 'set', `v${h}`, 'master', 'br0', 'up']);
-        await runOk('nsenter', [`--net=/var/run/netns/${ns}`, '--', 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.default.forwarding=1']);
+        await runOk('nsenter', [
+          `--net=/var/run/netns/${ns}`,
+          '--',
+          'sysctl',
+          '-qw',
+          'net.ipv6.conf.all.forwarding=1',
+          'net.ipv6.conf.default.forwarding=1',
+        ]);
         await runOk('ip', ['-n', ns, 'addr', 'add', addr, 'dev', 'eth0', 'nodad']);
         await runOk('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       }
@@ -173,7 +180,16 @@ export class DockerLab {
         await Promise.all(
           names.map((h) =>
             // httpd under a shell that exits on TERM: as PID 1 httpd would ignore it for 10 s.
-            lab.dockerOk(h, ['run', '-d', '--name', PLAN[h].web, IMAGE, 'sh', '-c', 'trap "exit 0" TERM; httpd -f -p 80 -h /var/www & wait']),
+            lab.dockerOk(h, [
+              'run',
+              '-d',
+              '--name',
+              PLAN[h].web,
+              IMAGE,
+              'sh',
+              '-c',
+              'trap "exit 0" TERM; httpd -f -p 80 -h /var/www & wait',
+            ]),
           ),
         );
       }
@@ -362,7 +378,9 @@ export function teardownSync(id: string): void {
   for (const e of engines) {
     if (!dockerdRunning(e.dir) || !fs.existsSync(engineSock(e.dir))) continue;
     const host = `unix://${engineSock(e.dir)}`;
-    const ids = sh('docker', ['-H', host, 'ps', '-aq'], 10_000).split(/\s+/).filter((s) => s !== '');
+    const ids = sh('docker', ['-H', host, 'ps', '-aq'], 10_000)
+      .split(/\s+/)
+      .filter((s) => s !== '');
     if (ids.length) sh('docker', ['-H', host, 'rm', '-f', ...ids], 30_000);
   }
   // 2. Engines: TERM all at once (each takes seconds to shut down), bounded wait, then KILL.
@@ -401,7 +419,10 @@ export function teardownSync(id: string): void {
   // 5. Namespaces, by name.
   let listed: string[] = [];
   try {
-    listed = fs.readFileSync(path.join(dir, 'namespaces'), 'utf8').split('\n').filter((s) => s !== '');
+    listed = fs
+      .readFileSync(path.join(dir, 'namespaces'), 'utf8')
+      .split('\n')
+      .filter((s) => s !== '');
   } catch {
     /* none recorded */
   }
@@ -415,7 +436,10 @@ export function teardownSync(id: string): void {
 }
 
 function isMounted(m: string): boolean {
-  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === m);
+  return fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === m);
 }
 
 function killQuiet(pid: number): void {

@@ -96,18 +96,33 @@ export function startDockerd(e: EngineSpec): void {
     const child = spawn(
       'nsenter',
       [
-        `--net=/var/run/netns/${e.ns}`, '--', DOCKERD,
-        '--config-file', conf,
-        '--storage-driver', 'vfs',
-        '--data-root', path.join(e.dir, 'data'),
-        '--exec-root', path.join(e.dir, 'exec'),
-        '--pidfile', path.join(e.dir, 'dockerd.pid'),
-        '-H', `unix://${engineSock(e.dir)}`,
-        '--cgroup-parent', `/${e.cgroup}`,
-        '--ipv6', '--fixed-cidr-v6', e.cidr,
-        '--iptables=false', '--ip-masq=false', '--userland-proxy=false',
-        '--shutdown-timeout', '2',
-        '--log-level', 'info',
+        `--net=/var/run/netns/${e.ns}`,
+        '--',
+        DOCKERD,
+        '--config-file',
+        conf,
+        '--storage-driver',
+        'vfs',
+        '--data-root',
+        path.join(e.dir, 'data'),
+        '--exec-root',
+        path.join(e.dir, 'exec'),
+        '--pidfile',
+        path.join(e.dir, 'dockerd.pid'),
+        '-H',
+        `unix://${engineSock(e.dir)}`,
+        '--cgroup-parent',
+        `/${e.cgroup}`,
+        '--ipv6',
+        '--fixed-cidr-v6',
+        e.cidr,
+        '--iptables=false',
+        '--ip-masq=false',
+        '--userland-proxy=false',
+        '--shutdown-timeout',
+        '2',
+        '--log-level',
+        'info',
         ...(e.extraArgs ?? []),
       ],
       { detached: true, stdio: ['ignore', log, log] },
@@ -139,7 +154,10 @@ export async function waitDockerd(e: EngineSpec, timeoutS = Number(process.env['
       const launcher = readPid(path.join(e.dir, 'dockerd.launcher.pid'));
       if (launcher === undefined || !alive(launcher)) throw new Error(`dockerd in ${e.ns} exited during start:\n${logTail(e.dir)}`);
       if (!fs.existsSync(sock)) return false;
-      const r = await run('docker', ['-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000, spawnErrorAsResult: true });
+      const r = await run('docker', ['-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], {
+        timeoutMs: 10_000,
+        spawnErrorAsResult: true,
+      });
       return r.code === 0;
     },
     timeoutS * 1000,
@@ -221,7 +239,10 @@ export function thaw(cgroup: string): void {
       continue;
     }
     for (const s of subs) {
-      for (const [f, v] of [['freezer.state', 'THAWED'], ['cgroup.freeze', '0']] as const) {
+      for (const [f, v] of [
+        ['freezer.state', 'THAWED'],
+        ['cgroup.freeze', '0'],
+      ] as const) {
         try {
           fs.writeFileSync(path.join(d, s, f), v);
         } catch {
@@ -288,7 +309,10 @@ export async function restartDockerd(e: EngineSpec): Promise<void> {
 }
 
 /** Busybox applets linked in the image. */
-const APPLETS = 'sh ash ip ifconfig route sleep ping ping6 httpd cat echo ls ps kill wget nc hostname true false env id mkdir rm sed grep awk head tail wc date uname netstat arping'.split(' ');
+const APPLETS =
+  'sh ash ip ifconfig route sleep ping ping6 httpd cat echo ls ps kill wget nc hostname true false env id mkdir rm sed grep awk head tail wc date uname netstat arping'.split(
+    ' ',
+  );
 
 /**
  * Build a tarball of a tiny root file system from the machine's busybox-static (bin/busybox,

@@ -148,7 +148,8 @@ export function serveJsonLines(handle: (req: Record<string, unknown>) => Record<
       .then(() => handle(req))
       .then(
         (r) => emitJsonLine({ id: req['id'], ...r }),
-        (err: { message?: string; code?: unknown }) => emitJsonLine({ id: req['id'], error: { message: err?.message ?? String(err), code: err?.code } }),
+        (err: { message?: string; code?: unknown }) =>
+          emitJsonLine({ id: req['id'], error: { message: err?.message ?? String(err), code: err?.code } }),
       );
   });
   emitJsonLine({ ev: 'ready' });

@@ -129,7 +129,8 @@ export class Netns {
     const j = JSON.parse(await this.ip(['-d', '-j', 'link', 'show', 'dev', ifname])) as { promiscuity?: number; allmulti?: number }[];
     const promiscuity = j[0]?.promiscuity;
     const allmulti = j[0]?.allmulti;
-    if (promiscuity === undefined || allmulti === undefined) throw new Error(`ip -d link shows no promiscuity/allmulti for ${ifname} (iproute2 >= 6.1 and Linux >= 6.3 needed)`);
+    if (promiscuity === undefined || allmulti === undefined)
+      throw new Error(`ip -d link shows no promiscuity/allmulti for ${ifname} (iproute2 >= 6.1 and Linux >= 6.3 needed)`);
     return { promiscuity, allmulti };
   }
 
@@ -218,8 +219,18 @@ export class Lab {
    */
   async veth(a: Netns, aIf: string, b: Netns, bIf: string, opts: { aMac?: string; bMac?: string } = {}): Promise<void> {
     await a.ip([
-      'link', 'add', aIf, ...(opts.aMac ? ['address', opts.aMac] : []), 'type', 'veth',
-      'peer', 'name', bIf, ...(opts.bMac ? ['address', opts.bMac] : []), 'netns', b.name,
+      'link',
+      'add',
+      aIf,
+      ...(opts.aMac ? ['address', opts.aMac] : []),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      bIf,
+      ...(opts.bMac ? ['address', opts.bMac] : []),
+      'netns',
+      b.name,
     ]);
     await a.up(aIf);
     await b.up(bIf);

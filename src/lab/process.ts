@@ -74,7 +74,9 @@ export async function runOk(cmd: string, args: readonly string[], opts: RunOptio
   const r = await run(cmd, args, opts);
   if (r.code !== 0) {
     const why = r.stderr.trim() || r.stdout.trim();
-    throw new Error(`'${[cmd, ...args].join(' ')}' exited ${r.code}${r.signal ? ` (${r.signal}${r.timedOut ? ', timed out' : ''})` : ''}: ${why}`);
+    throw new Error(
+      `'${[cmd, ...args].join(' ')}' exited ${r.code}${r.signal ? ` (${r.signal}${r.timedOut ? ', timed out' : ''})` : ''}: ${why}`,
+    );
   }
   return r.stdout;
 }

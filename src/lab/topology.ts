@@ -86,7 +86,15 @@ export function createLab(opts: TwoHostLabOptions = {}): TwoHostLab {
     // own querier only counts once it has queried from a usable IPv6 address; until then, with
     // mcast_flood off, it delivers no multicast at all. br0 gets a non-tentative address so its
     // queries work; callers wait with waitForSnooping() (docs/lab-notes.md: how long that takes).
-    nsExec(sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge', ...(opts.snooping ? ['mcast_snooping', '1', 'mcast_querier', '1', 'mcast_startup_query_interval', '100'] : ['mcast_snooping', '0'])]);
+    nsExec(sw, [
+      'ip',
+      'link',
+      'add',
+      'br0',
+      'type',
+      'bridge',
+      ...(opts.snooping ? ['mcast_snooping', '1', 'mcast_querier', '1', 'mcast_startup_query_interval', '100'] : ['mcast_snooping', '0']),
+    ]);
     if (opts.snooping) {
       nsExec(sw, ['sysctl', '-q', '-w', 'net.ipv6.conf.br0.accept_dad=0']);
       nsExec(sw, ['ip', '-6', 'addr', 'add', 'fe80::ff/64', 'dev', 'br0', 'nodad']);
@@ -138,4 +146,3 @@ export async function waitForSnooping(lab: TwoHostLab, timeoutMs = 30_000): Prom
   }
   throw new Error(`the snooping switch did not start forwarding within ${timeoutMs} ms`);
 }
-

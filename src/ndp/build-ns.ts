@@ -9,7 +9,18 @@
  */
 import { multicastMac, solicitedNodeAddress } from '../addr/index.js';
 import { writeIcmp6Checksum } from './checksum.js';
-import { ETHERTYPE_IPV6, ETHERTYPE_VLAN, ETH_HLEN, ICMPV6_NS, IPPROTO_ICMPV6, IPV6_HLEN, ND_HOP_LIMIT, NS_LEN, OPT_SOURCE_LLA, VLAN_HLEN } from './constants.js';
+import {
+  ETHERTYPE_IPV6,
+  ETHERTYPE_VLAN,
+  ETH_HLEN,
+  ICMPV6_NS,
+  IPPROTO_ICMPV6,
+  IPV6_HLEN,
+  ND_HOP_LIMIT,
+  NS_LEN,
+  OPT_SOURCE_LLA,
+  VLAN_HLEN,
+} from './constants.js';
 
 /** Longest NS we build: Ethernet, one VLAN tag, IPv6, NS, one SLLAO option. */
 export const NS_FRAME_LEN_MAX = ETH_HLEN + VLAN_HLEN + IPV6_HLEN + NS_LEN + 8;

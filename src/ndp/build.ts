@@ -173,13 +173,7 @@ function fits(out: Uint8Array, outOff: number, need: number): boolean {
  *
  * @returns bytes written (86, or 90 with a VLAN tag), or 0 if `out` is too small.
  */
-export function buildNA(
-  view: NsView,
-  host: NaSender,
-  settings: NaFlags,
-  out: Uint8Array,
-  outOff: number,
-): number {
+export function buildNA(view: NsView, host: NaSender, settings: NaFlags, out: Uint8Array, outOff: number): number {
   const tagged = view.vlanTci >= 0;
   if (!fits(out, outOff, tagged ? NA_FRAME_LEN_VLAN : NA_FRAME_LEN)) return 0;
   const f = view.frame;
@@ -220,7 +214,21 @@ export function buildUnsolicitedNA(
   const src = linkLocal ? host.linkLocal : target;
   const srcOff = linkLocal ? 0 : targetOff;
   const flags = (settings.router ? NA_FLAG_ROUTER : 0) | NA_FLAG_OVERRIDE;
-  return writeNA(out, outOff, ALL_NODES_MAC, 0, tagged ? vlanTci & 0xffff : -1, host.mac, src, srcOff, ALL_NODES, 0, target, targetOff, flags);
+  return writeNA(
+    out,
+    outOff,
+    ALL_NODES_MAC,
+    0,
+    tagged ? vlanTci & 0xffff : -1,
+    host.mac,
+    src,
+    srcOff,
+    ALL_NODES,
+    0,
+    target,
+    targetOff,
+    flags,
+  );
 }
 
 /** A decoded Neighbor Advertisement frame, as text, for tests and `--explain`. */
@@ -270,7 +278,7 @@ export function decodeNA(frame: Uint8Array, start = 0, length = frame.length - s
   if (frame[ip + 6] !== IPPROTO_ICMPV6 || icmp + plen > end || plen < NA_LEN || frame[icmp] !== ICMPV6_NA) return null;
   const options: { type: number; length: number }[] = [];
   let tlla: string | null = null;
-  for (let off = icmp + NA_LEN; off < icmp + plen; ) {
+  for (let off = icmp + NA_LEN; off < icmp + plen;) {
     const len = (frame[off + 1] ?? 0) * 8;
     if (len === 0 || off + len > icmp + plen) return null;
     const type = frame[off]!;

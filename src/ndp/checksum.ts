@@ -24,13 +24,7 @@ export function fold(sum: number): number {
  * The checksum field itself (icmpOff+2..3) must be zero when building; when verifying,
  * use {@link icmp6ChecksumValid} instead.
  */
-export function icmp6Checksum(
-  buf: Uint8Array,
-  srcOff: number,
-  dstOff: number,
-  icmpOff: number,
-  icmpLen: number,
-): number {
+export function icmp6Checksum(buf: Uint8Array, srcOff: number, dstOff: number, icmpOff: number, icmpLen: number): number {
   let s = sum16(buf, srcOff, 16, 0);
   s = sum16(buf, dstOff, 16, s);
   s += (icmpLen >>> 16) + (icmpLen & 0xffff) + 58;
@@ -39,13 +33,7 @@ export function icmp6Checksum(
 }
 
 /** True when the ICMPv6 message (checksum field included) verifies. */
-export function icmp6ChecksumValid(
-  buf: Uint8Array,
-  srcOff: number,
-  dstOff: number,
-  icmpOff: number,
-  icmpLen: number,
-): boolean {
+export function icmp6ChecksumValid(buf: Uint8Array, srcOff: number, dstOff: number, icmpOff: number, icmpLen: number): boolean {
   let s = sum16(buf, srcOff, 16, 0);
   s = sum16(buf, dstOff, 16, s);
   s += (icmpLen >>> 16) + (icmpLen & 0xffff) + 58;
@@ -54,13 +42,7 @@ export function icmp6ChecksumValid(
 }
 
 /** Compute and store the ICMPv6 checksum of a message whose header sits at `icmpOff`. */
-export function writeIcmp6Checksum(
-  buf: Uint8Array,
-  srcOff: number,
-  dstOff: number,
-  icmpOff: number,
-  icmpLen: number,
-): void {
+export function writeIcmp6Checksum(buf: Uint8Array, srcOff: number, dstOff: number, icmpOff: number, icmpLen: number): void {
   buf[icmpOff + 2] = 0;
   buf[icmpOff + 3] = 0;
   const c = icmp6Checksum(buf, srcOff, dstOff, icmpOff, icmpLen);

@@ -86,9 +86,7 @@ export function parseNS(frame: Uint8Array, start: number, length: number, view: 
       etherType = (frame[start + 16]! << 8) | frame[start + 17]!;
       ipOff += VLAN_HLEN;
       if (etherType !== ETHERTYPE_IPV6) {
-        return etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ
-          ? NsError.StackedVlan
-          : NsError.NotIPv6;
+        return etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ ? NsError.StackedVlan : NsError.NotIPv6;
       }
     } else {
       return etherType === ETHERTYPE_QINQ ? NsError.StackedVlan : NsError.NotIPv6;

@@ -112,7 +112,10 @@ export class Daemon {
         },
         onAddresses: (f) => {
           if (this.scope.setUplink(f) !== undefined) {
-            this.log.info({ interface: f.ifname, addresses: this.scope.table.groupRules(GROUP.host).map((r) => r.text) }, 'interface addresses changed');
+            this.log.info(
+              { interface: f.ifname, addresses: this.scope.table.groupRules(GROUP.host).map((r) => r.text) },
+              'interface addresses changed',
+            );
           }
         },
       },
@@ -156,17 +159,25 @@ export class Daemon {
   setRules(rules: readonly Rule[]): void {
     const change = this.scope.setStatic(rules);
     for (const w of ruleWarnings(rules, this.scope.onLinkPrefixes())) this.log.warn({ reason: 'rule-warning' }, w);
-    this.log.info({ interface: this.opts.ifname, added: change.added.length, removed: change.removed.length, rules: this.scope.table.size }, 'rules replaced');
+    this.log.info(
+      { interface: this.opts.ifname, added: change.added.length, removed: change.removed.length, rules: this.scope.table.size },
+      'rules replaced',
+    );
   }
 
   /** @throws DaemonError for a missing interface or missing privileges. */
   async start(): Promise<void> {
     const facts = this.link.readFacts(this.opts.waitInterface === true);
     // Waiting for the interface: placeholder sender facts until it appears (nothing is sent before).
-    this.host = facts !== undefined ? toSenderFacts(facts) : { ifname: this.opts.ifname, mac: new Uint8Array(6), linkLocal: new Uint8Array(16) };
+    this.host =
+      facts !== undefined ? toSenderFacts(facts) : { ifname: this.opts.ifname, mac: new Uint8Array(6), linkLocal: new Uint8Array(16) };
     this.scope.setStatic(this.opts.rules);
     if (facts !== undefined) this.scope.setUplink(facts);
-    else this.log.warn({ interface: this.opts.ifname, reason: 'interface-missing' }, 'interface does not exist yet; waiting for it (--wait-interface)');
+    else
+      this.log.warn(
+        { interface: this.opts.ifname, reason: 'interface-missing' },
+        'interface does not exist yet; waiting for it (--wait-interface)',
+      );
     for (const w of ruleWarnings(this.opts.rules, this.scope.onLinkPrefixes())) this.log.warn({ reason: 'rule-warning' }, w);
     this.responder = new Responder({
       sink: this.link,
@@ -224,7 +235,11 @@ export class Daemon {
       await this.watcher.start();
     }
     if (this.opts.metrics !== undefined) {
-      const catalogue = new DaemonMetrics({ snapshot: () => this.metricsSnapshot(), docker: this.watcher !== undefined, startedAt: this.startedAt });
+      const catalogue = new DaemonMetrics({
+        snapshot: () => this.metricsSnapshot(),
+        docker: this.watcher !== undefined,
+        startedAt: this.startedAt,
+      });
       this.catalogue = catalogue;
       this.http = await startHttpServer(
         this.opts.metrics,
@@ -251,15 +266,18 @@ export class Daemon {
   /** What the `ready` log line says about this uplink. */
   readyFields(): Record<string, unknown> {
     return {
-        interface: this.opts.ifname,
-        backend: this.opts.backend,
-        mac: formatMac(this.host.mac),
-        rules: this.scope.table.size,
-        sourcePolicy: this.opts.settings.sourcePolicy,
-        override: this.opts.settings.overrideMode ?? (this.opts.settings.override ? 'always' : 'never'),
-        routeCheck: this.routes !== undefined,
-        docker: this.opts.docker !== undefined || this.opts.dockerStatus !== undefined,
-        serves: describeServed(this.opts.rules, this.opts.docker ?? (this.opts.dockerStatus !== undefined ? { networks: [], labelOptIn: false } : undefined)),
+      interface: this.opts.ifname,
+      backend: this.opts.backend,
+      mac: formatMac(this.host.mac),
+      rules: this.scope.table.size,
+      sourcePolicy: this.opts.settings.sourcePolicy,
+      override: this.opts.settings.overrideMode ?? (this.opts.settings.override ? 'always' : 'never'),
+      routeCheck: this.routes !== undefined,
+      docker: this.opts.docker !== undefined || this.opts.dockerStatus !== undefined,
+      serves: describeServed(
+        this.opts.rules,
+        this.opts.docker ?? (this.opts.dockerStatus !== undefined ? { networks: [], labelOptIn: false } : undefined),
+      ),
     };
   }
 
@@ -333,10 +351,16 @@ export class Daemon {
     return {
       counters: this.responder.counters,
       tableRules: this.scope.table.size,
-      guard: { inUse: this.scope.inUseCount(), conflicts: this.scope.conflicts, probes: this.prober?.sent ?? 0, routeCheck: this.scope.routeCheck },
+      guard: {
+        inUse: this.scope.inUseCount(),
+        conflicts: this.scope.conflicts,
+        probes: this.prober?.sent ?? 0,
+        routeCheck: this.scope.routeCheck,
+      },
       linkUp: this.link.up,
       backend: { source: this.link, received: b.received, kernelDrops: b.kernelDrops },
-      membership: this.membership && m ? { source: this.membership, groups: m.groups, allmulti: m.allmulti, reportsSent: m.reportsSent } : undefined,
+      membership:
+        this.membership && m ? { source: this.membership, groups: m.groups, allmulti: m.allmulti, reportsSent: m.reportsSent } : undefined,
       docker: d ? { connected: d.connected, addresses: d.addresses, reconnects: d.reconnects, synced: d.lastSync !== null } : undefined,
     };
   }

@@ -89,7 +89,18 @@ export function explainAddress(ctx: ExplainContext, text: string): Explanation {
   // The same checks as the packet loop, but nothing is learnt from this made-up frame.
   const t = ctx.table;
   const table: MatchTable = { match: (a, o) => t.match(a, o), vet: t.vet?.bind(t), tentative: t.tentative?.bind(t) };
-  const d = decide(frame, 0, frame.length, table, ctx.host, ctx.settings, new NsView(), new Uint8Array(NA_FRAME_LEN_VLAN), 0, new Decision());
+  const d = decide(
+    frame,
+    0,
+    frame.length,
+    table,
+    ctx.host,
+    ctx.settings,
+    new NsView(),
+    new Uint8Array(NA_FRAME_LEN_VLAN),
+    0,
+    new Decision(),
+  );
   const e = ctx.table.explain(addr, 0);
   const winner = d.rule ?? e.rule;
   const inUse = ctx.scope?.inUseBy(addr);
@@ -120,8 +131,10 @@ export function formatExplanation(x: Explanation): string {
   else if (x.verdict === 'own-address' && r) why = `NOT answered: it is ${r.from}; the kernel answers for it`;
   else if (x.verdict === 'excluded' && r) why = `NOT answered: excluded by ${r.rule} (${r.from})`;
   else if (x.verdict === 'target-multicast') why = 'NOT answered: a multicast address is never an NS target';
-  else if (x.verdict === 'in-use-on-link') why = `NOT answered: another node on the link uses it${x.inUse ? ` (MAC ${x.inUse.mac}, seen as ${x.inUse.how})` : ''}`;
-  else if (x.verdict === 'routed-to-uplink') why = "NOT answered: the host's routes send it back out the uplink, so it is not behind this host";
+  else if (x.verdict === 'in-use-on-link')
+    why = `NOT answered: another node on the link uses it${x.inUse ? ` (MAC ${x.inUse.mac}, seen as ${x.inUse.how})` : ''}`;
+  else if (x.verdict === 'routed-to-uplink')
+    why = "NOT answered: the host's routes send it back out the uplink, so it is not behind this host";
   else if (x.verdict === 'not-routed') why = 'NOT answered: the host has no usable route for it';
   else why = `NOT answered: ${x.verdict}${r ? ` (rule ${r.rule}, ${r.from})` : ''}`;
   lines.push(`${x.address}: ${why}`);

@@ -179,7 +179,14 @@ export async function startHttpServer(
   const responding = new WeakSet<Socket>();
 
   /** Send one complete response; if one already started, cut the connection instead. */
-  const reply = (req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void => {
+  const reply = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    type: string,
+    body: string,
+    extra: Record<string, string> = {},
+  ): void => {
     if (res.headersSent || res.writableEnded || res.destroyed) {
       if (!res.writableEnded) res.destroy();
       return;
@@ -209,7 +216,9 @@ export async function startHttpServer(
     const raw = req.url ?? '';
     if (raw.length > lim.maxUrlLength) throw new HttpError(414, `request target longer than ${lim.maxUrlLength} characters`);
     const { path, query } = splitTarget(raw);
-    const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+    const hasBody =
+      (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
+      req.headers['transfer-encoding'] !== undefined;
     if (hasBody) throw new HttpError(413, 'GET and HEAD take no body');
     switch (path) {
       case '/metrics': {
@@ -282,7 +291,9 @@ export async function startHttpServer(
     stats.responses[405] = (stats.responses[405] ?? 0) + 1;
     socket.on('error', () => {});
     socket.setTimeout(1000, () => socket.destroy());
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD\r\nconnection: close\r\ncontent-length: 0\r\n\r\n', () => socket.destroy());
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD\r\nconnection: close\r\ncontent-length: 0\r\n\r\n', () =>
+      socket.destroy(),
+    );
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     stats.clientErrors++;
@@ -294,7 +305,9 @@ export async function startHttpServer(
     stats.responses[status] = (stats.responses[status] ?? 0) + 1;
     // The peer may never read or close: destroy once written, or after a second at most.
     socket.setTimeout(1000, () => socket.destroy());
-    socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, () =>
+      socket.destroy(),
+    );
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -162,11 +162,19 @@ export class Link implements FrameSink {
       backend =
         this.opts.backend === 'pcap'
           ? PcapBackend.open({ ifname: this.opts.ifname, host: toSenderFacts(facts) })
-          : AfPacketBackend.open({ ifname: this.opts.ifname, ifindex: facts.ifindex, filter: ND_AND_MLD_QUERY, onError: (e) => this.socketError(e) });
+          : AfPacketBackend.open({
+              ifname: this.opts.ifname,
+              ifindex: facts.ifindex,
+              filter: ND_AND_MLD_QUERY,
+              onError: (e) => this.socketError(e),
+            });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'EPERM' || code === 'EACCES') {
-        throw new DaemonError(`cannot open a packet socket on '${this.opts.ifname}': needs CAP_NET_RAW (run as root, or give it: docs/privileges.md)`, code);
+        throw new DaemonError(
+          `cannot open a packet socket on '${this.opts.ifname}': needs CAP_NET_RAW (run as root, or give it: docs/privileges.md)`,
+          code,
+        );
       }
       if (code === 'ENODEV' || code === 'ENXIO') throw new DaemonError(`interface '${this.opts.ifname}' does not exist`, code);
       throw new DaemonError(`cannot open '${this.opts.ifname}' (${this.opts.backend}): ${(e as Error).message}`, code);

@@ -152,7 +152,13 @@ export class DaemonMetrics {
         },
       });
     };
-    const byCode = (name: string, help: string, label: string, names: ReadonlyMap<number, string>, values: (s: MetricsSnapshot) => ArrayLike<number>): void => {
+    const byCode = (
+      name: string,
+      help: string,
+      label: string,
+      names: ReadonlyMap<number, string>,
+      values: (s: MetricsSnapshot) => ArrayLike<number>,
+    ): void => {
       new Counter({
         name,
         help,
@@ -173,7 +179,11 @@ export class DaemonMetrics {
     counter('ndp_send_failed_total', 'Frames the kernel refused', (s) => s.counters.sendFailed);
     counter('ndp_announced_total', 'Unsolicited NAs sent', (s) => s.counters.announced);
     counter('ndp_mld_queries_total', 'MLD queries received', (s) => s.counters.mldQueries);
-    counter('ndp_adverts_total', 'Router and Neighbor Advertisements of other nodes read by the conflict guard', (s) => s.counters.adverts ?? 0);
+    counter(
+      'ndp_adverts_total',
+      'Router and Neighbor Advertisements of other nodes read by the conflict guard',
+      (s) => s.counters.adverts ?? 0,
+    );
     gauge('ndp_table_rules', 'Rules in the target table', (s) => s.tableRules);
     gauge('ndp_addresses_in_use', 'Addresses seen in use by other nodes on the link (never claimed)', (s) => s.guard?.inUse ?? 0);
     counter('ndp_probes_total', 'DAD probes sent for new container addresses', (s) => s.guard?.probes ?? 0);
@@ -191,12 +201,16 @@ export class DaemonMetrics {
     });
     gauge('ndp_link_up', '1 when the packet socket is open', (s) => (s.linkUp ? 1 : 0));
     gauge('ndp_uptime_seconds', 'Seconds since start', () => (Date.now() - this.startedAt) / 1000);
-    counter('ndp_backend_received_total', 'Frames received by the back end', (s) => this.#received.read(s.backend?.source, s.backend?.received));
+    counter('ndp_backend_received_total', 'Frames received by the back end', (s) =>
+      this.#received.read(s.backend?.source, s.backend?.received),
+    );
     counter('ndp_backend_kernel_drops_total', 'Frames the kernel dropped before we read them', (s) =>
       this.#kernelDrops.read(s.backend?.source, s.backend?.kernelDrops),
     );
     gauge('ndp_multicast_groups', 'Solicited-node groups served (last known while the link is down)', (s) => this.#membership(s).groups);
-    gauge('ndp_allmulti', '1 when receiving all multicast (last known while the link is down)', (s) => (this.#membership(s).allmulti ? 1 : 0));
+    gauge('ndp_allmulti', '1 when receiving all multicast (last known while the link is down)', (s) =>
+      this.#membership(s).allmulti ? 1 : 0,
+    );
     counter('ndp_mld_reports_total', 'MLD reports sent', (s) => this.#reports.read(s.membership?.source, s.membership?.reportsSent));
     if (opts.docker) {
       gauge('ndp_docker_connected', '1 while the Docker event stream is up', (s) => (s.docker?.connected ? 1 : 0));
@@ -215,7 +229,10 @@ export class DaemonMetrics {
    * Record the final counts of a back end and membership manager being closed, so increments
    * since the last scrape are kept. Call before dropping them.
    */
-  retireLink(backend: { source: object; received: number; kernelDrops: number } | undefined, membership: { source: object; reportsSent: number } | undefined): void {
+  retireLink(
+    backend: { source: object; received: number; kernelDrops: number } | undefined,
+    membership: { source: object; reportsSent: number } | undefined,
+  ): void {
     if (backend !== undefined) {
       this.#received.retire(backend.source, backend.received);
       this.#kernelDrops.retire(backend.source, backend.kernelDrops);

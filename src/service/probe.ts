@@ -122,7 +122,10 @@ export class Prober {
       }
       this.routerSolicits += this.opts.sink.send(this.buf, offsets, lengths, n);
     }
-    this.opts.logger?.debug({ router: formatAddress(router), addresses: rules.map((r) => formatAddress(r.prefix)) }, 'asked the default router from new addresses');
+    this.opts.logger?.debug(
+      { router: formatAddress(router), addresses: rules.map((r) => formatAddress(r.prefix)) },
+      'asked the default router from new addresses',
+    );
   }
 
   /** One DAD probe per address, sent in batches of 64. */

@@ -97,7 +97,8 @@ export interface RouteMonitorOptions {
 }
 
 /** Why a re-dump started. */
-export type ResyncReason = 'requested' | 'overrun' | 'parse-error' | 'truncated' | 'dump-interrupted' | 'dump-error' | 'dump-timeout' | 'socket-error';
+export type ResyncReason =
+  'requested' | 'overrun' | 'parse-error' | 'truncated' | 'dump-interrupted' | 'dump-error' | 'dump-timeout' | 'socket-error';
 
 /** Counters of a {@link RouteMonitor}. */
 export interface RouteMonitorStats {
@@ -242,7 +243,10 @@ export class RouteMonitor {
     this.onResync = opts.onResync;
     const native = loadNative() as unknown as { NetlinkSocket?: NetlinkSocketClass };
     if (native.NetlinkSocket === undefined) {
-      throw new CodedError('ERR_NATIVE_ADDON_MISSING', 'route monitor: the native addon has no NetlinkSocket (rebuild it with npm run build:native)');
+      throw new CodedError(
+        'ERR_NATIVE_ADDON_MISSING',
+        'route monitor: the native addon has no NetlinkSocket (rebuild it with npm run build:native)',
+      );
     }
     this.Socket = native.NetlinkSocket;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -535,7 +539,6 @@ export class RouteMonitor {
       this.startDump();
     }
   }
-
 }
 
 /**
@@ -554,6 +557,9 @@ export async function openRoutes(log: { warn(obj: object, msg: string): void }):
     return m;
   } catch (e) {
     m?.close();
-    throw new DaemonError(`cannot read the host's routes (${(e as Error).message}); --no-route-check answers without them`, (e as NodeJS.ErrnoException).code ?? 'EIO');
+    throw new DaemonError(
+      `cannot read the host's routes (${(e as Error).message}); --no-route-check answers without them`,
+      (e as NodeJS.ErrnoException).code ?? 'EIO',
+    );
   }
 }

@@ -326,7 +326,9 @@ export function ruleWarnings(rules: readonly Rule[], onLink: readonly OnLinkPref
     }
   }
   if (outside > 0) {
-    out.push(`${outside} answer rule(s) lie outside every on-link prefix of the uplink (${onLink.map((p) => p.text).join(', ')}), e.g. ${example}: NS for them never come from this link`);
+    out.push(
+      `${outside} answer rule(s) lie outside every on-link prefix of the uplink (${onLink.map((p) => p.text).join(', ')}), e.g. ${example}: NS for them never come from this link`,
+    );
   }
   return out;
 }

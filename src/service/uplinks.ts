@@ -224,7 +224,9 @@ export class UplinkService {
       }
     }
     // Keep configuration order for the Docker hand-out.
-    const ordered = uplinks.map((s) => [s.ifname, this.units.get(s.ifname)] as const).filter((e): e is [string, Unit] => e[1] !== undefined);
+    const ordered = uplinks
+      .map((s) => [s.ifname, this.units.get(s.ifname)] as const)
+      .filter((e): e is [string, Unit] => e[1] !== undefined);
     this.units.clear();
     for (const [k, v] of ordered) this.units.set(k, v);
     this.watcher?.rescope();
@@ -289,7 +291,8 @@ export class UplinkService {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       ready: this.readiness(),
       reloads: this.reloads,
-      docker: d === undefined ? undefined : { connected: d.connected, addresses: d.addresses, reconnects: d.reconnects, lastSync: d.lastSync },
+      docker:
+        d === undefined ? undefined : { connected: d.connected, addresses: d.addresses, reconnects: d.reconnects, lastSync: d.lastSync },
       routes: this.routes === undefined ? undefined : { routes: this.routes.table.size },
       uplinks: [...this.units.values()].map((u) => {
         const daemon = u.daemon;
@@ -303,7 +306,10 @@ export class UplinkService {
           linkUp: daemon.linkUp,
           mac: host ? formatMac(host.mac) : undefined,
           rules: { total: daemon.scope.table.size, bySource },
-          staticRules: daemon.scope.staticRuleSet().slice(0, 50).map((r) => `${r.action === Action.Answer ? 'answer' : 'exclude'} ${r.text}`),
+          staticRules: daemon.scope
+            .staticRuleSet()
+            .slice(0, 50)
+            .map((r) => `${r.action === Action.Answer ? 'answer' : 'exclude'} ${r.text}`),
           routeCheck: daemon.scope.routeCheck,
           counters: daemon.counters.snapshot(),
           multicast: m === undefined ? undefined : { groups: m.groups, allmulti: m.allmulti, reportsSent: m.reportsSent },

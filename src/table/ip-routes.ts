@@ -84,7 +84,9 @@ export function routesFromIpJson(text: string, ifindex: Map<string, number> = ne
       const num = typeof t === 'number' ? t : typeof t === 'string' && /^\d+$/.test(t) ? Number(t) : undefined;
       const id = named ?? num;
       if (id === undefined || id > 0xffffffff) {
-        throw new Error(`routes: ${where}: table '${String(t)}' is a name this reader does not know (write numbers: ip -N -j -6 route show table all)`);
+        throw new Error(
+          `routes: ${where}: table '${String(t)}' is a name this reader does not know (write numbers: ip -N -j -6 route show table all)`,
+        );
       }
       table = id;
     }
@@ -100,7 +102,8 @@ export function routesFromIpJson(text: string, ifindex: Map<string, number> = ne
       }
     };
     if (Array.isArray(o['nexthops'])) {
-      for (const h of o['nexthops'] as Record<string, unknown>[]) paths.push({ ifindex: indexOf(h?.['dev'], where), gateway: gw(h?.['gateway']) });
+      for (const h of o['nexthops'] as Record<string, unknown>[])
+        paths.push({ ifindex: indexOf(h?.['dev'], where), gateway: gw(h?.['gateway']) });
     } else if (o['dev'] !== undefined) {
       paths.push({ ifindex: indexOf(o['dev'], where), gateway: gw(o['gateway']) });
     }

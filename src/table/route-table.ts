@@ -165,8 +165,10 @@ function checkSpec(spec: RouteSpec): void {
   if (!Number.isInteger(spec.length) || spec.length < 0 || spec.length > 128) {
     throw new RangeError(`RouteTable: prefix length ${spec.length} is out of range 0..128`);
   }
-  if (!Number.isInteger(spec.table) || spec.table < 0 || spec.table > 0xffffffff) throw new RangeError(`RouteTable: bad table ${spec.table}`);
-  if (!Number.isInteger(spec.metric) || spec.metric < 0 || spec.metric > 0xffffffff) throw new RangeError(`RouteTable: bad metric ${spec.metric}`);
+  if (!Number.isInteger(spec.table) || spec.table < 0 || spec.table > 0xffffffff)
+    throw new RangeError(`RouteTable: bad table ${spec.table}`);
+  if (!Number.isInteger(spec.metric) || spec.metric < 0 || spec.metric > 0xffffffff)
+    throw new RangeError(`RouteTable: bad metric ${spec.metric}`);
   if (!Number.isInteger(spec.type) || spec.type < 0 || spec.type > 255) throw new RangeError(`RouteTable: bad type ${spec.type}`);
 }
 
@@ -356,7 +358,18 @@ export function routesAway(table: RouteTable, addr: Uint8Array, off: number, upl
   return routeVerdict(table.lookup(addr, off), uplinkIfindex);
 }
 
-const TYPE_NAMES: readonly string[] = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw'];
+const TYPE_NAMES: readonly string[] = [
+  'unspec',
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+];
 
 /**
  * One line for a route, close to `ip -6 route show table all`: `[type ]prefix/len[ via GW] dev
@@ -364,9 +377,7 @@ const TYPE_NAMES: readonly string[] = ['unspec', 'unicast', 'local', 'broadcast'
  */
 export function formatRoute(r: Route): string {
   const type = r.type === RouteType.UNICAST ? '' : `${TYPE_NAMES[r.type] ?? `type-${r.type}`} `;
-  const paths = r.paths
-    .map((p) => `${p.gateway !== undefined ? `via ${formatIPv6(p.gateway)} ` : ''}dev ${p.ifindex}`)
-    .join(' nexthop ');
+  const paths = r.paths.map((p) => `${p.gateway !== undefined ? `via ${formatIPv6(p.gateway)} ` : ''}dev ${p.ifindex}`).join(' nexthop ');
   const nh = r.nhid !== undefined ? ` nhid ${r.nhid}` : '';
   return `${type}${formatIPv6(r.prefix)}/${r.length}${paths ? ' ' + paths : ''}${nh} table ${r.table} metric ${r.metric}`;
 }

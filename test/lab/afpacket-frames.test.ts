@@ -61,7 +61,13 @@ function drainFrames(p: JsonLinesProcess, h: string): Buffer[] {
   return out;
 }
 
-async function collectUntil(p: JsonLinesProcess, h: string, pred: (f: Buffer) => boolean, seen: Buffer[], timeoutMs = 5000): Promise<Buffer[]> {
+async function collectUntil(
+  p: JsonLinesProcess,
+  h: string,
+  pred: (f: Buffer) => boolean,
+  seen: Buffer[],
+  timeoutMs = 5000,
+): Promise<Buffer[]> {
   await waitFor(
     () => {
       seen.push(...drainFrames(p, h));
@@ -103,7 +109,11 @@ t.test('MTU 9000: NS of 2,070, 4,014 and 8,990 bytes reach JS whole, through the
   for (const h of ['ring', 'mmsg']) {
     const seen: Buffer[] = [];
     for (const f of frames) await collectUntil(ra, h, (x) => x.length === f.length, seen);
-    for (const f of frames) t.ok(seen.some((x) => x.equals(Buffer.from(f))), `${h}: ${f.length}-byte NS byte for byte`);
+    for (const f of frames)
+      t.ok(
+        seen.some((x) => x.equals(Buffer.from(f))),
+        `${h}: ${f.length}-byte NS byte for byte`,
+      );
     const s = await stats(ra, h);
     t.equal(s['truncated'], 0, `${h}: nothing truncated`);
     t.equal(s['kernelDrops'], 0, `${h}: no kernel drops`);
@@ -114,7 +124,17 @@ t.test('MTU 9000: NS of 2,070, 4,014 and 8,990 bytes reach JS whole, through the
 
 t.test('MTU raised to 9000 while running: the responder re-opens and answers NS of 2,070, 4,014 and 8,990 bytes', async (t) => {
   await r.ip(['link', 'set', 'eth0', 'mtu', '1500']);
-  const child = r.spawn(process.execPath, [CLI, 'run', '--interface', 'eth0', '--prefix', '2001:db8::/64', '--no-route-check', '--log-level', 'info']);
+  const child = r.spawn(process.execPath, [
+    CLI,
+    'run',
+    '--interface',
+    'eth0',
+    '--prefix',
+    '2001:db8::/64',
+    '--no-route-check',
+    '--log-level',
+    'info',
+  ]);
   t.teardown(() => void child.kill('SIGKILL'));
   const log: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(d));
@@ -160,7 +180,10 @@ t.test('a consumer that transfers the receive buffer: a clear error, no write in
     await new Promise((res) => setTimeout(res, 300));
     const check = await ra.call({ op: 'checkTransferred', h });
     t.equal(check['same'], true, `${h}: the transferred memory is untouched`);
-    t.notOk(ra.records.some((x) => x['ev'] === 'batch' && x['h'] === h), `${h}: no batch after the transfer`);
+    t.notOk(
+      ra.records.some((x) => x['ev'] === 'batch' && x['h'] === h),
+      `${h}: no batch after the transfer`,
+    );
     const s = await stats(ra, h);
     t.equal(s['lastRecvErrno'], 14, `${h}: stats name EFAULT`);
     await ra.call({ op: 'close', h });

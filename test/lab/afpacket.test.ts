@@ -58,7 +58,13 @@ function drainFrames(p: JsonLinesProcess, h = 'main'): Buffer[] {
 }
 
 /** Wait until back end h has received a frame satisfying `pred`; returns every frame seen so far. */
-async function collectUntil(p: JsonLinesProcess, h: string, pred: (f: Buffer) => boolean, seen: Buffer[], timeoutMs = 5000): Promise<Buffer[]> {
+async function collectUntil(
+  p: JsonLinesProcess,
+  h: string,
+  pred: (f: Buffer) => boolean,
+  seen: Buffer[],
+  timeoutMs = 5000,
+): Promise<Buffer[]> {
   await waitFor(
     () => {
       seen.push(...drainFrames(p, h));
@@ -123,7 +129,14 @@ t.test('receives the NS the kernel and ndisc6 send, and nothing else', async (t)
   const pings = await p.exec('ping', ['-6', '-c', '3', '-i', '0.2', '-W', '1', '2001:db8::1']);
   t.equal(pings.code, 0, 'R answers pings');
   const noise = [
-    makeIcmp6Frame({ ethDst: R_MAC, ethSrc: P_MAC, src: '2001:db8::2', dst: '2001:db8::1', hopLimit: 64, icmp: [128, 0, 0, 0, 0, 1, 0, 1] }),
+    makeIcmp6Frame({
+      ethDst: R_MAC,
+      ethSrc: P_MAC,
+      src: '2001:db8::2',
+      dst: '2001:db8::1',
+      hopLimit: 64,
+      icmp: [128, 0, 0, 0, 0, 1, 0, 1],
+    }),
     makeNA({ ethSrc: P_MAC, target: '2001:db8::2' }),
     makeIcmp6Frame({ ethSrc: P_MAC, dst: 'ff02::2', icmp: [133, 0, 0, 0, 0, 0, 0, 0] }),
     makeMldQuery({ ethSrc: P_MAC, type: 143, dst: 'ff02::16' }),
@@ -156,7 +169,10 @@ t.test('receives the NS the kernel and ndisc6 send, and nothing else', async (t)
   const ns99 = seen.find((f) => nsTargetHex(f) === t99)!;
   t.equal(ns99.subarray(0, 6).toString('hex'), hexOf(multicastMacOf(solicitedNode('2001:db8::99'))), 'to the solicited-node MAC');
   t.equal(ns99.subarray(6, 12).toString('hex'), P_MAC.replaceAll(':', ''), 'from the peer');
-  t.notOk(seen.some((f) => nsTargetHex(f) === ip6Hex('2001:db8::55')), 'NS bytes inside UDP do not pass');
+  t.notOk(
+    seen.some((f) => nsTargetHex(f) === ip6Hex('2001:db8::55')),
+    'NS bytes inside UDP do not pass',
+  );
 
   const stats = (await ra.call({ op: 'stats', h: 'main' }))['stats'] as Record<string, number>;
   const counted = (await ra.call({ op: 'stats', h: 'main' }))['counted'] as number;
@@ -180,7 +196,10 @@ t.test('VLAN: the stripped tag is put back, for 802.1Q and 802.1ad', async (t) =
   const got1q = seen.find((f) => f.length === dot1q.length && f.readUInt16BE(12) === 0x8100);
   t.ok(got1q, 'tagged NS received');
   t.equal(got1q?.toString('hex'), hexOf(dot1q), 'byte for byte the frame on the wire, tag 0x8100 a064 included');
-  t.ok(seen.some((f) => f.equals(Buffer.from(qinq))), '802.1ad outer tag (0x88a8) re-inserted, inner tag kept');
+  t.ok(
+    seen.some((f) => f.equals(Buffer.from(qinq))),
+    '802.1ad outer tag (0x88a8) re-inserted, inner tag kept',
+  );
   const after = (await ra.call({ op: 'stats', h: 'main' }))['stats'] as Record<string, number>;
   t.ok(after['vlanReinserted']! - before['vlanReinserted']! >= 3, 'three tags re-inserted');
 });
@@ -209,7 +228,8 @@ t.test('RX ring and recvmmsg deliver the same frames (tags, truncation, counters
   const last = (f: Buffer): boolean => f.length === 252 && f.subarray(0, 12).equals(Buffer.from(long.subarray(0, 12)));
   const viaRing = await collectUntil(ra, 'ring', last, []);
   const viaMmsg = await collectUntil(ra, 'mmsg', last, []);
-  const ours = (fs: Buffer[]): string[] => fs.filter((f) => f.subarray(6, 12).equals(bytes(P_MAC.replaceAll(':', '')))).map((f) => f.toString('hex'));
+  const ours = (fs: Buffer[]): string[] =>
+    fs.filter((f) => f.subarray(6, 12).equals(bytes(P_MAC.replaceAll(':', '')))).map((f) => f.toString('hex'));
   t.same(ours(viaRing), ours(viaMmsg), 'same frames, same bytes, same order');
   t.equal(ours(viaRing).length, 4);
   t.equal(ours(viaRing)[1], hexOf(frames[1]!), '802.1Q tag put back from the ring header');
@@ -232,7 +252,15 @@ t.test('send: a hand-built NA arrives at the peer, byte for byte', async (t) => 
   await pa.call({ op: 'open', h: 'cap', ifname: 'eth0', filter: 'na' });
   await pa.call({ op: 'start', h: 'cap', mode: 'frames' });
   const na = makeNA({ ethSrc: R_MAC, ethDst: P_MAC, src: '2001:db8::1', dst: '2001:db8::2', target: '2001:db8::99', solicited: true });
-  const na2 = makeNA({ ethSrc: R_MAC, ethDst: P_MAC, src: '2001:db8::1', dst: '2001:db8::2', target: '2001:db8::98', solicited: true, vlan: 42 });
+  const na2 = makeNA({
+    ethSrc: R_MAC,
+    ethDst: P_MAC,
+    src: '2001:db8::1',
+    dst: '2001:db8::2',
+    target: '2001:db8::98',
+    solicited: true,
+    vlan: 42,
+  });
   const before = (await ra.call({ op: 'stats', h: 'main' }))['stats'] as Record<string, number>;
   t.equal((await ra.call({ op: 'send', h: 'main', frames: [hexOf(na), hexOf(na2)] }))['sent'], 2);
   const got = await collectUntil(pa, 'cap', (f) => f.equals(Buffer.from(na)), []);
@@ -307,7 +335,10 @@ t.test('close() inside the batch callback', async (t) => {
   t.equal(rec['fdAfterClose'], -1, 'fd closed at once');
   await pa.call({ op: 'send', h: 'tx', frames: ns });
   await new Promise((res) => setTimeout(res, 200));
-  t.notOk(ra.records.some((x) => x['ev'] === 'batch' && x['h'] === 'cic'), 'no batch after close');
+  t.notOk(
+    ra.records.some((x) => x['ev'] === 'batch' && x['h'] === 'cic'),
+    'no batch after close',
+  );
   const s = await ra.call({ op: 'stats', h: 'cic' });
   t.equal(s['fd'], -1);
   t.equal((s['stats'] as Record<string, number>)['batches'], 1, 'stats readable after close');
@@ -342,19 +373,19 @@ t.test('MLD queries pass the filter: crafted, and from a real bridge querier', a
   await ra.call({ op: 'close', h: 'mld' });
 });
 
-t.test('worker threads: the socket polls on the worker\'s own loop; terminating the worker closes it', async (t) => {
+t.test("worker threads: the socket polls on the worker's own loop; terminating the worker closes it", async (t) => {
   const mac = '33:33:ff:00:00:42';
   await ra.call({ op: 'worker', ifname: 'eth0', mac });
   const started = await ra.waitFor((x) => x['ev'] === 'worker', 15_000);
   t.equal(started['state'], 'started', String(started['message'] ?? ''));
-  t.ok((await r.linkMulticast('eth0')).includes(mac), 'the worker\'s membership is on the link');
+  t.ok((await r.linkMulticast('eth0')).includes(mac), "the worker's membership is on the link");
   await pa.call({ op: 'send', h: 'tx', frames: [hexOf(makeNS({ ethSrc: P_MAC, target: '2001:db8::42' }))] });
   const batch = await ra.waitFor((x) => x['ev'] === 'worker' && x['state'] === 'batch');
   t.ok((batch['count'] as number) >= 1, 'the worker received a batch');
   const term = await ra.call({ op: 'terminateWorker' });
   t.equal(term['exitCode'], 1, 'worker terminated');
   t.notOk((await r.linkMulticast('eth0')).includes(mac), 'its socket was closed by the env cleanup hook');
-  t.ok((await ra.call({ op: 'stats', h: 'main' }))['stats'], 'the main thread\'s back end is unaffected');
+  t.ok((await ra.call({ op: 'stats', h: 'main' }))['stats'], "the main thread's back end is unaffected");
 
   // process.exit() with a started back end still open: a clean exit, no crash.
   const ex = await startAgent(r);

@@ -92,7 +92,10 @@ async function stop(p: Proc): Promise<number | null> {
 
 function cli(args: string[]): { status: number; out: string } {
   try {
-    return { status: 0, out: execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return {
+      status: 0,
+      out: execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }),
+    };
   } catch (e) {
     const err = e as { status?: number; stdout?: string; stderr?: string };
     return { status: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
@@ -119,7 +122,8 @@ t.test('two uplinks in one process, reload without a gap, control socket', async
   nsExec(H, ['ip', 'link', 'add', 'ca', 'type', 'veth', 'peer', 'name', 'cb']);
   nsExec(H, ['ip', 'link', 'set', 'ca', 'up']);
   nsExec(H, ['ip', 'link', 'set', 'cb', 'up']);
-  for (const r of ['2001:db8:a:0:8000::/66', '2001:db8:b:0:8000::/66', '2001:db8:a:0:c000::/66']) nsExec(H, ['ip', '-6', 'route', 'add', r, 'dev', 'ca']);
+  for (const r of ['2001:db8:a:0:8000::/66', '2001:db8:b:0:8000::/66', '2001:db8:a:0:c000::/66'])
+    nsExec(H, ['ip', '-6', 'route', 'add', r, 'dev', 'ca']);
 
   const config = join(dir, 'ndp.yaml');
   const control = join(dir, 'control.sock');
@@ -135,7 +139,10 @@ uplinks:
   writeFileSync(config, v1);
   const d = spawnRun(H, ['--config', config, '--control', control]);
   procs.push(d);
-  await waitFor(() => d.lines.filter((l) => l.msg === 'ready').length === 2 || d.child.exitCode !== null, { timeoutMs: 20_000, what: 'two ready lines' });
+  await waitFor(() => d.lines.filter((l) => l.msg === 'ready').length === 2 || d.child.exitCode !== null, {
+    timeoutMs: 20_000,
+    what: 'two ready lines',
+  });
   t.equal(d.lines[0]?.msg, 'configuration', 'the first log line is the configuration');
 
   t.equal(ndisc6(P1, '2001:db8:a:0:8000::5'), MAC0, 'eth0 answers its prefix with its own MAC');
@@ -146,7 +153,11 @@ uplinks:
   t.equal(ndisc6(P2, '2001:db8:a:0:8000::5'), null, "eth1 never answers eth0's rules");
 
   // One /metrics for the process, every series labelled with its uplink.
-  const metrics = nsExec(H, [process.execPath, '-e', "fetch('http://[::1]:19464/metrics').then(r=>r.text()).then(x=>process.stdout.write(x))"]);
+  const metrics = nsExec(H, [
+    process.execPath,
+    '-e',
+    "fetch('http://[::1]:19464/metrics').then(r=>r.text()).then(x=>process.stdout.write(x))",
+  ]);
   t.match(metrics, /ndp_answers_total\{kind="answer",interface="eth0"\} [1-9]/, 'eth0 counts its answers under its label');
   t.match(metrics, /ndp_answers_total\{kind="answer",interface="eth1"\} [1-9]/, 'eth1 counts its answers under its label');
   t.equal(metrics.match(/^# TYPE ndp_frames_total /gm)?.length, 1, 'one TYPE line per family');
@@ -154,7 +165,9 @@ uplinks:
   // status and explain over the control socket.
   const st = cli(['status', '--control', control, '--json']);
   t.equal(st.status, 0, `status exits 0 (${st.out.slice(0, 200)})`);
-  const s = JSON.parse(st.out) as { uplinks: { interface: string; mac: string; linkUp: boolean; rules: { bySource: Record<string, number> } }[] };
+  const s = JSON.parse(st.out) as {
+    uplinks: { interface: string; mac: string; linkUp: boolean; rules: { bySource: Record<string, number> } }[];
+  };
   t.same(
     s.uplinks.map((u) => [u.interface, u.mac, u.linkUp, u.rules.bySource.static]),
     [
@@ -182,7 +195,11 @@ uplinks:
     prefix: [2001:db8:b:0:8000::/66]
     address: [2001:db8:b::99, 2001:db8:b::98]
 `;
-  const loop = nsSpawn(P2, ['sh', '-c', 'i=0; while [ $i -lt 60 ]; do if ndisc6 -1 -r 1 -w 250 2001:db8:b::99 eth0 >/dev/null 2>&1; then echo ok; else echo miss; fi; sleep 0.02; i=$((i+1)); done']);
+  const loop = nsSpawn(P2, [
+    'sh',
+    '-c',
+    'i=0; while [ $i -lt 60 ]; do if ndisc6 -1 -r 1 -w 250 2001:db8:b::99 eth0 >/dev/null 2>&1; then echo ok; else echo miss; fi; sleep 0.02; i=$((i+1)); done',
+  ]);
   let loopOut = '';
   loop.stdout!.setEncoding('utf8').on('data', (x: string) => (loopOut += x));
   const loopDone = new Promise<void>((r) => loop.once('exit', () => r()));
@@ -199,7 +216,11 @@ uplinks:
   await loopDone;
   const answers = loopOut.split('\n').filter(Boolean);
   t.ok(answers.length >= 40, `the loop asked ${answers.length} times`);
-  t.equal(answers.filter((a) => a === 'miss').length, 0, `no NS to an address present throughout went unanswered across three reloads (${answers.length} asked)`);
+  t.equal(
+    answers.filter((a) => a === 'miss').length,
+    0,
+    `no NS to an address present throughout went unanswered across three reloads (${answers.length} asked)`,
+  );
   t.equal(d.child.exitCode, null, 'SIGHUP did not stop the process');
 
   t.equal(ndisc6(P2, '2001:db8:b::98'), MAC1, 'an added rule is answered by the same process');
@@ -209,13 +230,23 @@ uplinks:
   // A broken file is refused; the old rules keep running.
   writeFileSync(config, 'uplinks:\n  - interface: eth0\n    prefix: [2001:db8:a:0:c000::/66\n');
   d.child.kill('SIGHUP');
-  await waitFor(() => d.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed')), { timeoutMs: 5000, what: 'reload failed' });
+  await waitFor(() => d.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed')), {
+    timeoutMs: 5000,
+    what: 'reload failed',
+  });
   const failed = d.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed'))!;
   t.match(String(failed.err), /ndp\.yaml:\d+: /, `the failure names the file and line (${String(failed.err)})`);
   writeFileSync(config, 'uplinks:\n  - interface: eth0\n    prefix: [2001:db8:a:0:c000::/65]\n');
   d.child.kill('SIGHUP');
-  await waitFor(() => d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed')).length === 2, { timeoutMs: 5000, what: 'second reload failed' });
-  t.match(String(d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed'))[1]!.err), /:3: prefix: .*host bits/, 'a bad prefix: file:line: key: reason');
+  await waitFor(() => d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed')).length === 2, {
+    timeoutMs: 5000,
+    what: 'second reload failed',
+  });
+  t.match(
+    String(d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reload failed'))[1]!.err),
+    /:3: prefix: .*host bits/,
+    'a bad prefix: file:line: key: reason',
+  );
   t.equal(ndisc6(P2, '2001:db8:b::98'), MAC1, 'after a failed reload the old rules still answer (eth1)');
   t.equal(ndisc6(P1, '2001:db8:a:0:c000::5'), MAC0, 'after a failed reload the old rules still answer (eth0)');
   // An uplink removed by a reload stops answering; added back, it answers again.
@@ -230,7 +261,10 @@ uplinks:
   await waitFor(() => d.lines.filter((l) => l.msg === 'reloaded').length === 5, { timeoutMs: 5000, what: 'reload adding eth0' });
   await waitFor(() => ndisc6(P1, '2001:db8:a:0:c000::5') === MAC0, { timeoutMs: 5000, what: 'the uplink added back to answer' });
   t.pass('an uplink added by a reload answers');
-  const st2 = JSON.parse(cli(['status', '--control', control, '--json']).out) as { reloads: { ok: number; failed: number }; uplinks: unknown[] };
+  const st2 = JSON.parse(cli(['status', '--control', control, '--json']).out) as {
+    reloads: { ok: number; failed: number };
+    uplinks: unknown[];
+  };
   t.same([st2.reloads.ok, st2.reloads.failed, st2.uplinks.length], [5, 2, 2], 'status counts the reloads and lists both uplinks again');
 
   t.equal(await stop(d), 0, 'exits 0 on SIGTERM');
@@ -254,9 +288,15 @@ t.test('--wait-interface, SIGHUP without a config file, zero configuration', asy
   writeFileSync(addrFile, '2001:db8:c::5\n');
   const d = spawnRun(H, ['--interface', 'eth0', '--wait-interface', '--address-file', addrFile, '--control', join(dir, 'c.sock')]);
   procs.push(d);
-  await waitFor(() => d.lines.some((l) => l.msg === 'ready') || d.child.exitCode !== null, { timeoutMs: 20_000, what: 'ready while eth0 is missing' });
+  await waitFor(() => d.lines.some((l) => l.msg === 'ready') || d.child.exitCode !== null, {
+    timeoutMs: 20_000,
+    what: 'ready while eth0 is missing',
+  });
   t.equal(d.child.exitCode, null, 'runs although eth0 does not exist');
-  t.ok(d.lines.some((l) => l.reason === 'interface-missing'), 'says it waits for the interface');
+  t.ok(
+    d.lines.some((l) => l.reason === 'interface-missing'),
+    'says it waits for the interface',
+  );
   peer(H, P, 'eth0', MAC0, '2001:db8:c:0');
   await waitFor(() => d.lines.some((l) => l.msg === 'interface (re)opened'), { timeoutMs: 5000, what: 'the interface to be picked up' });
   t.equal(ndisc6(P, '2001:db8:c::5'), MAC0, 'the late interface is served');
@@ -271,9 +311,16 @@ t.test('--wait-interface, SIGHUP without a config file, zero configuration', asy
 
   // Zero configuration: no flags; the default route says which interface (rules from the environment).
   nsExec(H, ['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:c::2', 'dev', 'eth0']);
-  const z = spawnRun(H, [], { NDP_RESPONDER_ADDRESS: '2001:db8:c::7', NDP_RESPONDER_CONTROL: join(dir, 'z.sock'), DOCKER_HOST: `unix://${dir}/no-docker.sock` });
+  const z = spawnRun(H, [], {
+    NDP_RESPONDER_ADDRESS: '2001:db8:c::7',
+    NDP_RESPONDER_CONTROL: join(dir, 'z.sock'),
+    DOCKER_HOST: `unix://${dir}/no-docker.sock`,
+  });
   procs.push(z);
-  await waitFor(() => z.lines.some((l) => l.msg === 'ready') || z.child.exitCode !== null, { timeoutMs: 20_000, what: 'zero-config ready' });
+  await waitFor(() => z.lines.some((l) => l.msg === 'ready') || z.child.exitCode !== null, {
+    timeoutMs: 20_000,
+    what: 'zero-config ready',
+  });
   const first = z.lines[0] as { msg?: string; uplinks?: { interface: string }[]; why?: Record<string, string> };
   t.equal(first.msg, 'configuration', 'the first log line is the configuration');
   t.equal(first.uplinks?.[0]?.interface, 'eth0', 'the uplink is the default route interface');

@@ -107,7 +107,10 @@ t.test("d1's dockerd restarts: answers resume for containers that run afterwards
   await lab.stopDockerd('d1', 'term');
   t.equal(responders.get('d1')!.exitCode, null, 'ndp-responder still running while Docker is down');
   await lab.startDockerd('d1');
-  const addr4 = await waitFor(async () => (await lab.containerAddresses('d1', 'web4').catch(() => []))[0], { timeoutMs: 30_000, what: 'web4 restarted by Docker' });
+  const addr4 = await waitFor(async () => (await lab.containerAddresses('d1', 'web4').catch(() => []))[0], {
+    timeoutMs: 30_000,
+    what: 'web4 restarted by Docker',
+  });
   await waitFor(async () => (await ndisc6(addr4)) === d1mac, { timeoutMs: 15_000, what: 'web4 answered after the restart' });
   t.pass(`web4 (restart=always, now ${addr4}) is answered again`);
   if (addr4 !== web4) t.equal(await ndisc6(web4!), null, "web4's old address is not answered");
@@ -133,7 +136,17 @@ t.test('explain --docker and run agree: a container outside the Docker scope is 
   const [web6] = await lab.containerAddresses('d1', 'web6');
   const [web5] = await lab.containerAddresses('d1', 'web5');
   const explain = async (addr: string): Promise<{ answered: boolean; verdict: string }> => {
-    const r = await lab.exec('d1', [process.execPath, CLI, 'explain', '--json', '--interface', 'eth0', '--docker', lab.host('d1').url, addr]);
+    const r = await lab.exec('d1', [
+      process.execPath,
+      CLI,
+      'explain',
+      '--json',
+      '--interface',
+      'eth0',
+      '--docker',
+      lab.host('d1').url,
+      addr,
+    ]);
     t.equal(r.code, 0, `explain ${addr} exits 0 (${r.stderr.trim()})`);
     return (JSON.parse(r.stdout) as { answered: boolean; verdict: string }[])[0]!;
   };

@@ -28,15 +28,36 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes
 
 async function makeCa(name: string): Promise<void> {
   mkdirSync(p(name));
-  await ossl(['req', '-x509', '-new', ...EC, '-keyout', p(name, 'ca-key.pem'), '-out', p(name, 'ca.pem'), '-days', '2', '-subj', `/CN=ndplab ${name}`]);
+  await ossl([
+    'req',
+    '-x509',
+    '-new',
+    ...EC,
+    '-keyout',
+    p(name, 'ca-key.pem'),
+    '-out',
+    p(name, 'ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    `/CN=ndplab ${name}`,
+  ]);
 }
 
 async function issue(ca: string, name: string, ext: string): Promise<void> {
   mkdirSync(p(name));
   writeFileSync(p(name, 'ext.cnf'), ext);
   await ossl(['req', '-new', ...EC, '-keyout', p(name, 'key.pem'), '-out', p(name, 'req.csr'), '-subj', `/CN=ndplab ${name}`]);
-  await ossl(['x509', '-req', '-in', p(name, 'req.csr'), '-CA', p(ca, 'ca.pem'), '-CAkey', p(ca, 'ca-key.pem'), '-CAcreateserial']
-    .concat(['-out', p(name, 'cert.pem'), '-days', '2', '-extfile', p(name, 'ext.cnf')]));
+  await ossl(
+    ['x509', '-req', '-in', p(name, 'req.csr'), '-CA', p(ca, 'ca.pem'), '-CAkey', p(ca, 'ca-key.pem'), '-CAcreateserial'].concat([
+      '-out',
+      p(name, 'cert.pem'),
+      '-days',
+      '2',
+      '-extfile',
+      p(name, 'ext.cnf'),
+    ]),
+  );
 }
 
 const t0 = performance.now();
@@ -57,7 +78,17 @@ t.comment(`certificates made in ${Math.round(performance.now() - t0)} ms`);
 
 const lab = await DockerLab.up({
   hosts: 1,
-  dockerdArgs: ['--tlsverify', '--tlscacert', p('ca', 'ca.pem'), '--tlscert', p('server', 'cert.pem'), '--tlskey', p('server', 'key.pem'), '-H', `tcp://[${ENGINE}]:2376`],
+  dockerdArgs: [
+    '--tlsverify',
+    '--tlscacert',
+    p('ca', 'ca.pem'),
+    '--tlscert',
+    p('server', 'cert.pem'),
+    '--tlskey',
+    p('server', 'key.pem'),
+    '-H',
+    `tcp://[${ENGINE}]:2376`,
+  ],
 });
 t.teardown(() => lab.down());
 t.comment(`lab ${lab.id} up in ${Math.round(lab.upMs)} ms (dockerd with --tlsverify on tcp://[${ENGINE}]:2376)`);
@@ -97,7 +128,11 @@ t.test('tcp:// with DOCKER_TLS_VERIFY set speaks TLS (docker CLI rule), default 
   const noPort = await explainWeb1(['--docker', `tcp://[${ENGINE}]`], { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: p('client') });
   t.equal(noPort.r.code, 0, noPort.r.stderr);
   t.ok(noPort.answered, `tcp://[${ENGINE}] (port 2376 implied by TLS): answered`);
-  const fromEnv = await explainWeb1(['--docker'], { DOCKER_HOST: `tcp://[${ENGINE}]:2376`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: p('client') });
+  const fromEnv = await explainWeb1(['--docker'], {
+    DOCKER_HOST: `tcp://[${ENGINE}]:2376`,
+    DOCKER_TLS_VERIFY: '1',
+    DOCKER_CERT_PATH: p('client'),
+  });
   t.ok(fromEnv.answered, 'DOCKER_HOST + DOCKER_TLS_VERIFY: answered');
   // ~/.docker is the default certificate folder.
   mkdirSync(p('home'), { recursive: true });
@@ -110,7 +145,10 @@ t.test('tcp:// with DOCKER_TLS_VERIFY set speaks TLS (docker CLI rule), default 
 });
 
 t.test('plaintext is refused while TLS variables are set; plaintext to the TLS port fails', async (t) => {
-  const refused = await cli(['explain', web1!, '--docker', `http://[${ENGINE}]:2376`], { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: p('client') });
+  const refused = await cli(['explain', web1!, '--docker', `http://[${ENGINE}]:2376`], {
+    DOCKER_TLS_VERIFY: '1',
+    DOCKER_CERT_PATH: p('client'),
+  });
   t.not(refused.code, 0);
   t.match(refused.stderr, /plain HTTP refused because DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are set/);
   noStack(t, refused);
@@ -135,7 +173,11 @@ t.test('wrong CA, no client certificate, missing files: clear errors, no crash',
   t.not(wrong.r.code, 0);
   t.notOk(wrong.answered);
   t.match(wrong.r.stderr, /--docker: cannot reach Docker/);
-  t.match(wrong.r.stdout, new RegExp(`certificate.*TLS to https://\\[${ENGINE}\\]:2376 with certificates from ${p('wrong-ca')}`), 'the log names the TLS failure and the folder');
+  t.match(
+    wrong.r.stdout,
+    new RegExp(`certificate.*TLS to https://\\[${ENGINE}\\]:2376 with certificates from ${p('wrong-ca')}`),
+    'the log names the TLS failure and the folder',
+  );
   noStack(t, wrong.r);
   t.comment(`wrong CA: ${/"err":"([^"]*)"/.exec(wrong.r.stdout)?.[1]}`);
 

@@ -347,7 +347,13 @@ t.test('macvlan network: its containers answer for themselves and are skipped; b
 
   // A fresh sync (the network list path) agrees.
   const onceSink = new RecordingSink();
-  const wOnce = new DockerWatcher({ url: lab.host('d1').url, sink: onceSink, logger: captureLogger().logger, scope: inLabPrefix, once: true });
+  const wOnce = new DockerWatcher({
+    url: lab.host('d1').url,
+    sink: onceSink,
+    logger: captureLogger().logger,
+    scope: inLabPrefix,
+    once: true,
+  });
   await wOnce.start();
   t.same(onceSink.addresses(), sink.addresses(), 'full sync: same set as the live watcher');
   t.notOk(onceSink.has(mvAddr!) || onceSink.has(brMv!), 'no macvlan address');
@@ -379,7 +385,11 @@ t.test('dockerd stopped cleanly, then started: last table kept meanwhile, then r
   t.comment(`dockerd TERM stop: ${Math.round(performance.now() - t0)} ms`);
   t.ok(await until(() => !w.status().connected, 5000), 'status.connected false');
   // A clean shutdown stops the containers first: their die events take them out live.
-  t.not(await sink.waitFor(() => !sink.has(plainAddr!) && !sink.has(keepBefore!), 2000), null, 'containers stopped by the shutdown are gone');
+  t.not(
+    await sink.waitFor(() => !sink.has(plainAddr!) && !sink.has(keepBefore!), 2000),
+    null,
+    'containers stopped by the shutdown are gone',
+  );
   const callsDown = sink.calls.length;
   const tableDown = sink.addresses();
   t.ok(records.slice(0).filter((r) => r.level === 40).length > warnsBefore, 'warned');
@@ -437,21 +447,33 @@ t.test('dockerd crash (SIGKILL, containers die with it): table kept, resync drop
   t.equal(wLate.status().connected, false);
   t.equal(wLate.status().lastSync, null);
   t.same(lateSink.calls, []);
-  t.ok(late.records.some((r) => r.level === 40 && r.reason === 'docker-unavailable'), 'warned');
+  t.ok(
+    late.records.some((r) => r.level === 40 && r.reason === 'docker-unavailable'),
+    'warned',
+  );
 
   const t1 = performance.now();
   await lab.startDockerd('d1');
   const tUp = performance.now();
   t.ok(await until(() => w.status().connected && wLate.status().connected, 15_000), 'both reconnect');
-  t.comment(`dockerd start after crash: ${Math.round(tUp - t1)} ms; both watchers resynced ${Math.round(performance.now() - tUp)} ms after it answered`);
+  t.comment(
+    `dockerd start after crash: ${Math.round(tUp - t1)} ms; both watchers resynced ${Math.round(performance.now() - tUp)} ms after it answered`,
+  );
   t.equal(w.status().reconnects, reconnectsBefore + 1);
-  t.ok(await until(async () => (await dk(['inspect', '-f', '{{.State.Running}}', 'keep'])) === 'true', 10_000), 'keep restarted by dockerd');
+  t.ok(
+    await until(async () => (await dk(['inspect', '-f', '{{.State.Running}}', 'keep'])) === 'true', 10_000),
+    'keep restarted by dockerd',
+  );
   const expected = await addrsOf('keep');
   t.equal(expected.length, 1);
   // No restart policy: they died in the crash and are not back.
   t.equal(await dk(['inspect', '-f', '{{.State.Running}}', 'optin']), 'false');
   t.equal(await dk(['inspect', '-f', '{{.State.Running}}', 'plain2']), 'false');
-  t.not(await sink.waitFor(() => sink.addresses().join() === expected.join(), 5000), null, `table is exactly keep's address: ${sink.addresses().join()}`);
+  t.not(
+    await sink.waitFor(() => sink.addresses().join() === expected.join(), 5000),
+    null,
+    `table is exactly keep's address: ${sink.addresses().join()}`,
+  );
   t.not(await lateSink.waitFor(() => lateSink.addresses().join() === expected.join(), 5000), null, 'the late watcher agrees');
   t.notOk(sink.has(plainAddr!), 'dead container dropped on resync');
   t.notOk(sink.has(optinAddr!), 'dead container dropped on resync');

@@ -53,7 +53,18 @@ type Tap = { teardown(fn: () => void | Promise<void>): void };
 
 /** Start the daemon in `ns`; resolves at its "ready" log line. */
 async function startDaemon(t: Tap, ns: Netns, args: string[]) {
-  const child = ns.spawn(process.execPath, [CLI, 'run', '--interface', 'eth0', '--no-route-check', '--metrics', `[::1]:${PORT}`, '--log-level', 'info', ...args]);
+  const child = ns.spawn(process.execPath, [
+    CLI,
+    'run',
+    '--interface',
+    'eth0',
+    '--no-route-check',
+    '--metrics',
+    `[::1]:${PORT}`,
+    '--log-level',
+    'info',
+    ...args,
+  ]);
   t.teardown(() => void child.kill('SIGKILL'));
   const out: string[] = [];
   let stderr = '';
@@ -97,13 +108,20 @@ t.test('the killer requests and a fuzz burst do not stop the daemon; it keeps se
   t.match(await http.get('/healthz'), { status: 200, body: 'ok\n' }, '/healthz 200');
   const ex = await http.get('/explain?address=2001:db8::8000:0:0:5');
   t.equal(ex.status, 200);
-  t.match(JSON.parse(String(ex.body)), { answered: true, verdict: 'answer', rule: { rule: '2001:db8:0:0:8000::/66' } }, '/explain still right');
+  t.match(
+    JSON.parse(String(ex.body)),
+    { answered: true, verdict: 'answer', rule: { rule: '2001:db8:0:0:8000::/66' } },
+    '/explain still right',
+  );
   const bad = await http.get('/explain?address=zz');
   t.equal(bad.status, 400, '/explain?address=zz: 400');
 
   t.equal(await ndisc6(p, '2001:db8::8000:0:0:6'), D_MAC, 'after: ndisc6 still gets our answer');
   t.equal(await ndisc6(p, '2001:db8::4000:0:0:6'), null, 'and still nothing outside the rules');
-  t.notOk(daemon.out.some((l) => /"level":(50|60)/.test(l)), 'no error or fatal log line');
+  t.notOk(
+    daemon.out.some((l) => /"level":(50|60)/.test(l)),
+    'no error or fatal log line',
+  );
 
   const exited = new Promise<number | null>((r) => daemon.child.once('exit', (c) => r(c)));
   daemon.child.kill('SIGTERM');
@@ -157,6 +175,9 @@ t.test('link gone and back: /readyz follows it, every series stays and counters 
   t.equal(await ndisc6(p, '2001:db8::8000:0:0:8'), D_MAC, 'answered again on the new link');
   const after = (await http.get('/metrics')).body;
   t.equal(sample(after, 'ndp_link_up'), 1, 'ndp_link_up 1');
-  t.ok(sample(after, 'ndp_backend_received_total') > received, `received continues from ${received} (now ${sample(after, 'ndp_backend_received_total')})`);
+  t.ok(
+    sample(after, 'ndp_backend_received_total') > received,
+    `received continues from ${received} (now ${sample(after, 'ndp_backend_received_total')})`,
+  );
   t.ok(sample(after, 'ndp_answers_total\\{kind="answer"\\}') > answers, 'answers continue');
 });

@@ -33,11 +33,16 @@ async function agent(): Promise<void> {
   const table = new TargetTable();
   const addresses = new Set<string>();
   const setAddresses = (): void =>
-    void table.replaceGroup('lab', [...addresses].map((a) => makeRule(a, Action.Answer, { kind: 'static', flag: '--address' })));
+    void table.replaceGroup(
+      'lab',
+      [...addresses].map((a) => makeRule(a, Action.Answer, { kind: 'static', flag: '--address' })),
+    );
   const setPrefixes = (n: number): void =>
     void table.replaceGroup(
       'prefixes',
-      Array.from({ length: n }, (_, i) => makeRule(`2001:db8:${(i + 1).toString(16)}::/64`, Action.Answer, { kind: 'static', flag: '--prefix' })),
+      Array.from({ length: n }, (_, i) =>
+        makeRule(`2001:db8:${(i + 1).toString(16)}::/64`, Action.Answer, { kind: 'static', flag: '--prefix' }),
+      ),
     );
 
   const out = (rec: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(rec) + '\n');
@@ -151,7 +156,7 @@ async function main(): Promise<void> {
   function reportsIn(path: string): Record_[][] {
     const b = readFileSync(path);
     const reps: Record_[][] = [];
-    for (let o = 24; o + 16 <= b.length; ) {
+    for (let o = 24; o + 16 <= b.length;) {
       const len = b.readUInt32LE(o + 8);
       const f = b.subarray(o + 16, o + 16 + len);
       o += 16 + len;
@@ -183,9 +188,25 @@ async function main(): Promise<void> {
       // The switch: snooping, querier with short intervals (queries every 1.5 s, 0.5 s max
       // response delay; leaves expire after 2 x 0.1 s).
       await s.ip([
-        'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '1', 'mcast_querier', '1', 'mcast_mld_version', '2',
-        'mcast_query_interval', '150', 'mcast_query_response_interval', '50',
-        'mcast_startup_query_interval', '50', 'mcast_last_member_interval', '10',
+        'link',
+        'add',
+        'br0',
+        'type',
+        'bridge',
+        'mcast_snooping',
+        '1',
+        'mcast_querier',
+        '1',
+        'mcast_mld_version',
+        '2',
+        'mcast_query_interval',
+        '150',
+        'mcast_query_response_interval',
+        '50',
+        'mcast_startup_query_interval',
+        '50',
+        'mcast_last_member_interval',
+        '10',
       ]);
       await s.up('br0');
       await lab.veth(r, 'eth0', s, 'pr', { aMac: R_MAC });
@@ -245,9 +266,9 @@ async function main(): Promise<void> {
         timeoutMs: 3000,
         what: 'the switch to learn the groups',
       });
-      t.pass('`bridge mdb show` lists both groups on R\'s port');
+      t.pass("`bridge mdb show` lists both groups on R's port");
       const onPp = await mdbGroups(s, 'pp');
-      t.notOk(onPp.includes(G_A) || onPp.includes(G_B), 'our groups are not on the peer\'s port');
+      t.notOk(onPp.includes(G_A) || onPp.includes(G_B), "our groups are not on the peer's port");
 
       await solicit(A1);
       await solicit(A2);
@@ -281,13 +302,16 @@ async function main(): Promise<void> {
         timeoutMs: 5000,
         what: 'a query answered',
       });
-      t.ok(a.records.some((x) => x['ev'] === 'query' && x['group'] === null), 'a general query from the bridge arrived');
+      t.ok(
+        a.records.some((x) => x['ev'] === 'query' && x['group'] === null),
+        'a general query from the bridge arrived',
+      );
 
       const closed = await a.call({ op: 'close' });
       t.match(closed['manager'], { macs: 0, allmulti: false });
       t.notOk((await r.linkMulticast('eth0')).includes(MAC_A), 'close removed the MAC');
       await waitFor(async () => !(await mdbGroups(s, 'pr')).includes(G_A), { timeoutMs: 4000, what: 'the switch to forget G_A' });
-      t.pass('after close the switch forgets our group (R\'s kernel keeps its own)');
+      t.pass("after close the switch forgets our group (R's kernel keeps its own)");
 
       await new Promise((res) => setTimeout(res, 300));
       dump.kill('SIGINT');
@@ -298,12 +322,18 @@ async function main(): Promise<void> {
       const count = (type: number, group: string): number => flat.flat().filter((x) => x.type === type && x.group === group).length;
       t.equal(count(4, G_A), 2, 'join of G_A: CHANGE_TO_EXCLUDE sent twice (robustness 2)');
       t.equal(count(4, G_B), 2, 'join of G_B sent twice');
-      t.ok(flat.some((recs) => recs.length === 2 && recs.every((x) => x.type === 4)), 'the burst of joins went out together in one report');
+      t.ok(
+        flat.some((recs) => recs.length === 2 && recs.every((x) => x.type === 4)),
+        'the burst of joins went out together in one report',
+      );
       t.equal(count(3, G_B), 2, 'leave of G_B: CHANGE_TO_INCLUDE sent twice');
       t.ok(count(2, G_A) >= 1, 'the general query was answered with MODE_IS_EXCLUDE for G_A');
       const seq = flat.flat();
       const leftAt = seq.findIndex((x) => x.type === 3 && x.group === G_B);
-      t.notOk(seq.slice(leftAt).some((x) => x.type === 2 && x.group === G_B), 'G_B is not reported after it left');
+      t.notOk(
+        seq.slice(leftAt).some((x) => x.type === 2 && x.group === G_B),
+        'G_B is not reported after it left',
+      );
       t.equal(count(3, G_A), 1, 'close: one leave for G_A');
       st = (await a.call({ op: 'stats' }))['manager'] as Record<string, unknown>;
       t.equal(st['errors'], 0, 'no back-end errors');

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   /** Frames of all 'batch' records of back end h so far (removed from the queue). */
   function drain(a: JsonLinesProcess, h = 'main'): Buffer[] {
     const got: Buffer[] = [];
-    for (let i = 0; i < a.records.length; ) {
+    for (let i = 0; i < a.records.length;) {
       const r = a.records[i]!;
       if (r['ev'] === 'batch' && r['h'] === h) {
         got.push(...(r['frames'] as string[]).map((x) => Buffer.from(x, 'hex')));
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     const le = b.readUInt32LE(0) === 0xa1b2c3d4;
     const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
     const frames: Buffer[] = [];
-    for (let o = 24; o + 16 <= b.length; ) {
+    for (let o = 24; o + 16 <= b.length;) {
       const len = u32(o + 8);
       if (o + 16 + len > b.length) break;
       frames.push(b.subarray(o + 16, o + 16 + len));
@@ -229,7 +229,10 @@ async function main(): Promise<void> {
     const e1 = (await ra.request({ op: 'open', h: 'x', ifname: 'nope0' }))['error'] as Record<string, unknown>;
     t.equal(e1['code'], 'ENODEV');
     t.match(e1['message'], /'nope0' does not exist/);
-    const e2 = (await ra.request({ op: 'open', h: 'x', ifname: 'eth0', opts: { filter: 'this is not a filter' } }))['error'] as Record<string, unknown>;
+    const e2 = (await ra.request({ op: 'open', h: 'x', ifname: 'eth0', opts: { filter: 'this is not a filter' } }))['error'] as Record<
+      string,
+      unknown
+    >;
     t.equal(e2['code'], 'EINVAL');
     t.match(e2['message'], /bad capture filter: .*'this'/);
     const e3 = (await ra.request({ op: 'open', h: 'x', ifname: 'eth0', opts: { batchSize: 0 } }))['error'] as Record<string, unknown>;
@@ -285,7 +288,10 @@ async function main(): Promise<void> {
     t.same([...new Set(frames.map((f) => parse(f).type))], [135], 'only NS were delivered (no echo, no NA)');
     const tagged = frames.filter((f) => parse(f).vlan >= 0);
     t.ok(tagged.length >= 1, 'the VLAN NS arrived');
-    t.ok(tagged.every((f) => (parse(f).vlan & 0xfff) === 100 && target(f) === hex(ip6('2001:db8:100::99'))), 'with its tag in the data');
+    t.ok(
+      tagged.every((f) => (parse(f).vlan & 0xfff) === 100 && target(f) === hex(ip6('2001:db8:100::99'))),
+      'with its tag in the data',
+    );
     const untaggedNs = frames.find((f) => target(f) === hex(ip6('2001:db8::99')))!;
     t.equal(untaggedNs.subarray(6, 12).toString('hex'), P_MAC.replaceAll(':', ''), 'from the peer');
     const st = (await ra.call({ op: 'stats' }))['stats'] as Record<string, number>;
@@ -309,7 +315,13 @@ async function main(): Promise<void> {
     // 5. From R's link-local to a global destination: injected (a raw socket cannot pin the source).
     const llToGlobal = makeNA({ target: '2001:db8::7b', src: rLL, ethSrc: R_MAC, ethDst: P_MAC, dst: '2001:db8::2', solicited: true });
     // 6. Link-local source but hop limit 1 (not ND-valid): injected untouched.
-    const hop1 = makeIcmp6Frame({ src: rLL, dst: 'ff02::1', ethSrc: R_MAC, hopLimit: 1, icmp: [136, 0, 0, 0, 0x20, 0, 0, 0, ...ip6('2001:db8::7c')] });
+    const hop1 = makeIcmp6Frame({
+      src: rLL,
+      dst: 'ff02::1',
+      ethSrc: R_MAC,
+      hopLimit: 1,
+      icmp: [136, 0, 0, 0, 0x20, 0, 0, 0, ...ip6('2001:db8::7c')],
+    });
 
     const res = await ra.call({ op: 'send', frames: [injected, tagged, viaRawMcast, viaRawUnicast, llToGlobal, hop1].map(hex) });
     t.equal(res['sent'], 6);

@@ -70,7 +70,19 @@ const lab: Lab = createLab({ tag: `pv${process.pid % 1000}` });
 t.teardown(() => lab.destroy());
 
 async function startDaemon(lab: Lab, wrapper: string[], extra: string[] = []): Promise<{ child: ChildProcess; log: string[] }> {
-  const child = nsSpawn(lab.h1.ns, [...wrapper, process.execPath, CLI, 'run', '--interface', 'eth0', '--prefix', lab.h1.range, '--log-level', 'info', ...extra]);
+  const child = nsSpawn(lab.h1.ns, [
+    ...wrapper,
+    process.execPath,
+    CLI,
+    'run',
+    '--interface',
+    'eth0',
+    '--prefix',
+    lab.h1.range,
+    '--log-level',
+    'info',
+    ...extra,
+  ]);
   const log: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => log.push(d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
@@ -118,10 +130,17 @@ t.test('root: after start only CAP_NET_RAW on every reachable thread, no_new_pri
   // Only a thread that blocks every real-time signal cannot be reached (Node's SIGUSR1 watchdog:
   // it runs no code of ours). Every other thread holds exactly cap_net_raw.
   for (const [tid, c] of wide) {
-    t.equal(c.sigBlk & 0xfffffffe00000000n, 0xfffffffe00000000n, `thread ${tid} keeping ${c.eff.toString(16)} blocks every real-time signal`);
+    t.equal(
+      c.sigBlk & 0xfffffffe00000000n,
+      0xfffffffe00000000n,
+      `thread ${tid} keeping ${c.eff.toString(16)} blocks every real-time signal`,
+    );
   }
   t.ok(wide.length <= 1, `at most one unreachable thread (${wide.length})`);
-  const line = log.join('').split('\n').find((l) => l.includes('"msg":"capabilities dropped"'));
+  const line = log
+    .join('')
+    .split('\n')
+    .find((l) => l.includes('"msg":"capabilities dropped"'));
   t.ok(line, 'one log line says what was dropped');
   t.match(line ?? '', /"kept":"cap_net_raw"/);
 
@@ -168,7 +187,11 @@ t.test('without CAP_NET_RAW: exit 1 and one clear line', async (t) => {
     timeout: 20_000,
   });
   t.equal(r.status, 1, 'exit code 1');
-  const out = r.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg?: string }).msg);
+  const out = r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { msg?: string }).msg);
   t.same(out, ['configuration'], 'on stdout only the configuration line (what run chose), no other log line');
   const lines = r.stderr.trim().split('\n');
   t.equal(lines.length, 1, `one line: ${lines.join(' | ')}`);

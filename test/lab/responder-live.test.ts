@@ -77,10 +77,14 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     t.notOk(ping(lab.h2.containerNs, lab.h1.container), 'before: container on h2 cannot reach container on h1');
 
     const d1 = await startResponder(lab.h1.ns, [
-      '--backend', backend,
-      '--prefix', lab.h1.range,
-      '--address', '2003:ab11:0:0:8000::98',
-      '--exclude', '2003:ab11:0:0:8000::30/128',
+      '--backend',
+      backend,
+      '--prefix',
+      lab.h1.range,
+      '--address',
+      '2003:ab11:0:0:8000::98',
+      '--exclude',
+      '2003:ab11:0:0:8000::30/128',
     ]);
     daemons.push(d1);
     const d2 = await startResponder(lab.h2.ns, ['--backend', backend, '--address', lab.h2.container]);
@@ -94,17 +98,31 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     t.equal(ndisc6(lab.h2.ns, '2003:ab11:0:0:4000::1'), null, 'address outside every rule: no answer');
 
     // NUD: make h2's entry STALE, use it; the kernel probes with a unicast NS to the target.
-    const tcpdump = nsSpawn(lab.h2.ns, ['tcpdump', '-i', 'eth0', '-nn', '-l', '-c', '2', `icmp6 and ip6 dst ${lab.h1.container} and ip6[40] == 135`]);
+    const tcpdump = nsSpawn(lab.h2.ns, [
+      'tcpdump',
+      '-i',
+      'eth0',
+      '-nn',
+      '-l',
+      '-c',
+      '2',
+      `icmp6 and ip6 dst ${lab.h1.container} and ip6[40] == 135`,
+    ]);
     const seen: string[] = [];
     tcpdump.stdout!.setEncoding('utf8').on('data', (d: string) => seen.push(d));
     await new Promise((r) => setTimeout(r, 300));
     nsExec(lab.h2.ns, ['sysctl', '-q', '-w', 'net.ipv6.neigh.eth0.delay_first_probe_time=1']);
     nsExec(lab.h2.ns, ['ip', '-6', 'neigh', 'change', lab.h1.container, 'lladdr', H1_MAC, 'nud', 'stale', 'dev', 'eth0']);
     ping(lab.h2.containerNs, lab.h1.container);
-    await waitFor(() => /REACHABLE/.test(nsTry(lab.h2.ns, ['ip', '-6', 'neigh', 'show', lab.h1.container]).out) && seen.join('').includes('neighbor solicitation'), {
-      timeoutMs: 6000,
-      what: 'unicast NUD probe answered (entry REACHABLE again)',
-    });
+    await waitFor(
+      () =>
+        /REACHABLE/.test(nsTry(lab.h2.ns, ['ip', '-6', 'neigh', 'show', lab.h1.container]).out) &&
+        seen.join('').includes('neighbor solicitation'),
+      {
+        timeoutMs: 6000,
+        what: 'unicast NUD probe answered (entry REACHABLE again)',
+      },
+    );
     tcpdump.kill();
     const canonical = formatAddress(parseAddress(lab.h1.container));
     t.ok(seen.join('').includes(`> ${canonical}: ICMP6, neighbor solicitation`), `the probe was a unicast NS to the target (${canonical})`);
@@ -112,7 +130,10 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     // DAD: h2 tries to take an exact address h1 holds (--address): the kernel must see it as taken.
     nsExec(lab.h2.ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.accept_dad=1']);
     nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::98/64', 'dev', 'eth0']);
-    const addrLine = (a: string): string => nsTry(lab.h2.ns, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0']).out.split('\n').find((l) => l.includes(` ${a}/64 `)) ?? '';
+    const addrLine = (a: string): string =>
+      nsTry(lab.h2.ns, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0'])
+        .out.split('\n')
+        .find((l) => l.includes(` ${a}/64 `)) ?? '';
     await waitFor(() => /dadfailed/.test(addrLine('2003:ab11::8000:0:0:98')), {
       timeoutMs: 5000,
       what: 'DAD for 2003:ab11:0:0:8000::98 to fail',
@@ -121,10 +142,16 @@ for (const backend of ['afpacket', 'pcap'] as const) {
     // ... but an address covered only by a prefix rule is not ours to defend: the other node's
     // DAD succeeds, and from then on that address is in use on the link and never answered.
     nsExec(lab.h2.ns, ['ip', '-6', 'addr', 'add', '2003:ab11:0:0:8000::99/64', 'dev', 'eth0']);
-    await waitFor(() => { const l = addrLine('2003:ab11::8000:0:0:99'); return l !== '' && !/tentative|dadfailed/.test(l); }, {
-      timeoutMs: 5000,
-      what: 'DAD for 2003:ab11:0:0:8000::99 (prefix rule only) to succeed',
-    });
+    await waitFor(
+      () => {
+        const l = addrLine('2003:ab11::8000:0:0:99');
+        return l !== '' && !/tentative|dadfailed/.test(l);
+      },
+      {
+        timeoutMs: 5000,
+        what: 'DAD for 2003:ab11:0:0:8000::99 (prefix rule only) to succeed',
+      },
+    );
     t.notMatch(addrLine('2003:ab11::8000:0:0:99'), /dadfailed/, 'not defended');
     t.pass('a DAD probe for an address covered only by a prefix rule succeeds');
 

@@ -23,7 +23,11 @@ const FOLLOW_MS = 1000;
 t.test('route monitor follows the kernel', async (t) => {
   const lab = await Lab.create(t, 'rt');
   const h = await lab.netns('h');
-  for (const [a, b] of [['eth0', 'eth0p'], ['docker0', 'docker0p'], ['br-x', 'br-xp']] as const) {
+  for (const [a, b] of [
+    ['eth0', 'eth0p'],
+    ['docker0', 'docker0p'],
+    ['br-x', 'br-xp'],
+  ] as const) {
     await h.ip(['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
     await h.up(a);
     await h.up(b);
@@ -43,7 +47,8 @@ t.test('route monitor follows the kernel', async (t) => {
   t.ok((open['routes'] as number) >= 5, `first dump: ${open['routes']} routes in ${(open['readyMs'] as number).toFixed(1)} ms`);
 
   const verdict = async (addr: string): Promise<string> => (await call({ op: 'lookup', addr, uplink: ETH0 }))['verdict'] as string;
-  const routeOf = async (addr: string): Promise<string | null> => (await call({ op: 'lookup', addr, uplink: ETH0 }))['route'] as string | null;
+  const routeOf = async (addr: string): Promise<string | null> =>
+    (await call({ op: 'lookup', addr, uplink: ETH0 }))['route'] as string | null;
   const sameAsKernel = async (what: string, handle = 'main'): Promise<void> => {
     const mine = (await call({ op: 'list', h: handle }))['routes'] as string[];
     const kernel = (await call({ op: 'kernel' }))['routes'] as string[];
@@ -72,42 +77,99 @@ t.test('route monitor follows the kernel', async (t) => {
   await t.test('changes at run time', async (t) => {
     const C = '2001:db8:a:0:8000::5';
     const C2 = '2001:db8:a:0:8000::1:5';
-    await change('more specific route to the uplink inside the /66', ['-6', 'route', 'add', '2001:db8:a:0:8000::/112', 'dev', 'eth0'], C, { want: 'uplink' });
+    await change('more specific route to the uplink inside the /66', ['-6', 'route', 'add', '2001:db8:a:0:8000::/112', 'dev', 'eth0'], C, {
+      want: 'uplink',
+    });
     t.equal(await verdict(C2), 'elsewhere', 'outside the /112: still docker0');
-    await change('blackhole inside the /66', ['-6', 'route', 'add', 'blackhole', '2001:db8:a:0:8000:1::/96'], '2001:db8:a:0:8000:1::7', { want: 'blackhole' });
-    await change('unreachable inside the /66', ['-6', 'route', 'add', 'unreachable', '2001:db8:a:0:8000:2::/96'], '2001:db8:a:0:8000:2::7', { want: 'unreachable' });
-    await change('prohibit inside the /66', ['-6', 'route', 'add', 'prohibit', '2001:db8:a:0:8000:3::/96'], '2001:db8:a:0:8000:3::7', { want: 'prohibit' });
+    await change('blackhole inside the /66', ['-6', 'route', 'add', 'blackhole', '2001:db8:a:0:8000:1::/96'], '2001:db8:a:0:8000:1::7', {
+      want: 'blackhole',
+    });
+    await change(
+      'unreachable inside the /66',
+      ['-6', 'route', 'add', 'unreachable', '2001:db8:a:0:8000:2::/96'],
+      '2001:db8:a:0:8000:2::7',
+      { want: 'unreachable' },
+    );
+    await change('prohibit inside the /66', ['-6', 'route', 'add', 'prohibit', '2001:db8:a:0:8000:3::/96'], '2001:db8:a:0:8000:3::7', {
+      want: 'prohibit',
+    });
     const M = '2001:db8:a:0:c000::5';
     await change(
       'multipath route over docker0 and br-x',
-      ['-6', 'route', 'add', '2001:db8:a:0:c000::/68', 'nexthop', 'via', 'fe80::1', 'dev', 'docker0', 'nexthop', 'via', 'fe80::2', 'dev', 'br-x'],
+      [
+        '-6',
+        'route',
+        'add',
+        '2001:db8:a:0:c000::/68',
+        'nexthop',
+        'via',
+        'fe80::1',
+        'dev',
+        'docker0',
+        'nexthop',
+        'via',
+        'fe80::2',
+        'dev',
+        'br-x',
+      ],
       M,
       { want: 'elsewhere' },
     );
     t.match(await routeOf(M), /via fe80::1 dev \d+ nexthop via fe80::2 dev \d+/, 'both nexthops known');
-    await change('a third nexthop via the uplink (ip route append)', ['-6', 'route', 'append', '2001:db8:a:0:c000::/68', 'via', '2001:db8:a::1', 'dev', 'eth0'], M, { want: 'uplink' });
-    await change('that nexthop deleted again', ['-6', 'route', 'del', '2001:db8:a:0:c000::/68', 'via', '2001:db8:a::1', 'dev', 'eth0'], M, { want: 'elsewhere' });
+    await change(
+      'a third nexthop via the uplink (ip route append)',
+      ['-6', 'route', 'append', '2001:db8:a:0:c000::/68', 'via', '2001:db8:a::1', 'dev', 'eth0'],
+      M,
+      { want: 'uplink' },
+    );
+    await change('that nexthop deleted again', ['-6', 'route', 'del', '2001:db8:a:0:c000::/68', 'via', '2001:db8:a::1', 'dev', 'eth0'], M, {
+      want: 'elsewhere',
+    });
     await sameAsKernel('after the multipath changes');
-    await change('a route in table 100 (not consulted)', ['-6', 'route', 'add', '2001:db8:a:0:8000::/80', 'dev', 'eth0', 'table', '100'], C2, {
-      wantListed: 'table 100',
-    });
+    await change(
+      'a route in table 100 (not consulted)',
+      ['-6', 'route', 'add', '2001:db8:a:0:8000::/80', 'dev', 'eth0', 'table', '100'],
+      C2,
+      {
+        wantListed: 'table 100',
+      },
+    );
     t.equal(await verdict(C2), 'elsewhere', 'table 100 does not change the verdict');
-    await change('throw in table local (lookup goes on to main)', ['-6', 'route', 'add', 'throw', '2001:db8:a:0:8000:1::/100', 'table', 'local'], '2001:db8:a:0:8000:1::7', {
-      wantListed: 'throw 2001:db8:a:0:8000:1::/100',
-    });
+    await change(
+      'throw in table local (lookup goes on to main)',
+      ['-6', 'route', 'add', 'throw', '2001:db8:a:0:8000:1::/100', 'table', 'local'],
+      '2001:db8:a:0:8000:1::7',
+      {
+        wantListed: 'throw 2001:db8:a:0:8000:1::/100',
+      },
+    );
     t.equal(await verdict('2001:db8:a:0:8000:1::7'), 'blackhole', 'throw falls through to the main blackhole');
-    await change('the /66 replaced towards the uplink', ['-6', 'route', 'replace', '2001:db8:a:0:8000::/66', 'dev', 'eth0'], C2, { want: 'uplink' });
-    await change('and back to docker0', ['-6', 'route', 'replace', '2001:db8:a:0:8000::/66', 'dev', 'docker0'], C2, { want: 'elsewhere' });
-    await change('a second, worse route for the /66 via the uplink', ['-6', 'route', 'add', '2001:db8:a:0:8000::/66', 'dev', 'eth0', 'metric', '2048'], C2, {
-      wantListed: 'metric 2048',
+    await change('the /66 replaced towards the uplink', ['-6', 'route', 'replace', '2001:db8:a:0:8000::/66', 'dev', 'eth0'], C2, {
+      want: 'uplink',
     });
+    await change('and back to docker0', ['-6', 'route', 'replace', '2001:db8:a:0:8000::/66', 'dev', 'docker0'], C2, { want: 'elsewhere' });
+    await change(
+      'a second, worse route for the /66 via the uplink',
+      ['-6', 'route', 'add', '2001:db8:a:0:8000::/66', 'dev', 'eth0', 'metric', '2048'],
+      C2,
+      {
+        wantListed: 'metric 2048',
+      },
+    );
     t.equal(await verdict(C2), 'elsewhere', 'the lower metric still wins');
-    await change('the better one deleted', ['-6', 'route', 'del', '2001:db8:a:0:8000::/66', 'dev', 'docker0', 'metric', '1024'], C2, { want: 'uplink' });
+    await change('the better one deleted', ['-6', 'route', 'del', '2001:db8:a:0:8000::/66', 'dev', 'docker0', 'metric', '1024'], C2, {
+      want: 'uplink',
+    });
     await change('the /112 deleted (the worse /66 remains)', ['-6', 'route', 'del', '2001:db8:a:0:8000::/112', 'dev', 'eth0'], C, {
       wantRoute: `2001:db8:a:0:8000::/66 dev ${ETH0} table 254 metric 2048`,
     });
     await change('docker0 route back', ['-6', 'route', 'add', '2001:db8:a:0:8000::/66', 'dev', 'docker0'], C, { want: 'elsewhere' });
-    await change('an address of the host inside the range', ['-6', 'addr', 'add', '2001:db8:a:0:8000::5/128', 'dev', 'docker0', 'nodad'], C, { want: 'local' });
+    await change(
+      'an address of the host inside the range',
+      ['-6', 'addr', 'add', '2001:db8:a:0:8000::5/128', 'dev', 'docker0', 'nodad'],
+      C,
+      { want: 'local' },
+    );
     await sameAsKernel('after every change');
     const worst = Math.max(...latencies.map((l) => l.afterIp));
     t.ok(worst < FOLLOW_MS, `slowest follow ${worst.toFixed(2)} ms after ip returned`);
@@ -140,7 +202,11 @@ t.test('route monitor follows the kernel', async (t) => {
     await call({ op: 'batch', lines, blocking: true }, 60_000);
     await call({ op: 'waitSettled', h: 'small' }, 20_000);
     await call({ op: 'waitSettled', h: 'main' }, 20_000);
-    const small = (await call({ op: 'stats', h: 'small' }))['stats'] as { overruns: number; resyncs: number; resyncReasons: Record<string, number> };
+    const small = (await call({ op: 'stats', h: 'small' }))['stats'] as {
+      overruns: number;
+      resyncs: number;
+      resyncReasons: Record<string, number>;
+    };
     const main = (await call({ op: 'stats', h: 'main' }))['stats'] as { overruns: number };
     t.ok(small.overruns >= 1, `the small socket reported ENOBUFS ${small.overruns} time(s)`) || t.comment(JSON.stringify(small));
     t.ok(small.resyncReasons['overrun']! >= 1, `and re-dumped (${small.resyncs} resyncs)`);
@@ -166,7 +232,11 @@ t.test('route monitor follows the kernel', async (t) => {
     const full = ((await call({ op: 'stats' }))['stats'] as { routes: number }).routes;
     t.ok(full >= 10_000, `${full} routes in the table`);
     const x = await call({ op: 'crossCheck', uplink: ETH0, count: 4096 }, 20_000);
-    t.equal(x['disagree'], 0, `the monitor and the replay reader of 'ip -j' agree on ${x['count']} lookups ${JSON.stringify(x['verdicts'])}`);
+    t.equal(
+      x['disagree'],
+      0,
+      `the monitor and the replay reader of 'ip -j' agree on ${x['count']} lookups ${JSON.stringify(x['verdicts'])}`,
+    );
     const rd = await call({ op: 'resync' }, 20_000);
     t.comment(`re-dump of ${rd['routes']} routes: ${(rd['dumpMs'] as number).toFixed(1)} ms`);
     await sameAsKernel('10,000 routes, re-dumped');

@@ -30,7 +30,12 @@ const h = await lab.netns('h');
 const l = await lab.netns('l');
 const m = await lab.netns('m');
 await lab.bridge(sw, 'br0');
-for (const [ns, mac] of [[r, '02:00:00:00:0a:01'], [h, H_MAC], [l, L_MAC], [m, '02:00:00:00:0a:04']] as [Netns, string][]) {
+for (const [ns, mac] of [
+  [r, '02:00:00:00:0a:01'],
+  [h, H_MAC],
+  [l, L_MAC],
+  [m, '02:00:00:00:0a:04'],
+] as [Netns, string][]) {
   const port = `p${ns.name.slice(-1)}`;
   await lab.veth(sw, port, ns, 'eth0', { bMac: mac });
   await sw.ip(['link', 'set', port, 'master', 'br0']);
@@ -74,32 +79,43 @@ t.test('route check (default): only what the host routes away from the uplink', 
   t.same(await answers(r, '2001:db8:a::77'), [], 'an on-link address nobody uses is not answered (the host would route it back out eth0)');
   t.same(await answers(r, '2001:db8:a::99'), [H_MAC], 'an exact --address is answered regardless');
   await l.ip(['-6', 'addr', 'add', '2001:db8:a::3/64', 'dev', 'eth0']);
-  await waitFor(async () => {
-    const s = await addrState(l, '2001:db8:a::3');
-    return s !== '' && !/tentative|dadfailed/.test(s);
-  }, { timeoutMs: 8000, what: "L's DAD for 2001:db8:a::3 to finish" });
+  await waitFor(
+    async () => {
+      const s = await addrState(l, '2001:db8:a::3');
+      return s !== '' && !/tentative|dadfailed/.test(s);
+    },
+    { timeoutMs: 8000, what: "L's DAD for 2001:db8:a::3 to finish" },
+  );
   t.notMatch(await addrState(l, '2001:db8:a::3'), /dadfailed/, "a new LAN node's DAD under the /64 rule succeeds");
   t.same(await answers(r, '2001:db8:a::3'), [L_MAC], "NS for the live node's address: only the node answers");
 });
 
-t.test('--no-route-check: the conflict guard alone keeps us off other nodes\' addresses', async (t) => {
+t.test("--no-route-check: the conflict guard alone keeps us off other nodes' addresses", async (t) => {
   const d = await start(['--prefix', '2001:db8:a::/64', '--no-route-check', '--metrics', '[::1]:9464']);
   t.teardown(() => stopProcess(d.child));
   // M uses 2001:db8:a::4 already: its NS (from that address) show it, then we never answer for it.
   await m.exec('ndisc6', ['-1', '-r', '1', '-w', '300', '-s', '2001:db8:a::4', '2001:db8:a:0:8000::6', 'eth0']);
-  t.same(await answers(r, '2001:db8:a::4'), ['02:00:00:00:0a:04'], "a live node seen as an NS source: only it answers");
+  t.same(await answers(r, '2001:db8:a::4'), ['02:00:00:00:0a:04'], 'a live node seen as an NS source: only it answers');
   // A new node's DAD is not defended (the address is only covered by a prefix rule) ...
   await l.ip(['-6', 'addr', 'add', '2001:db8:a::5/64', 'dev', 'eth0']);
-  await waitFor(async () => {
-    const s = await addrState(l, '2001:db8:a::5');
-    return s !== '' && !/tentative|dadfailed/.test(s);
-  }, { timeoutMs: 8000, what: "L's DAD for 2001:db8:a::5 to finish" });
+  await waitFor(
+    async () => {
+      const s = await addrState(l, '2001:db8:a::5');
+      return s !== '' && !/tentative|dadfailed/.test(s);
+    },
+    { timeoutMs: 8000, what: "L's DAD for 2001:db8:a::5 to finish" },
+  );
   t.notMatch(await addrState(l, '2001:db8:a::5'), /dadfailed/, "the new node's DAD succeeds");
   // ... and the address is never answered afterwards.
   t.same(await answers(r, '2001:db8:a::5'), [L_MAC], 'only the node answers for it');
   const warned = d.log.filter((x) => x.includes('"reason":"in-use-on-link"'));
-  t.ok(warned.some((x) => x.includes('2001:db8:a::5')) && warned.some((x) => x.includes('2001:db8:a::4')), 'each conflict logged at warn with the other MAC');
-  const ex = JSON.parse((await h.execOk(process.execPath, [CLI, 'explain', '--json', '--daemon', 'http://[::1]:9464', '2001:db8:a::5'])).trim()) as { verdict: string; inUse?: { mac: string } }[];
+  t.ok(
+    warned.some((x) => x.includes('2001:db8:a::5')) && warned.some((x) => x.includes('2001:db8:a::4')),
+    'each conflict logged at warn with the other MAC',
+  );
+  const ex = JSON.parse(
+    (await h.execOk(process.execPath, [CLI, 'explain', '--json', '--daemon', 'http://[::1]:9464', '2001:db8:a::5'])).trim(),
+  ) as { verdict: string; inUse?: { mac: string } }[];
   t.equal(ex[0]!.verdict, 'in-use-on-link', 'explain says why');
   t.equal(ex[0]!.inUse?.mac, L_MAC, 'and who uses it');
   // O flag: a prefix-only answer carries O=0.

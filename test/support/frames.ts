@@ -160,8 +160,7 @@ export function makeIcmp6Frame(spec: Icmp6FrameSpec): Uint8Array {
   const total = l2 + 40 + plen + (spec.padding ?? 0);
   const f = new Uint8Array(total);
   const dv = new DataView(f.buffer);
-  const ethDst =
-    spec.ethDst !== undefined ? macBytes(spec.ethDst) : dst[0] === 0xff ? multicastMacOf(dst) : mac('02:00:00:00:00:fe');
+  const ethDst = spec.ethDst !== undefined ? macBytes(spec.ethDst) : dst[0] === 0xff ? multicastMacOf(dst) : mac('02:00:00:00:00:fe');
   f.set(ethDst, 0);
   f.set(macBytes(spec.ethSrc ?? '02:00:00:00:00:01'), 6);
   let o = 12;
@@ -189,9 +188,7 @@ export function makeIcmp6Frame(spec: Icmp6FrameSpec): Uint8Array {
  * the type and length bytes and zero-padded to a multiple of 8; `lengthUnits` overrides the
  * length byte. `raw` emits exactly the given bytes instead (for malformed options).
  */
-export type NdOption =
-  | { type: number; value?: Addr | readonly number[]; lengthUnits?: number }
-  | { raw: Uint8Array | readonly number[] };
+export type NdOption = { type: number; value?: Addr | readonly number[]; lengthUnits?: number } | { raw: Uint8Array | readonly number[] };
 
 /** Encode a list of options. */
 export function encodeOptions(options: readonly NdOption[]): Uint8Array {

@@ -7,12 +7,80 @@
 import { connect, type Socket } from 'node:net';
 import { Prng } from './prng.js';
 
-const PATHS = ['/metrics', '/explain', '/healthz', '/readyz', '/', '/metrics/', '/METRICS', '/explain/', '/favicon.ico', '/%2e%2e/%2e%2e/etc/passwd'];
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'CONNECT', 'PRI', 'get', 'GeT', 'G\0T', 'GET GET', 'BREW', 'M-SEARCH', 'X'.repeat(300), ''];
-const VERSIONS = ['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/0.9', 'HTTP/2.0', 'HTTP/1.1 ', 'HTTP/1.x', 'HTTP/11', 'http/1.1', ''];
+const PATHS = [
+  '/metrics',
+  '/explain',
+  '/healthz',
+  '/readyz',
+  '/',
+  '/metrics/',
+  '/METRICS',
+  '/explain/',
+  '/favicon.ico',
+  '/%2e%2e/%2e%2e/etc/passwd',
+];
+const METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+  'CONNECT',
+  'PRI',
+  'get',
+  'GeT',
+  'G\0T',
+  'GET GET',
+  'BREW',
+  'M-SEARCH',
+  'X'.repeat(300),
+  '',
+];
+const VERSIONS = [
+  'HTTP/1.1',
+  'HTTP/1.1',
+  'HTTP/1.1',
+  'HTTP/1.0',
+  'HTTP/0.9',
+  'HTTP/2.0',
+  'HTTP/1.1 ',
+  'HTTP/1.x',
+  'HTTP/11',
+  'http/1.1',
+  '',
+];
 /** Requests that must never stop a server: the first two ended the daemon once. */
-export const KILLER_TARGETS = ['//x:99999', '/explain?address=zz', '//[::1', 'http://x:99999/metrics', '/explain?address=%', '/explain?address=%zz', '/explain?address=::ffff:1.2.3.4%eth0'];
-const ADDRESSES = ['2001:db8::1', '2003:ab11:0:0:8000::10', '::', '::1', 'fe80::1%eth0', 'ff02::1', '1.2.3.4', 'zz', '', '::ffff:1.2.3.4', '2001:db8::/64', '2001:db8:::1', '%', '%00', '%ff%fe', '1:2:3:4:5:6:7:8:9', 'a'.repeat(100)];
+export const KILLER_TARGETS = [
+  '//x:99999',
+  '/explain?address=zz',
+  '//[::1',
+  'http://x:99999/metrics',
+  '/explain?address=%',
+  '/explain?address=%zz',
+  '/explain?address=::ffff:1.2.3.4%eth0',
+];
+const ADDRESSES = [
+  '2001:db8::1',
+  '2003:ab11:0:0:8000::10',
+  '::',
+  '::1',
+  'fe80::1%eth0',
+  'ff02::1',
+  '1.2.3.4',
+  'zz',
+  '',
+  '::ffff:1.2.3.4',
+  '2001:db8::/64',
+  '2001:db8:::1',
+  '%',
+  '%00',
+  '%ff%fe',
+  '1:2:3:4:5:6:7:8:9',
+  'a'.repeat(100),
+];
 
 function pctGarbage(rng: Prng, n: number): string {
   let s = '';
@@ -42,7 +110,18 @@ function target(rng: Prng): string {
     case 5:
       return rng.pick(PATHS) + '?address=' + 'a'.repeat(rng.pick([100, 2047, 2100, 9000]));
     case 6:
-      return rng.pick(['*', '', ' ', '//', '///metrics', 'metrics', 'http://h/metrics', 'https://[::1]/healthz', 'http://[zz]/', '\0/metrics']);
+      return rng.pick([
+        '*',
+        '',
+        ' ',
+        '//',
+        '///metrics',
+        'metrics',
+        'http://h/metrics',
+        'https://[::1]/healthz',
+        'http://[zz]/',
+        '\0/metrics',
+      ]);
     case 7:
       return '/explain?address=2001:db8::1&address=2001:db8::2';
     default:
@@ -128,7 +207,13 @@ export interface FuzzSummary {
 }
 
 /** Send `data` (in 1-3 writes), half-close, read until the server closes or `timeoutMs`. */
-function exchange(host: string, port: number, data: Buffer, rng: Prng, timeoutMs: number): Promise<{ text: string; error: boolean; timedOut: boolean }> {
+function exchange(
+  host: string,
+  port: number,
+  data: Buffer,
+  rng: Prng,
+  timeoutMs: number,
+): Promise<{ text: string; error: boolean; timedOut: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let error = false;
@@ -153,7 +238,14 @@ function exchange(host: string, port: number, data: Buffer, rng: Prng, timeoutMs
 }
 
 /** Run `count` fuzz exchanges, `concurrency` at a time; bounded by count and per-exchange time. */
-export async function runHttpFuzz(opts: { host: string; port: number; seed: number; count: number; concurrency?: number; timeoutMs?: number }): Promise<FuzzSummary> {
+export async function runHttpFuzz(opts: {
+  host: string;
+  port: number;
+  seed: number;
+  count: number;
+  concurrency?: number;
+  timeoutMs?: number;
+}): Promise<FuzzSummary> {
   const rng = new Prng(opts.seed);
   const sum: FuzzSummary = { requests: 0, statuses: {}, socketErrors: 0, clientTimeouts: 0, malformed: 0 };
   let next = 0;
@@ -187,7 +279,13 @@ export interface HalfOpenSummary {
  * Open `count` connections that never complete a request (silent, partial headers, or a byte of
  * header every `trickleMs`), keep them open, and wait up to `waitMs` for the server to close them.
  */
-export async function holdHalfOpen(opts: { host: string; port: number; count: number; waitMs: number; trickleMs?: number }): Promise<HalfOpenSummary> {
+export async function holdHalfOpen(opts: {
+  host: string;
+  port: number;
+  count: number;
+  waitMs: number;
+  trickleMs?: number;
+}): Promise<HalfOpenSummary> {
   const started = Date.now();
   const sockets: Socket[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -195,34 +293,36 @@ export async function holdHalfOpen(opts: { host: string; port: number; count: nu
   let lastClosedMs = 0;
   let clientClosing = false;
   const all = await Promise.all(
-    Array.from({ length: opts.count }, (_, i) =>
-      new Promise<void>((resolveConnected) => {
-        const s = connect({ host: opts.host, port: opts.port });
-        sockets.push(s);
-        s.resume(); // read (and drop) whatever the server says, so its close is seen
-        s.on('error', () => {});
-        s.on('close', () => {
-          if (!clientClosing) {
-            closed++;
-            lastClosedMs = Date.now() - started;
-          }
-          resolveConnected();
-        });
-        s.on('connect', () => {
-          resolveConnected();
-          const mode = i % 3;
-          if (mode === 1) s.write('GET /metrics HTTP/1.1\r\nHost: a\r\nX-Partial: ');
-          if (mode === 2) {
-            const line = 'GET /metrics HTTP/1.1\r\nHost: a\r\n' + 'X-Slow: ' + 'z'.repeat(100_000);
-            let k = 0;
-            const tick = setInterval(() => {
-              if (s.destroyed || k >= line.length) return clearInterval(tick);
-              s.write(line[k++]!);
-            }, opts.trickleMs ?? 200);
-            timers.push(tick);
-          }
-        });
-      }),
+    Array.from(
+      { length: opts.count },
+      (_, i) =>
+        new Promise<void>((resolveConnected) => {
+          const s = connect({ host: opts.host, port: opts.port });
+          sockets.push(s);
+          s.resume(); // read (and drop) whatever the server says, so its close is seen
+          s.on('error', () => {});
+          s.on('close', () => {
+            if (!clientClosing) {
+              closed++;
+              lastClosedMs = Date.now() - started;
+            }
+            resolveConnected();
+          });
+          s.on('connect', () => {
+            resolveConnected();
+            const mode = i % 3;
+            if (mode === 1) s.write('GET /metrics HTTP/1.1\r\nHost: a\r\nX-Partial: ');
+            if (mode === 2) {
+              const line = 'GET /metrics HTTP/1.1\r\nHost: a\r\n' + 'X-Slow: ' + 'z'.repeat(100_000);
+              let k = 0;
+              const tick = setInterval(() => {
+                if (s.destroyed || k >= line.length) return clearInterval(tick);
+                s.write(line[k++]!);
+              }, opts.trickleMs ?? 200);
+              timers.push(tick);
+            }
+          });
+        }),
     ),
   );
   void all;

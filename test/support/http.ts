@@ -33,7 +33,12 @@ export function httpRequest(
  * Write `data` on a fresh TCP connection and collect what comes back until the server closes
  * (or `timeoutMs`, then the socket is destroyed). Never rejects: errors end the collection.
  */
-export function rawExchange(host: string, port: number, data: Uint8Array | string, timeoutMs = 3000): Promise<{ text: string; closedByServer: boolean }> {
+export function rawExchange(
+  host: string,
+  port: number,
+  data: Uint8Array | string,
+  timeoutMs = 3000,
+): Promise<{ text: string; closedByServer: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let closedByServer = false;

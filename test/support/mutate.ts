@@ -95,7 +95,11 @@ export function mutate(rng: Prng, input: Uint8Array): Uint8Array {
           set(13, rng.pick([0xdd, 0x00, 0xa8]));
           break;
         case 1: // add a tag (possibly a second one)
-          f = concat(f.subarray(0, 12), Uint8Array.from([rng.pick([0x81, 0x88]), rng.pick([0x00, 0xa8]), rng.byte(), rng.byte()]), f.subarray(12));
+          f = concat(
+            f.subarray(0, 12),
+            Uint8Array.from([rng.pick([0x81, 0x88]), rng.pick([0x00, 0xa8]), rng.byte(), rng.byte()]),
+            f.subarray(12),
+          );
           break;
         case 2: // remove a tag
           if (ip === 18) f = concat(f.subarray(0, 12), f.subarray(16));

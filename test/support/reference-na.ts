@@ -26,7 +26,11 @@ export function checkAnswer(ns: Uint8Array, na: Uint8Array, want: NaExpectation)
   const dv = new DataView(na.buffer, na.byteOffset, na.byteLength);
   const dad = req.unspecifiedSource;
   // Ethernet
-  const wantDst = dad ? [0x33, 0x33, 0, 0, 0, 1] : req.sllaoMacOffset >= 0 ? [...ns.subarray(req.sllaoMacOffset, req.sllaoMacOffset + 6)] : [...ns.subarray(6, 12)];
+  const wantDst = dad
+    ? [0x33, 0x33, 0, 0, 0, 1]
+    : req.sllaoMacOffset >= 0
+      ? [...ns.subarray(req.sllaoMacOffset, req.sllaoMacOffset + 6)]
+      : [...ns.subarray(6, 12)];
   if (hex(na.subarray(0, 6)) !== hex(wantDst)) p.push(`eth dst ${hex(na.subarray(0, 6))}, want ${hex(wantDst)}`);
   if (hex(na.subarray(6, 12)) !== hex(want.mac)) p.push(`eth src ${hex(na.subarray(6, 12))}, want ${hex(want.mac)}`);
   if (tagged) {

@@ -22,7 +22,11 @@ t.test('addresses, a prefix, comments and blank lines', async (t) => {
   t.equal(table.match(parseAddress('2001:db8::2'), 0)?.text, '2001:db8::2/128', 'bulk rules match like any rule');
   t.equal(table.match(parseAddress('2001:db8::3'), 0), undefined);
   t.equal(table.match(parseAddress('2001:db8:1::9'), 0)?.text, '2001:db8:1::/64');
-  t.same([...table.exactAnswers()].map((r) => r.length), [128, 128], 'exact answers are the two /128s');
+  t.same(
+    [...table.exactAnswers()].map((r) => r.length),
+    [128, 128],
+    'exact answers are the two /128s',
+  );
 });
 
 t.test('a bad line names the file and the line', async (t) => {
@@ -37,6 +41,12 @@ t.test('a bad line names the file and the line', async (t) => {
     }
     return 'did not throw';
   };
-  t.match(message(() => readAddressFile(f)), /bad\.txt:2: .*2001:db8::zz/);
-  t.match(message(() => readAddressFile(join(dir, 'missing.txt'))), /ENOENT/);
+  t.match(
+    message(() => readAddressFile(f)),
+    /bad\.txt:2: .*2001:db8::zz/,
+  );
+  t.match(
+    message(() => readAddressFile(join(dir, 'missing.txt'))),
+    /ENOENT/,
+  );
 });

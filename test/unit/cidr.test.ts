@@ -10,7 +10,7 @@ function rfc5952(b: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
   let bestStart = -1;
   let bestLen = 1; // a single zero group is never shortened (4.2.2)
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

@@ -13,7 +13,15 @@ t.test('docs/cli.md is up to date (node --import tsx scripts/make-cli-doc.ts)', 
 t.test('`run --help` prints the documented text; bad flags are one line and exit 2', async (t) => {
   const cli = ['--import', 'tsx', `${root}src/cli.ts`];
   t.equal(execFileSync(process.execPath, [...cli, 'run', '--help'], { encoding: 'utf8' }), RUN_HELP);
-  for (const args of [['run', '--bogus'], ['run', '--interface', 'x', '--prefix', '2001:db8::/200'], ['replay'], ['nonsense'], ['run', '--interface', 'x', '--source-policy', 'maybe', '--prefix', '2001:db8::/64'], ['replay', `${root}package.json`, '-o', '/dev/null', '--mac', '02:00:00:00:00:01'], ['replay', `${root}fixtures/kernel-ns.pcap`, '-o', '/dev/null', '--mac', 'zz']]) {
+  for (const args of [
+    ['run', '--bogus'],
+    ['run', '--interface', 'x', '--prefix', '2001:db8::/200'],
+    ['replay'],
+    ['nonsense'],
+    ['run', '--interface', 'x', '--source-policy', 'maybe', '--prefix', '2001:db8::/64'],
+    ['replay', `${root}package.json`, '-o', '/dev/null', '--mac', '02:00:00:00:00:01'],
+    ['replay', `${root}fixtures/kernel-ns.pcap`, '-o', '/dev/null', '--mac', 'zz'],
+  ]) {
     try {
       execFileSync(process.execPath, [...cli, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       t.fail(`${args.join(' ')} should fail`);
@@ -27,7 +35,11 @@ t.test('`run --help` prints the documented text; bad flags are one line and exit
 
 t.test('run on a missing interface: one line, exit 1, no stack trace', async (t) => {
   try {
-    execFileSync(process.execPath, [...['--import', 'tsx', `${root}src/cli.ts`], 'run', '--interface', 'nosuch0', '--prefix', '2001:db8::/64'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    execFileSync(
+      process.execPath,
+      [...['--import', 'tsx', `${root}src/cli.ts`], 'run', '--interface', 'nosuch0', '--prefix', '2001:db8::/64'],
+      { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' },
+    );
     t.fail('should fail');
   } catch (e) {
     const err = e as { status: number; stderr: string };

@@ -93,9 +93,16 @@ uplinks:
     ],
   );
   const json = buildPlan(inputs({ config: file(JSON.stringify({ uplinks: [{ interface: 'eth3', prefix: ['2001:db8:3::/64'] }] })) }));
-  t.same(json.uplinks.map((u) => u.ifname), ['eth3']);
+  t.same(
+    json.uplinks.map((u) => u.ifname),
+    ['eth3'],
+  );
   const flat = buildPlan(inputs({ config: file('interface: eth4\naddress: [2001:db8::4]\n') }));
-  t.same(flat.uplinks.map((u) => [u.ifname, u.rules.length]), [['eth4', 1]], 'a flat file with interface: is one uplink');
+  t.same(
+    flat.uplinks.map((u) => [u.ifname, u.rules.length]),
+    [['eth4', 1]],
+    'a flat file with interface: is one uplink',
+  );
 });
 
 t.test('errors name file, line and key', async (t) => {
@@ -119,37 +126,97 @@ t.test('errors name file, line and key', async (t) => {
     ['metrics: nowhere\n', /^F:1: metrics: /],
     ['source-policy: x\nsource-policy: y\n', /^F:\d: not valid YAML: Map keys must be unique/],
   ];
-  for (const [text, re] of cases) t.match(errorOf(() => parseConfigText(text, 'F')), re, JSON.stringify(text));
-  t.match(errorOf(() => buildPlan(inputs({ config: join(dir, 'missing.yaml') }))), /--config .*missing\.yaml: ENOENT/);
+  for (const [text, re] of cases)
+    t.match(
+      errorOf(() => parseConfigText(text, 'F')),
+      re,
+      JSON.stringify(text),
+    );
+  t.match(
+    errorOf(() => buildPlan(inputs({ config: join(dir, 'missing.yaml') }))),
+    /--config .*missing\.yaml: ENOENT/,
+  );
 });
 
 t.test('environment variables and precedence: flags > environment > file', async (t) => {
-  const cfg = file('source-policy: link-local\nmax-groups: 10\nuplinks:\n  - interface: eth0\n    prefix: [2001:db8:a::/64]\n  - interface: eth1\n    address: [2001:db8:b::1]\n');
+  const cfg = file(
+    'source-policy: link-local\nmax-groups: 10\nuplinks:\n  - interface: eth0\n    prefix: [2001:db8:a::/64]\n  - interface: eth1\n    address: [2001:db8:b::1]\n',
+  );
   const p1 = buildPlan(inputs({ config: cfg }, { NDP_RESPONDER_MAX_GROUPS: '20' }));
-  t.same(p1.uplinks.map((u) => u.maxGroups), [20, 20], 'the environment beats the file');
-  t.same(p1.uplinks.map((u) => u.settings.sourcePolicy), ['link-local', 'link-local'], 'the file where nothing else says');
+  t.same(
+    p1.uplinks.map((u) => u.maxGroups),
+    [20, 20],
+    'the environment beats the file',
+  );
+  t.same(
+    p1.uplinks.map((u) => u.settings.sourcePolicy),
+    ['link-local', 'link-local'],
+    'the file where nothing else says',
+  );
   const p2 = buildPlan(inputs({ config: cfg, 'max-groups': '30' }, { NDP_RESPONDER_MAX_GROUPS: '20' }));
-  t.same(p2.uplinks.map((u) => u.maxGroups), [30, 30], 'a flag beats the environment');
+  t.same(
+    p2.uplinks.map((u) => u.maxGroups),
+    [30, 30],
+    'a flag beats the environment',
+  );
   const p3 = buildPlan(inputs({}, { NDP_RESPONDER_CONFIG: cfg, NDP_RESPONDER_SOURCE_POLICY: 'target' }));
-  t.same(p3.uplinks.map((u) => u.settings.sourcePolicy), ['target', 'target'], 'NDP_RESPONDER_CONFIG names the file');
+  t.same(
+    p3.uplinks.map((u) => u.settings.sourcePolicy),
+    ['target', 'target'],
+    'NDP_RESPONDER_CONFIG names the file',
+  );
   const p4 = buildPlan(inputs({ config: cfg, interface: 'eth7', prefix: ['2001:db8:7::/64'] }));
-  t.same(p4.uplinks.map((u) => [u.ifname, u.rules.map((r) => r.text)]), [['eth7', ['2001:db8:7::/64']]], '--interface names the one uplink');
-  const p5 = buildPlan(inputs({}, { NDP_RESPONDER_INTERFACE: 'eth8', NDP_RESPONDER_PREFIX: '2001:db8:8::/64, 2001:db8:9::/64', NDP_RESPONDER_ROUTER: 'true' }));
-  t.same(p5.uplinks.map((u) => [u.ifname, u.rules.length, u.settings.router]), [['eth8', 2, true]], 'the container case: environment only');
-  t.match(errorOf(() => buildPlan(inputs({ config: cfg, prefix: ['2001:db8:7::/64'] }))), /--prefix: the config file lists uplinks/);
-  t.match(errorOf(() => envValues({ NDP_RESPONDER_PREFX: 'x' })), /NDP_RESPONDER_PREFX: not a setting/);
-  t.match(errorOf(() => envValues({ NDP_RESPONDER_ROUTER: 'maybe' })), /NDP_RESPONDER_ROUTER: 'maybe' is not one of/);
-  t.match(errorOf(() => envValues({ NDP_RESPONDER_PREFIX: '2001:db8::1/64' })), /NDP_RESPONDER_PREFIX: .*host bits/);
-  t.same(envValues({ NDP_RESPONDER_DOCKER: '1', NDP_RESPONDER_NO_MLD: 'off', HOME: '/x' }), { docker: '' }, 'docker=1 is the default URL; a false boolean is left out');
+  t.same(
+    p4.uplinks.map((u) => [u.ifname, u.rules.map((r) => r.text)]),
+    [['eth7', ['2001:db8:7::/64']]],
+    '--interface names the one uplink',
+  );
+  const p5 = buildPlan(
+    inputs({}, { NDP_RESPONDER_INTERFACE: 'eth8', NDP_RESPONDER_PREFIX: '2001:db8:8::/64, 2001:db8:9::/64', NDP_RESPONDER_ROUTER: 'true' }),
+  );
+  t.same(
+    p5.uplinks.map((u) => [u.ifname, u.rules.length, u.settings.router]),
+    [['eth8', 2, true]],
+    'the container case: environment only',
+  );
+  t.match(
+    errorOf(() => buildPlan(inputs({ config: cfg, prefix: ['2001:db8:7::/64'] }))),
+    /--prefix: the config file lists uplinks/,
+  );
+  t.match(
+    errorOf(() => envValues({ NDP_RESPONDER_PREFX: 'x' })),
+    /NDP_RESPONDER_PREFX: not a setting/,
+  );
+  t.match(
+    errorOf(() => envValues({ NDP_RESPONDER_ROUTER: 'maybe' })),
+    /NDP_RESPONDER_ROUTER: 'maybe' is not one of/,
+  );
+  t.match(
+    errorOf(() => envValues({ NDP_RESPONDER_PREFIX: '2001:db8::1/64' })),
+    /NDP_RESPONDER_PREFIX: .*host bits/,
+  );
+  t.same(
+    envValues({ NDP_RESPONDER_DOCKER: '1', NDP_RESPONDER_NO_MLD: 'off', HOME: '/x' }),
+    { docker: '' },
+    'docker=1 is the default URL; a false boolean is left out',
+  );
 });
 
 t.test('zero configuration', async (t) => {
   const p = buildPlan({ ...inputs({}), dockerSocket: () => ({ present: true, where: '/var/run/docker.sock' }) });
-  t.same(p.uplinks.map((u) => u.ifname), ['eth9'], 'the default route interface');
+  t.same(
+    p.uplinks.map((u) => u.ifname),
+    ['eth9'],
+    'the default route interface',
+  );
   t.ok(p.docker !== undefined, 'Docker on: its socket exists');
   t.match(p.why.uplinks!, /default IPv6 route/);
   t.match(p.why.docker!, /docker\.sock exists/);
-  t.match(errorOf(() => buildPlan(inputs({}))), /nothing to answer on eth9/, 'no rules and no Docker: refused');
+  t.match(
+    errorOf(() => buildPlan(inputs({}))),
+    /nothing to answer on eth9/,
+    'no rules and no Docker: refused',
+  );
   t.match(
     errorOf(() => buildPlan({ ...inputs({}), defaultUplink: () => ({ reason: 'there is no default IPv6 route' }) })),
     /^run: no --interface given and there is no default IPv6 route; name the uplink with --interface IF$/,

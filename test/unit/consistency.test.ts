@@ -82,7 +82,18 @@ for (let set = 0; set < RULE_SETS; set++) {
       w.write(frame, 0, frame.length);
     }
     w.close();
-    const replay = await exec(process.execPath, [...CLI, 'replay', input, '-o', join(dir, `out-${set}.pcap`), '--mac', MAC, '--explain', '--json', ...rules]);
+    const replay = await exec(process.execPath, [
+      ...CLI,
+      'replay',
+      input,
+      '-o',
+      join(dir, `out-${set}.pcap`),
+      '--mac',
+      MAC,
+      '--explain',
+      '--json',
+      ...rules,
+    ]);
     const lines = replay.stdout.split('\n').filter((l) => /^\d+\t/.test(l));
     t.equal(lines.length, targets.length, 'replay decided every frame');
     const explain = await exec(process.execPath, [...CLI, 'explain', '--json', ...rules, ...targets]);

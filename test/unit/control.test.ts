@@ -26,7 +26,10 @@ t.test('requests and answers', async (t) => {
   const calls: string[] = [];
   const h = handlers(calls);
   t.same(await handleControlLine('{"cmd":"status"}', h), { ok: true, result: { uplinks: [{ interface: 'eth0' }] } });
-  t.same(await handleControlLine('{"cmd":"explain","address":"2001:db8::1"}', h), { ok: true, result: { address: '2001:db8::1', answered: true } });
+  t.same(await handleControlLine('{"cmd":"explain","address":"2001:db8::1"}', h), {
+    ok: true,
+    result: { address: '2001:db8::1', answered: true },
+  });
   t.same(await handleControlLine('{"cmd":"explain","address":"boom"}', h), { ok: false, error: 'not an IPv6 address: boom' });
   t.same(await handleControlLine('{"cmd":"reload"}', h), { ok: true, result: { added: [] } });
   t.match(await handleControlLine('nonsense', h), { ok: false, error: /not JSON/ });
@@ -54,7 +57,8 @@ t.test('a live socket: mode 0600, answers, survives garbage', async (t) => {
   for (let i = 0; i < 300; i++) {
     let s = '';
     const len = Math.floor(rnd() * 40);
-    for (let j = 0; j < len; j++) s += rnd() < 0.5 ? shapes[Math.floor(rnd() * shapes.length)] : String.fromCharCode(Math.floor(rnd() * 256));
+    for (let j = 0; j < len; j++)
+      s += rnd() < 0.5 ? shapes[Math.floor(rnd() * shapes.length)] : String.fromCharCode(Math.floor(rnd() * 256));
     garbage.push(s.replace(/\n/g, ' '));
   }
   const answers = await new Promise<string[]>((resolve, reject) => {
@@ -75,7 +79,11 @@ t.test('a live socket: mode 0600, answers, survives garbage', async (t) => {
   });
   for (const a of answers) JSON.parse(a);
   t.ok(answers.length > 250, `one JSON answer per garbage line (${answers.length})`);
-  t.same(JSON.parse(answers[answers.length - 1]!), { ok: true, result: { uplinks: [{ interface: 'eth0' }] } }, 'after the garbage, a good request is answered on the same connection');
+  t.same(
+    JSON.parse(answers[answers.length - 1]!),
+    { ok: true, result: { uplinks: [{ interface: 'eth0' }] } },
+    'after the garbage, a good request is answered on the same connection',
+  );
 
   // An over-long line closes that connection, not the server.
   await new Promise<void>((resolve) => {
@@ -85,7 +93,11 @@ t.test('a live socket: mode 0600, answers, survives garbage', async (t) => {
     c.on('error', () => resolve());
     c.write('x'.repeat(100_000));
   });
-  t.same((await controlRequest(path, { cmd: 'explain', address: '2001:db8::9' })).result, { address: '2001:db8::9', answered: true }, 'still serving after an over-long line');
+  t.same(
+    (await controlRequest(path, { cmd: 'explain', address: '2001:db8::9' })).result,
+    { address: '2001:db8::9', answered: true },
+    'still serving after an over-long line',
+  );
 
   // A second server on the same path refuses (one daemon per socket).
   await t.rejects(startControlServer(path, handlers([]), log), /another daemon listens/);

@@ -38,7 +38,11 @@ t.test('list entries: names, state, labels, every address of every network', asy
   const m = byName(list.map(fromListEntry));
   t.same([...m.keys()].sort(), ['created', 'exited', 'hostnet', 'multi', 'nonet', 'optin', 'optout', 'paused', 'v4', 'web1']);
   t.same(m.get('web1')?.addresses, [
-    { network: 'bridge', networkId: 'e96afba144ca0a1c423f64cbd8a6e72b6af96083d5743fb30274a2dfc104254e', address: '2003:ab11::8000:242:ac11:2' },
+    {
+      network: 'bridge',
+      networkId: 'e96afba144ca0a1c423f64cbd8a6e72b6af96083d5743fb30274a2dfc104254e',
+      address: '2003:ab11::8000:242:ac11:2',
+    },
   ]);
   t.same(
     m.get('multi')?.addresses.map((a) => `${a.network} ${a.address}`),
@@ -82,10 +86,17 @@ t.test('inspect: legacy top-level and secondary addresses', async (t) => {
   const base = inspect('web1') as Record<string, Record<string, unknown>>;
   const ns = { ...base['NetworkSettings'], SecondaryIPv6Addresses: [{ Addr: '2003:ab11::8000:0:0:99', PrefixLen: 66 }, { Addr: '' }, 7] };
   const c = fromInspect({ ...base, NetworkSettings: ns });
-  t.same(c?.addresses.map((a) => `${a.network} ${a.address}`), ['bridge 2003:ab11::8000:242:ac11:2', 'bridge 2003:ab11::8000:0:0:99']);
+  t.same(
+    c?.addresses.map((a) => `${a.network} ${a.address}`),
+    ['bridge 2003:ab11::8000:242:ac11:2', 'bridge 2003:ab11::8000:0:0:99'],
+  );
   const restarting = fromInspect({ ...base, State: { ...base['State'], Restarting: true } });
   t.equal(restarting?.running, false, 'restarting: its network is being torn down');
-  const noNetworks = fromInspect({ ...base, NetworkSettings: { GlobalIPv6Address: '2003:ab11::8000:0:0:7', Networks: {} }, HostConfig: { NetworkMode: 'default' } });
+  const noNetworks = fromInspect({
+    ...base,
+    NetworkSettings: { GlobalIPv6Address: '2003:ab11::8000:0:0:7', Networks: {} },
+    HostConfig: { NetworkMode: 'default' },
+  });
   t.same(noNetworks?.addresses, [{ network: 'bridge', networkId: '', address: '2003:ab11::8000:0:0:7' }], "'default' mode is the bridge");
   t.same(fromInspect({ Id: 'abc', NetworkSettings: 'garbage', Config: { Labels: null } })?.addresses, [], 'garbage shapes are tolerated');
 });
@@ -137,21 +148,36 @@ t.test('selectRules on the captured list', async (t) => {
     t.same(r.prefix, parseAddress(r.text.replace('/128', '')));
   }
   const multi = sel.rules.find((r) => r.text === '2003:ab11::4000:0:0:10/128');
-  t.same(multi?.source, { kind: 'docker', containerId: '06faa5b18bec21e276a96477611a55bb66d482073d93ad7c4b2509d2d4184807', containerName: 'multi', network: 'v6net' });
+  t.same(multi?.source, {
+    kind: 'docker',
+    containerId: '06faa5b18bec21e276a96477611a55bb66d482073d93ad7c4b2509d2d4184807',
+    containerName: 'multi',
+    network: 'v6net',
+  });
   const reasons = new Map(sel.skipped.map((s) => [s.containerName, s.reason]));
   t.equal(reasons.get('optout'), 'label');
   t.equal(reasons.get('created'), 'not-running');
   t.equal(reasons.get('exited'), 'not-running');
 
   const optIn = selectRules(infos, { scope: inOnLink, labelOptIn: true });
-  t.same(optIn.rules.map((r) => r.text), ['2003:ab11::4000:0:0:2/128'], 'opt-in: only the container labelled true');
+  t.same(
+    optIn.rules.map((r) => r.text),
+    ['2003:ab11::4000:0:0:2/128'],
+    'opt-in: only the container labelled true',
+  );
 
   const onlyBridge = selectRules(infos, { networks: ['bridge'] });
-  t.same(onlyBridge.rules.map((r) => r.text), ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128']);
+  t.same(
+    onlyBridge.rules.map((r) => r.text),
+    ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128'],
+  );
   t.ok(onlyBridge.skipped.some((s) => s.containerName === 'multi' && s.network === 'v6net' && s.reason === 'network-filter'));
 
   const narrow = selectRules(infos, { scope: (a) => (a[8] === 0x80 ? undefined : 'out-of-scope') });
-  t.same(narrow.rules.map((r) => r.text), ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128']);
+  t.same(
+    narrow.rules.map((r) => r.text),
+    ['2003:ab11::8000:242:ac11:2/128', '2003:ab11::8000:242:ac11:4/128', '2003:ab11::8000:242:ac11:5/128'],
+  );
   t.equal(narrow.skipped.filter((s) => s.reason === 'out-of-scope').length, 2);
 });
 
@@ -173,7 +199,11 @@ t.test('selectRules: bad, non-unicast and duplicate addresses', async (t) => {
     ],
     { scope: (a) => scope.dockerVerdict(a) },
   );
-  t.same(sel.rules.map((r) => [r.text, r.source.kind === 'docker' ? r.source.containerName : '']), [['2001:db8::1/128', 'a']], 'first by name wins a duplicate');
+  t.same(
+    sel.rules.map((r) => [r.text, r.source.kind === 'docker' ? r.source.containerName : '']),
+    [['2001:db8::1/128', 'a']],
+    'first by name wins a duplicate',
+  );
   t.same(
     sel.skipped.map((s) => `${s.address} ${s.reason}`),
     [
@@ -214,7 +244,11 @@ t.test('selectRules: networks whose driver puts containers on the link are skipp
     ['name:iv', 'ipvlan'],
   ]);
   const sel = selectRules([c], { networkDriver: (a) => drivers.get(networkKey(a)) });
-  t.same(sel.rules.map((r) => r.text), ['2001:db8::1/128', '2001:db8::4/128'], 'bridge and unknown drivers answered');
+  t.same(
+    sel.rules.map((r) => r.text),
+    ['2001:db8::1/128', '2001:db8::4/128'],
+    'bridge and unknown drivers answered',
+  );
   t.same(
     sel.skipped.map((s) => `${s.network} ${s.address} ${s.reason}`),
     ['mv 2001:db8::2 on-link-driver', 'iv 2001:db8::3 on-link-driver', 'gone 2001:db8::5 network-gone'],
@@ -244,7 +278,13 @@ t.test('sameRules, addedRules, removedRules', async (t) => {
   t.equal(sameRules(a, otherNet), false);
   t.equal(sameRules(a, more), false);
   t.equal(sameRules(a, []), false);
-  t.same(addedRules(a, more).map((r) => r.text), ['2001:db8::3/128']);
-  t.same(removedRules(a, more).map((r) => r.text), ['2001:db8::2/128']);
+  t.same(
+    addedRules(a, more).map((r) => r.text),
+    ['2001:db8::3/128'],
+  );
+  t.same(
+    removedRules(a, more).map((r) => r.text),
+    ['2001:db8::2/128'],
+  );
   t.same(addedRules(a, b), []);
 });

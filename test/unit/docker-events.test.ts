@@ -10,7 +10,9 @@ const EV2 = '79ee75e31d6a21afa1bd9358af2702c65542336f4b0b9b0fc6fcc86ff93c073b';
 t.test('captured stream: what each event does', async (t) => {
   const events = new JsonLineDecoder().push(raw);
   t.equal(events.length, 19);
-  const effects = events.map(eventEffect).map((e) => (e.kind === 'ignore' ? `ignore ${e.action}` : `${e.kind} ${e.containerId.slice(0, 6)} ${e.action}`));
+  const effects = events
+    .map(eventEffect)
+    .map((e) => (e.kind === 'ignore' ? `ignore ${e.action}` : `${e.kind} ${e.containerId.slice(0, 6)} ${e.action}`));
   t.same(effects, [
     'refresh 041301 network connect',
     'refresh 041301 start',
@@ -62,14 +64,30 @@ t.test('decoder: bad lines are reported and skipped; runaway lines dropped', asy
 });
 
 t.test('eventEffect: odd shapes are ignored, never thrown on', async (t) => {
-  for (const ev of [null, 1, 'x', [], {}, { Type: 'container' }, { Type: 'container', Action: 'start', Actor: {} }, { Type: 'network', Action: 'connect', Actor: { Attributes: {} } }]) {
+  for (const ev of [
+    null,
+    1,
+    'x',
+    [],
+    {},
+    { Type: 'container' },
+    { Type: 'container', Action: 'start', Actor: {} },
+    { Type: 'network', Action: 'connect', Actor: { Attributes: {} } },
+  ]) {
     t.equal(eventEffect(ev).kind, 'ignore', JSON.stringify(ev));
   }
   t.same(eventEffect({ Type: 'container', Action: 'pause', Actor: { ID: 'a' } }), { kind: 'ignore', action: 'pause' });
-  t.same(eventEffect({ Type: 'container', status: 'die', id: 'old' }), { kind: 'remove', containerId: 'old', action: 'die' }, 'pre-1.22 shape');
+  t.same(
+    eventEffect({ Type: 'container', status: 'die', id: 'old' }),
+    { kind: 'remove', containerId: 'old', action: 'die' },
+    'pre-1.22 shape',
+  );
 });
 
 t.test('server-side filter', async (t) => {
-  t.same(JSON.parse(eventFiltersParam()), { type: ['container', 'network'], event: ['start', 'die', 'destroy', 'rename', 'connect', 'disconnect'] });
+  t.same(JSON.parse(eventFiltersParam()), {
+    type: ['container', 'network'],
+    event: ['start', 'die', 'destroy', 'rename', 'connect', 'disconnect'],
+  });
   t.same([...EVENT_FILTERS.type], ['container', 'network']);
 });

@@ -41,12 +41,14 @@ const rules: Rule[] = [
 /** The codec's bases plus valid NS for targets on each side of every rule. */
 const ENGINE_BASES: readonly Uint8Array[] = [
   ...BASES,
-  ...['2001:db8::8000:0:0:21', '2001:db8::8000:0:0:11', '2001:db8::8000:0:1:10', '2001:db8::8000:0:0:ffff', 'fe80::abce'].flatMap((target) => [
-    makeNS({ target }),
-    makeNS({ target, src: '::', sllao: null, options: [NONCE] }),
-    makeNS({ target, src: 'fe80::1', dst: target, vlan: 5, ethDst: HOST_MAC }),
-    makeNS({ target, src: '2001:db8::1', dst: target, ethDst: HOST_MAC }),
-  ]),
+  ...['2001:db8::8000:0:0:21', '2001:db8::8000:0:0:11', '2001:db8::8000:0:1:10', '2001:db8::8000:0:0:ffff', 'fe80::abce'].flatMap(
+    (target) => [
+      makeNS({ target }),
+      makeNS({ target, src: '::', sllao: null, options: [NONCE] }),
+      makeNS({ target, src: 'fe80::1', dst: target, vlan: 5, ethDst: HOST_MAC }),
+      makeNS({ target, src: '2001:db8::1', dst: target, ethDst: HOST_MAC }),
+    ],
+  ),
 ];
 
 /** Linear reference: longest covering rule; at equal length host > exclude > answer. */
@@ -63,9 +65,18 @@ function referenceVerdict(target: Uint8Array): 'answer' | 'drop' {
 for (const sourcePolicy of ['target', 'link-local'] as const) {
   t.test(`engine fuzz, ${sourcePolicy} source policy (${ITERATIONS} frames, seed ${SEED})`, async (t) => {
     const table = new TargetTable();
-    table.replaceGroup('static', rules.filter((r) => r.source.kind === 'static'));
-    table.replaceGroup('host', rules.filter((r) => r.source.kind === 'host'));
-    table.replaceGroup('docker', rules.filter((r) => r.source.kind === 'docker'));
+    table.replaceGroup(
+      'static',
+      rules.filter((r) => r.source.kind === 'static'),
+    );
+    table.replaceGroup(
+      'host',
+      rules.filter((r) => r.source.kind === 'host'),
+    );
+    table.replaceGroup(
+      'docker',
+      rules.filter((r) => r.source.kind === 'docker'),
+    );
     const host: HostFacts = { ifname: 'fuzz0', mac: mac(HOST_MAC), linkLocal: ip6('fe80::42:acff:fe11:9') };
     // One run serves VLANs 5 and 100 (the bases carry 5, 7, 100 and 0: priority tag), the other none.
     const served = sourcePolicy === 'target' ? [5, 100] : [];
@@ -80,7 +91,8 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
 
     for (let i = 0; i < ITERATIONS; i++) {
       const f = mutatedFrame(rng, ENGINE_BASES);
-      if (rng.chance(0.02) && f.length >= 12) f.set(host.mac, 6); // our own frames come back sometimes
+      if (rng.chance(0.02) && f.length >= 12)
+        f.set(host.mac, 6); // our own frames come back sometimes
       else if (rng.chance(0.02) && f.length >= 6) f.set(mac('02:00:00:00:00:99'), 0); // unicast to another host
       try {
         decide(f, 0, f.length, table, host, settings, view, out, 8, d);
@@ -98,14 +110,22 @@ for (const sourcePolicy of ['target', 'link-local'] as const) {
       const vid = ref.vlanTci & 0x0fff;
       const onServedVlan = ref.vlanTci === -1 || vid === 0 || served.includes(vid);
       const want =
-        ref.problem === null && !fromSelf && !otherHost && onServedVlan ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16)) : 'drop';
+        ref.problem === null && !fromSelf && !otherHost && onServedVlan
+          ? referenceVerdict(f.subarray(ref.targetOffset, ref.targetOffset + 16))
+          : 'drop';
       const got = d.kind !== 0 ? 'answer' : 'drop';
       if (want !== got) {
         problems.push(`engine ${got} (${dropReasonName(d.reason)}), reference ${want} (${ref.problem ?? 'valid'}): ${hex(f)}`);
         continue;
       }
       if (got === 'answer') {
-        const p = checkAnswer(f, out.subarray(8, 8 + d.length), { mac: host.mac, sourcePolicy, linkLocal: host.linkLocal, router: settings.router, override: true });
+        const p = checkAnswer(f, out.subarray(8, 8 + d.length), {
+          mac: host.mac,
+          sourcePolicy,
+          linkLocal: host.linkLocal,
+          router: settings.router,
+          override: true,
+        });
         if (p.length > 0) problems.push(`wrong answer (${p.join('; ')}) to ${hex(f)}`);
       }
     }

@@ -23,7 +23,7 @@ function frameN(i: number): Uint8Array {
 function readPcap(path: string): { data: Buffer; tsSec: number; tsUsec: number }[] {
   const b = readFileSync(path);
   const out: { data: Buffer; tsSec: number; tsUsec: number }[] = [];
-  for (let o = 24; o + 16 <= b.length; ) {
+  for (let o = 24; o + 16 <= b.length;) {
     const len = b.readUInt32LE(o + 8);
     out.push({ data: b.subarray(o + 16, o + 16 + len), tsSec: b.readUInt32LE(o), tsUsec: b.readUInt32LE(o + 4) });
     o += 16 + len;
@@ -89,7 +89,10 @@ t.test('send collects output frames in order into an array or a pcap writer, sta
   a.start((b) => t.equal(a.send(b.buf, b.offsets, b.lengths, b.count), b.count));
   await a.done;
   t.equal(arr.length, 70);
-  t.ok(arr.every((f, i) => Buffer.from(f).equals(frames[i]!)), 'array sink holds copies in order');
+  t.ok(
+    arr.every((f, i) => Buffer.from(f).equals(frames[i]!)),
+    'array sink holds copies in order',
+  );
   t.equal(a.stats().sent, 70);
 
   const outPath = join(dir, 'out.pcap');

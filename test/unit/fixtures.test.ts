@@ -177,9 +177,19 @@ t.test('malformed manifest matches the pcap and covers every input drop reason',
     t.ok(known.has(m.expect), `${m.name}: expect '${m.expect}' is a known reason or answer kind`);
     t.ok(m.note.length > 0, `${m.name}: has a note`);
   }
-  for (const r of INPUT_REASONS) t.ok(manifest.some((m) => m.expect === r), `covers ${r}`);
-  t.ok(manifest.some((m) => m.expect === 'answer'), 'has valid frames to answer');
-  t.ok(manifest.some((m) => m.expect === 'in-use-on-link'), 'has a DAD probe of another node (not ours to defend: golden dad-ns.out shows a defence)');
+  for (const r of INPUT_REASONS)
+    t.ok(
+      manifest.some((m) => m.expect === r),
+      `covers ${r}`,
+    );
+  t.ok(
+    manifest.some((m) => m.expect === 'answer'),
+    'has valid frames to answer',
+  );
+  t.ok(
+    manifest.some((m) => m.expect === 'in-use-on-link'),
+    'has a DAD probe of another node (not ours to defend: golden dad-ns.out shows a defence)',
+  );
 
   for (const m of manifest) {
     const f = frames[m.index]!;
@@ -189,7 +199,7 @@ t.test('malformed manifest matches the pcap and covers every input drop reason',
     if (m.expect === 'answer' || m.expect === 'in-use-on-link') {
       t.same(got, [], `${m.name}: breaks no rule`);
       t.ok(targetInContainerRange(f), `${m.name}: target inside 2003:ab11::8000:0:0:0/66`);
-      const ip = (f[12] === 0x81 ? 18 : 14);
+      const ip = f[12] === 0x81 ? 18 : 14;
       const unspecified = f.subarray(ip + 8, ip + 24).every((b) => b === 0);
       t.equal(unspecified, m.expect === 'in-use-on-link', `${m.name}: source :: exactly when another node's DAD probe is expected`);
     } else {

@@ -23,9 +23,13 @@ const tmp = mkdtempSync(join(tmpdir(), 'ndp-golden-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 function replay(input: string, out: string, args: string[]): { stdout: string; lines: string[][] } {
-  const stdout = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'replay', input, '-o', out, '--explain', ...args], {
-    encoding: 'utf8',
-  });
+  const stdout = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'src/cli.ts'), 'replay', input, '-o', out, '--explain', ...args],
+    {
+      encoding: 'utf8',
+    },
+  );
   const lines = stdout
     .split('\n')
     .filter((l) => /^\d+\t/.test(l))
@@ -93,7 +97,10 @@ t.test('vlan-ns without --vlan: the tagged NS is dropped as vlan-not-served, not
   const c = golden.cases.find((x) => x.output === 'vlan-ns.not-served.out.pcap')!;
   t.notOk(c.args.includes('--vlan'), 'the case names no VLAN');
   const { lines } = replay(join(fixtures, c.input), join(tmp, 'v.pcap'), c.args);
-  t.same(lines.map((l) => [l[2], l[3]]), [['drop', 'vlan-not-served']]);
+  t.same(
+    lines.map((l) => [l[2], l[3]]),
+    [['drop', 'vlan-not-served']],
+  );
   t.equal(readPcap(join(tmp, 'v.pcap')).frames.length, 0);
   const served = golden.cases.find((x) => x.output === 'vlan-ns.out.pcap')!;
   t.same(served.args.slice(-2), ['--vlan', '42'], 'the answering case names VLAN 42');
@@ -102,6 +109,9 @@ t.test('vlan-ns without --vlan: the tagged NS is dropped as vlan-not-served, not
 t.test('loopback-ns (ndisc6 -s ::1): dropped as loopback-source, nothing is written', async (t) => {
   const c = golden.cases.find((x) => x.input === 'loopback-ns.pcap')!;
   const { lines } = replay(join(fixtures, c.input), join(tmp, 'l.pcap'), c.args);
-  t.same(lines.map((l) => [l[2], l[3]]), [['drop', 'loopback-source']]);
+  t.same(
+    lines.map((l) => [l[2], l[3]]),
+    [['drop', 'loopback-source']],
+  );
   t.equal(readPcap(join(tmp, 'l.pcap')).frames.length, 0);
 });

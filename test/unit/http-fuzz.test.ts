@@ -46,7 +46,14 @@ t.test(`HTTP fuzz: ${ITERATIONS} requests and 300 half-open connections (seed ${
         } catch (e) {
           throw new HttpError(400, (e as Error).message);
         }
-        return explainAddress({ table, host: { ifname: 'fuzz0', mac: parseMac('02:00:00:00:00:02'), linkLocal: parseAddress('fe80::2') }, settings: DEFAULT_ANSWER_SETTINGS }, a);
+        return explainAddress(
+          {
+            table,
+            host: { ifname: 'fuzz0', mac: parseMac('02:00:00:00:00:02'), linkLocal: parseAddress('fe80::2') },
+            settings: DEFAULT_ANSWER_SETTINGS,
+          },
+          a,
+        );
       },
       healthy: () => true,
       ready: () => ({ ready: true, reasons: [] }),
@@ -60,12 +67,17 @@ t.test(`HTTP fuzz: ${ITERATIONS} requests and 300 half-open connections (seed ${
 
   const started = Date.now();
   const fuzz = await runHttpFuzz({ host: HOST, port, seed: SEED, count: ITERATIONS, concurrency: 16, timeoutMs: 5000 });
-  t.comment(`fuzz: ${fuzz.requests} exchanges in ${Date.now() - started} ms; statuses ${JSON.stringify(fuzz.statuses)}; socket errors ${fuzz.socketErrors}`);
+  t.comment(
+    `fuzz: ${fuzz.requests} exchanges in ${Date.now() - started} ms; statuses ${JSON.stringify(fuzz.statuses)}; socket errors ${fuzz.socketErrors}`,
+  );
   t.equal(fuzz.requests, ITERATIONS, 'every exchange ran');
   t.equal(fuzz.malformed, 0, 'every response starts with an HTTP/1.1 status line');
   t.equal(fuzz.clientTimeouts, 0, 'the server answered or closed every connection in time');
   t.notOk(fuzz.statuses['500'], 'no handler error (500) for any input');
-  t.ok((fuzz.statuses['200'] ?? 0) > 0 && (fuzz.statuses['400'] ?? 0) > 0 && (fuzz.statuses['405'] ?? 0) > 0, 'the fuzz reached 200, 400 and 405');
+  t.ok(
+    (fuzz.statuses['200'] ?? 0) > 0 && (fuzz.statuses['400'] ?? 0) > 0 && (fuzz.statuses['405'] ?? 0) > 0,
+    'the fuzz reached 200, 400 and 405',
+  );
   t.ok((fuzz.statuses['431'] ?? 0) > 0 && (fuzz.statuses['414'] ?? 0) > 0, 'and the size limits (431, 414)');
   t.same(warnings, [], 'nothing logged at warn (no handler failures)');
 

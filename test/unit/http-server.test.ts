@@ -46,7 +46,10 @@ function scripted() {
   return { state, surface };
 }
 
-async function start(t: { teardown: (typeof import('tap'))['default']['teardown']; equal: (typeof import('tap'))['default']['equal'] }, limits = {}) {
+async function start(
+  t: { teardown: (typeof import('tap'))['default']['teardown']; equal: (typeof import('tap'))['default']['equal'] },
+  limits = {},
+) {
   const s = scripted();
   const srv: HttpServerHandle = await startHttpServer({ host: HOST, port: 0 }, s.surface, log, { handlerTimeoutMs: 300, ...limits });
   t.teardown(() => srv.close());
@@ -148,7 +151,14 @@ t.test('bad targets and addresses: 4xx, never a crash', async (t) => {
     if (status === 400) t.type(JSON.parse(r.body).error, 'string', 'JSON error');
   }
   // The two requests that ended the old daemon, byte for byte on the wire.
-  for (const [target, status] of [['//x:99999', 404], ['/explain?address=zz', 400], ['*', 400], ['x', 400], ['//', 404], ['http://[::1:99999/metrics', 400]] as const) {
+  for (const [target, status] of [
+    ['//x:99999', 404],
+    ['/explain?address=zz', 400],
+    ['*', 400],
+    ['x', 400],
+    ['//', 404],
+    ['http://[::1:99999/metrics', 400],
+  ] as const) {
     const r = await rawExchange(HOST, h.port, `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`);
     t.match(r.text, new RegExp(`^HTTP/1\\.1 ${status} `), `GET ${target}: ${status}`);
   }

@@ -44,7 +44,10 @@ t.test('parseIfInet6: columns, scopes, flags, interface filter', async (t) => {
     ],
   );
   const lo = parseIfInet6(IF_INET6, 'lo');
-  t.same(lo.map((e) => [formatAddress(e.addr), e.prefixLength, e.scope]), [['::1', 128, 'host']]);
+  t.same(
+    lo.map((e) => [formatAddress(e.addr), e.prefixLength, e.scope]),
+    [['::1', 128, 'host']],
+  );
   t.same(parseIfInet6(''), []);
   t.same(parseIfInet6(IF_INET6, 'nope'), []);
   t.same(parseIfInet6('20010db8000000000000000000000001 06 81 00 80 eth0'), [], 'prefix length > 128 rejected');

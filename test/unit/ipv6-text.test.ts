@@ -29,11 +29,14 @@ const group = fc.integer({ min: 0, max: 0xffff }).map((v) => v.toString(16));
 
 t.test('random hex-group strings: accepted by both or neither, same bytes', async (t) => {
   fc.assert(
-    fc.property(fc.array(hexChar, { maxLength: 42 }).map((a) => a.join('')), (s) => {
-      const fast = viaFast(s);
-      const lib = viaLibrary(s);
-      return fast === lib;
-    }),
+    fc.property(
+      fc.array(hexChar, { maxLength: 42 }).map((a) => a.join('')),
+      (s) => {
+        const fast = viaFast(s);
+        const lib = viaLibrary(s);
+        return fast === lib;
+      },
+    ),
     { seed: 4861, numRuns: 20000 },
   );
   t.pass('agree');

@@ -39,5 +39,8 @@ t.test('pollUntil and waitFor are bounded', async (t) => {
   let n = 0;
   t.equal(await pollUntil(() => ++n >= 3 && n, 1000, 1), 3);
   t.equal(await pollUntil(() => false, 50, 5), undefined);
-  await t.rejects(waitFor(() => false, { timeoutMs: 50, intervalMs: 5, what: 'nothing' }), /timed out after 50 ms waiting for nothing/);
+  await t.rejects(
+    waitFor(() => false, { timeoutMs: 50, intervalMs: 5, what: 'nothing' }),
+    /timed out after 50 ms waiting for nothing/,
+  );
 });

@@ -91,7 +91,10 @@ t.test('counters carry across a closed and reopened back end; series stay while 
   s.membership = { source: m1, groups: 3, allmulti: true, reportsSent: 6 };
   let scrapes = 0;
   const m = new DaemonMetrics({ snapshot: () => (scrapes++, s), docker: true, processMetrics: false });
-  const value = async (name: string) => parseExposition(await m.metrics()).get(name)?.samples.get(name);
+  const value = async (name: string) =>
+    parseExposition(await m.metrics())
+      .get(name)
+      ?.samples.get(name);
   t.equal(await value('ndp_backend_received_total'), 100);
   t.equal(scrapes, 1, 'one snapshot per scrape');
 
@@ -109,7 +112,11 @@ t.test('counters carry across a closed and reopened back end; series stay while 
   t.equal(down.get('ndp_docker_synced')?.samples.get('ndp_docker_synced'), 0);
 
   // A new back end starts from zero: the exposed counter continues from 120.
-  s.set({ backend: { source: {}, received: 7, kernelDrops: 0 }, membership: { source: {}, groups: 2, allmulti: false, reportsSent: 1 }, linkUp: true });
+  s.set({
+    backend: { source: {}, received: 7, kernelDrops: 0 },
+    membership: { source: {}, groups: 2, allmulti: false, reportsSent: 1 },
+    linkUp: true,
+  });
   const up = parseExposition(await m.metrics());
   t.equal(up.get('ndp_backend_received_total')?.samples.get('ndp_backend_received_total'), 127);
   t.equal(up.get('ndp_backend_kernel_drops_total')?.samples.get('ndp_backend_kernel_drops_total'), 6);

@@ -176,7 +176,10 @@ t.test('out too small writes nothing and returns 0', async (t) => {
   const tagged = parsed(makeNS({ target: TARGET, vlan: 3 }));
   const small = new Uint8Array(NA_FRAME_LEN - 1).fill(0xaa);
   t.equal(buildNA(view, host, TARGET_POLICY, small, 0), 0);
-  t.ok(small.every((b) => b === 0xaa), 'untouched');
+  t.ok(
+    small.every((b) => b === 0xaa),
+    'untouched',
+  );
   const exact = new Uint8Array(NA_FRAME_LEN);
   t.equal(buildNA(view, host, TARGET_POLICY, exact, 0), NA_FRAME_LEN, 'exact size fits');
   t.equal(buildNA(tagged, host, TARGET_POLICY, exact, 0), 0, 'a tagged answer needs 4 more');
@@ -184,7 +187,10 @@ t.test('out too small writes nothing and returns 0', async (t) => {
   t.equal(buildNA(view, host, TARGET_POLICY, new Uint8Array(200), -1), 0, 'negative offset');
   t.equal(buildUnsolicitedNA(ip6(TARGET), 0, host, TARGET_POLICY, -1, small, 0), 0);
   t.equal(buildUnsolicitedNA(ip6(TARGET), 0, host, TARGET_POLICY, 5, new Uint8Array(NA_FRAME_LEN), 0), 0);
-  t.ok(small.every((b) => b === 0xaa), 'still untouched');
+  t.ok(
+    small.every((b) => b === 0xaa),
+    'still untouched',
+  );
 });
 
 t.test('writing at a non-zero offset leaves the rest of the buffer alone', async (t) => {
@@ -192,8 +198,14 @@ t.test('writing at a non-zero offset leaves the rest of the buffer alone', async
   const out = new Uint8Array(300).fill(0x5a);
   const n = buildNA(view, host, TARGET_POLICY, out, 101);
   t.equal(n, NA_FRAME_LEN_VLAN);
-  t.ok(out.subarray(0, 101).every((b) => b === 0x5a), 'before');
-  t.ok(out.subarray(101 + n).every((b) => b === 0x5a), 'after');
+  t.ok(
+    out.subarray(0, 101).every((b) => b === 0x5a),
+    'before',
+  );
+  t.ok(
+    out.subarray(101 + n).every((b) => b === 0x5a),
+    'after',
+  );
   const frame = out.subarray(101, 101 + n);
   t.same([...frame], [...build(makeNS({ target: TARGET, vlan: 12 }), TARGET_POLICY)]);
   t.ok(checksumVerifies(out, 101 + 18));

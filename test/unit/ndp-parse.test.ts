@@ -24,7 +24,11 @@ const cases: Case[] = [
   { name: 'DAD probe with nonce', frame: makeNS({ src: '::', options: [{ type: 14, value: NONCE }] }), want: DropReason.None },
   { name: 'one VLAN tag', frame: makeNS({ vlan: 0x2064 }), want: DropReason.None },
   { name: 'VLAN 0 priority tag', frame: makeNS({ vlan: 0 }), want: DropReason.None },
-  { name: 'unknown options are skipped', frame: makeNS({ options: [{ type: 200, value: [9, 9, 9, 9, 9, 9, 9, 9, 9] }] }), want: DropReason.None },
+  {
+    name: 'unknown options are skipped',
+    frame: makeNS({ options: [{ type: 200, value: [9, 9, 9, 9, 9, 9, 9, 9, 9] }] }),
+    want: DropReason.None,
+  },
   { name: 'ethernet padding after the payload', frame: makeNS({ padding: 20 }), want: DropReason.None },
   { name: 'non-zero reserved field is ignored', frame: makeNS({ reserved: 0xffffffff }), want: DropReason.None },
   { name: 'two SLLAOs, both valid', frame: makeNS({ options: [{ type: 1, value: '02:00:00:00:00:02' }] }), want: DropReason.None },
@@ -70,10 +74,18 @@ const cases: Case[] = [
   { name: 'multicast target', frame: makeNS({ target: 'ff02::1:ff00:10' }), want: DropReason.TargetMulticast },
   // BadOptionLength.
   { name: 'option of length 0', frame: makeNS({ options: [{ raw: [14, 0, 1, 2, 3, 4, 5, 6] }] }), want: DropReason.BadOptionLength },
-  { name: 'option past the end', frame: makeNS({ options: [{ type: 14, value: NONCE, lengthUnits: 2 }] }), want: DropReason.BadOptionLength },
+  {
+    name: 'option past the end',
+    frame: makeNS({ options: [{ type: 14, value: NONCE, lengthUnits: 2 }] }),
+    want: DropReason.BadOptionLength,
+  },
   { name: 'one stray byte after the options', frame: makeNS({ options: [{ raw: [14] }] }), want: DropReason.BadOptionLength },
   { name: 'four stray bytes after the options', frame: makeNS({ options: [{ raw: [200, 1, 0, 0] }] }), want: DropReason.BadOptionLength },
-  { name: 'bad option after a good SLLAO', frame: makeNS({ options: [{ raw: [1, 0, 0, 0, 0, 0, 0, 0] }] }), want: DropReason.BadOptionLength },
+  {
+    name: 'bad option after a good SLLAO',
+    frame: makeNS({ options: [{ raw: [1, 0, 0, 0, 0, 0, 0, 0] }] }),
+    want: DropReason.BadOptionLength,
+  },
   // UnspecifiedSource*.
   { name: 'DAD probe to the target itself', frame: makeNS({ src: '::', dst: TARGET }), want: DropReason.UnspecifiedSourceBadDestination },
   { name: 'DAD probe to all-nodes', frame: makeNS({ src: '::', dst: 'ff02::1' }), want: DropReason.UnspecifiedSourceBadDestination },
@@ -88,7 +100,11 @@ const cases: Case[] = [
     frame: makeNS({ sllao: null, ethSrc: '33:33:00:00:00:01' }),
     want: DropReason.BadSourceLinkLayer,
   },
-  { name: 'DAD probe from a group Ethernet source is still defended (answer goes to ff02::1)', frame: makeNS({ src: '::', sllao: null, ethSrc: '03:00:00:00:00:01' }), want: DropReason.None },
+  {
+    name: 'DAD probe from a group Ethernet source is still defended (answer goes to ff02::1)',
+    frame: makeNS({ src: '::', sllao: null, ethSrc: '03:00:00:00:00:01' }),
+    want: DropReason.None,
+  },
   {
     name: 'SLLAO of length 2 (16 bytes)',
     frame: makeNS({ sllao: null, options: [{ type: 1, value: [2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0] }] }),
@@ -116,12 +132,24 @@ const cases: Case[] = [
   { name: 'loopback source, unicast NUD probe', frame: makeNS({ src: '::1', dst: TARGET, sllao: null }), want: DropReason.LoopbackSource },
   { name: 'IPv4-mapped source', frame: makeNS({ src: '::ffff:192.0.2.1' }), want: DropReason.Ipv4MappedSource },
   { name: 'IPv4-mapped source ::ffff:0.0.0.0', frame: makeNS({ src: '::ffff:0.0.0.0' }), want: DropReason.Ipv4MappedSource },
-  { name: 'IPv4-mapped ::ffff:127.0.0.1, unicast', frame: makeNS({ src: '::ffff:127.0.0.1', dst: TARGET }), want: DropReason.Ipv4MappedSource },
+  {
+    name: 'IPv4-mapped ::ffff:127.0.0.1, unicast',
+    frame: makeNS({ src: '::ffff:127.0.0.1', dst: TARGET }),
+    want: DropReason.Ipv4MappedSource,
+  },
   { name: 'loopback destination (target ::1 too)', frame: makeNS({ target: '::1', dst: '::1' }), want: DropReason.LoopbackDestination },
   { name: 'loopback destination, another target', frame: makeNS({ dst: '::1' }), want: DropReason.LoopbackDestination },
   { name: 'interface-local solicited-node group', frame: makeNS({ dst: 'ff01::1:ff00:10' }), want: DropReason.InterfaceLocalDestination },
-  { name: 'interface-local scope with the T flag (ff11::)', frame: makeNS({ dst: 'ff11::1:ff00:10' }), want: DropReason.InterfaceLocalDestination },
-  { name: 'DAD probe to an interface-local group', frame: makeNS({ src: '::', sllao: null, dst: 'ff01::1:ff00:10' }), want: DropReason.InterfaceLocalDestination },
+  {
+    name: 'interface-local scope with the T flag (ff11::)',
+    frame: makeNS({ dst: 'ff11::1:ff00:10' }),
+    want: DropReason.InterfaceLocalDestination,
+  },
+  {
+    name: 'DAD probe to an interface-local group',
+    frame: makeNS({ src: '::', sllao: null, dst: 'ff01::1:ff00:10' }),
+    want: DropReason.InterfaceLocalDestination,
+  },
   { name: 'multicast scope 0 (ff00::)', frame: makeNS({ dst: 'ff00::1:ff00:10' }), want: DropReason.ReservedScopeDestination },
   { name: 'multicast scope 0 with flags (ff30::)', frame: makeNS({ dst: 'ff30::1:ff00:10' }), want: DropReason.ReservedScopeDestination },
   // Near misses the kernel accepts, and so do we.
@@ -130,12 +158,24 @@ const cases: Case[] = [
   { name: 'IPv4-compatible source ::192.0.2.1 (deprecated, not dropped)', frame: makeNS({ src: '::192.0.2.1' }), want: DropReason.None },
   { name: 'IPv4-translated source ::ffff:0:192.0.2.1 (not mapped)', frame: makeNS({ src: '::ffff:0:192.0.2.1' }), want: DropReason.None },
   { name: 'source ::fffe:c000:201 (not mapped)', frame: makeNS({ src: '::fffe:c000:201' }), want: DropReason.None },
-  { name: 'admin-local group ff04::1:ff00:10 is just another group', frame: makeNS({ dst: 'ff04::1:ff00:10' }), want: DropReason.DestinationMismatch },
+  {
+    name: 'admin-local group ff04::1:ff00:10 is just another group',
+    frame: makeNS({ dst: 'ff04::1:ff00:10' }),
+    want: DropReason.DestinationMismatch,
+  },
 
   // Check order: the first failing rule wins.
   { name: 'order: checksum before loopback source', frame: makeNS({ src: '::1', badChecksum: true }), want: DropReason.BadChecksum },
-  { name: 'order: multicast target before loopback destination', frame: makeNS({ target: 'ff02::1', dst: '::1' }), want: DropReason.TargetMulticast },
-  { name: 'order: loopback source before interface-local destination', frame: makeNS({ src: '::1', dst: 'ff01::1:ff00:10' }), want: DropReason.LoopbackSource },
+  {
+    name: 'order: multicast target before loopback destination',
+    frame: makeNS({ target: 'ff02::1', dst: '::1' }),
+    want: DropReason.TargetMulticast,
+  },
+  {
+    name: 'order: loopback source before interface-local destination',
+    frame: makeNS({ src: '::1', dst: 'ff01::1:ff00:10' }),
+    want: DropReason.LoopbackSource,
+  },
   { name: 'order: hop limit before checksum', frame: makeNS({ hopLimit: 1, badChecksum: true }), want: DropReason.BadHopLimit },
   { name: 'order: checksum before code', frame: makeNS({ code: 3, badChecksum: true }), want: DropReason.BadChecksum },
   { name: 'order: type before hop limit', frame: makeNS({ type: 128, hopLimit: 64 }), want: DropReason.NotNS },

@@ -18,8 +18,20 @@ import { Prng } from '../support/prng.js';
 const A = (s: string): Uint8Array => parseIPv6(s);
 function spec(cidr: string, o: Partial<Omit<RouteSpec, 'prefix' | 'length'>> & { dev?: number; via?: string } = {}): RouteSpec {
   const [addr, len] = cidr.split('/');
-  const paths: RoutePath[] = o.paths ? [...o.paths] : o.dev !== undefined ? [{ ifindex: o.dev, gateway: o.via ? A(o.via) : undefined }] : [];
-  return { table: o.table ?? TABLE_MAIN, prefix: A(addr!), length: Number(len ?? 128), metric: o.metric ?? 1024, type: o.type ?? RouteType.UNICAST, paths, nhid: o.nhid };
+  const paths: RoutePath[] = o.paths
+    ? [...o.paths]
+    : o.dev !== undefined
+      ? [{ ifindex: o.dev, gateway: o.via ? A(o.via) : undefined }]
+      : [];
+  return {
+    table: o.table ?? TABLE_MAIN,
+    prefix: A(addr!),
+    length: Number(len ?? 128),
+    metric: o.metric ?? 1024,
+    type: o.type ?? RouteType.UNICAST,
+    paths,
+    nhid: o.nhid,
+  };
 }
 const at = (tb: RouteTable, a: string): string => {
   const r = tb.lookup(A(a), 0);
@@ -83,7 +95,14 @@ t.test('throw goes on to the next table; the other types stop there', async (t) 
 t.test('paths: multipath, merge, replace, partial delete', async (t) => {
   const tb = new RouteTable();
   const p = '2001:db8:f::/48';
-  tb.add(spec(p, { paths: [{ ifindex: DOCKER, gateway: A('fe80::1') }, { ifindex: 6, gateway: A('fe80::2') }] }));
+  tb.add(
+    spec(p, {
+      paths: [
+        { ifindex: DOCKER, gateway: A('fe80::1') },
+        { ifindex: 6, gateway: A('fe80::2') },
+      ],
+    }),
+  );
   t.equal(routesAway(tb, A('2001:db8:f::1'), 0, UPLINK), 'elsewhere', 'both paths away from the uplink');
   tb.add(spec(p, { dev: UPLINK, via: '2001:db8:a::1' }), false);
   t.equal(tb.size, 1, 'merged into the same route');
@@ -150,7 +169,19 @@ interface RefRoute {
   type: number;
   paths: RoutePath[];
 }
-const RANK = [RouteType.LOCAL, RouteType.ANYCAST, RouteType.BLACKHOLE, RouteType.UNREACHABLE, RouteType.PROHIBIT, RouteType.MULTICAST, RouteType.BROADCAST, RouteType.UNSPEC, RouteType.THROW, 99, RouteType.UNICAST];
+const RANK = [
+  RouteType.LOCAL,
+  RouteType.ANYCAST,
+  RouteType.BLACKHOLE,
+  RouteType.UNREACHABLE,
+  RouteType.PROHIBIT,
+  RouteType.MULTICAST,
+  RouteType.BROADCAST,
+  RouteType.UNSPEC,
+  RouteType.THROW,
+  99,
+  RouteType.UNICAST,
+];
 const rank = (type: number): number => {
   const i = RANK.indexOf(type as (typeof RANK)[number]);
   return i < 0 ? 9 : i;
@@ -165,17 +196,28 @@ function covers(r: RefRoute, a: Uint8Array): boolean {
   return true;
 }
 const sameKey = (r: RefRoute, s: RouteSpec, withType: boolean): boolean =>
-  r.table === s.table && r.length === s.length && r.metric === s.metric && (!withType || r.type === s.type) &&
+  r.table === s.table &&
+  r.length === s.length &&
+  r.metric === s.metric &&
+  (!withType || r.type === s.type) &&
   Buffer.compare(r.prefix, maskedCopy(s.prefix, s.length)) === 0;
 const samePath = (a: RoutePath, b: RoutePath): boolean =>
-  a.ifindex === b.ifindex && (a.gateway === undefined ? b.gateway === undefined : b.gateway !== undefined && Buffer.compare(a.gateway, b.gateway) === 0);
+  a.ifindex === b.ifindex &&
+  (a.gateway === undefined ? b.gateway === undefined : b.gateway !== undefined && Buffer.compare(a.gateway, b.gateway) === 0);
 
 class Reference {
   routes: RefRoute[] = [];
   add(s: RouteSpec, replace: boolean): void {
     if (replace) this.routes = this.routes.filter((r) => !sameKey(r, s, false));
     const r = this.routes.find((x) => sameKey(x, s, true));
-    const target = r ?? { table: s.table, prefix: maskedCopy(s.prefix, s.length), length: s.length, metric: s.metric, type: s.type, paths: [] };
+    const target = r ?? {
+      table: s.table,
+      prefix: maskedCopy(s.prefix, s.length),
+      length: s.length,
+      metric: s.metric,
+      type: s.type,
+      paths: [],
+    };
     for (const p of s.paths) if (!target.paths.some((q) => samePath(p, q))) target.paths.push(p);
     if (!r) this.routes.push(target);
   }
@@ -203,15 +245,22 @@ class Reference {
     return undefined;
   }
 }
-const refLine = (r: RefRoute | undefined): string =>
-  r === undefined
-    ? 'none'
-    : formatRoute({ ...r, oifs: [], nhid: undefined } as Route);
+const refLine = (r: RefRoute | undefined): string => (r === undefined ? 'none' : formatRoute({ ...r, oifs: [], nhid: undefined } as Route));
 
 t.test('random operations agree with a linear reference', async (t) => {
   const prng = new Prng(0x7ab1e);
   const bases = ['2001:db8::', '2001:db8:a::', '2001:db8:a:0:8000::', 'fe80::', '::'].map(A);
-  const types = [RouteType.UNICAST, RouteType.UNICAST, RouteType.UNICAST, RouteType.UNICAST, RouteType.LOCAL, RouteType.BLACKHOLE, RouteType.UNREACHABLE, RouteType.PROHIBIT, RouteType.THROW];
+  const types = [
+    RouteType.UNICAST,
+    RouteType.UNICAST,
+    RouteType.UNICAST,
+    RouteType.UNICAST,
+    RouteType.LOCAL,
+    RouteType.BLACKHOLE,
+    RouteType.UNREACHABLE,
+    RouteType.PROHIBIT,
+    RouteType.THROW,
+  ];
   const randomAddr = (): Uint8Array => {
     const a = Uint8Array.from(prng.pick(bases));
     // Random bits after a random point, so addresses land inside and beside the prefixes.
@@ -222,7 +271,8 @@ t.test('random operations agree with a linear reference', async (t) => {
   const randomSpec = (): RouteSpec => {
     const n = prng.int(3);
     const paths: RoutePath[] = [];
-    for (let i = 0; i < n; i++) paths.push({ ifindex: 1 + prng.int(5), gateway: prng.chance(0.3) ? A(`fe80::${1 + prng.int(3)}`) : undefined });
+    for (let i = 0; i < n; i++)
+      paths.push({ ifindex: 1 + prng.int(5), gateway: prng.chance(0.3) ? A(`fe80::${1 + prng.int(3)}`) : undefined });
     return {
       table: prng.pick([TABLE_MAIN, TABLE_MAIN, TABLE_LOCAL, 100]),
       prefix: randomAddr(),
@@ -247,9 +297,7 @@ t.test('random operations agree with a linear reference', async (t) => {
     } else if (op < 9 && ref.routes.length > 0) {
       // Remove an existing route (all of it or some paths), or sometimes a random one.
       const r = prng.pick(ref.routes);
-      const s: RouteSpec = prng.chance(0.8)
-        ? { ...r, paths: prng.chance(0.5) ? [] : r.paths.slice(0, 1) }
-        : randomSpec();
+      const s: RouteSpec = prng.chance(0.8) ? { ...r, paths: prng.chance(0.5) ? [] : r.paths.slice(0, 1) } : randomSpec();
       t.equal(tb.remove(s), ref.remove(s), `round ${round}: remove result`) || mismatches++;
     } else {
       const s = randomSpec();

@@ -101,7 +101,11 @@ t.test('notifications of the captured changes', async (t) => {
   t.equal(bh.flags & NLM_F_MULTI, 0, 'a notification is not part of a dump');
   t.equal(show(bh), 'new t6 2001:db8:b::/48 table 254 metric 1024 1');
   const mp = one('add-multipath');
-  t.equal(show(mp), `new t1 2001:db8:f::/48 table 254 metric 1024 ${ETH0}@2001:db8:a::1,${DOCKER0}@fe80::1`, 'RTA_MULTIPATH: both nexthops');
+  t.equal(
+    show(mp),
+    `new t1 2001:db8:f::/48 table 254 metric 1024 ${ETH0}@2001:db8:a::1,${DOCKER0}@fe80::1`,
+    'RTA_MULTIPATH: both nexthops',
+  );
   t.equal(one('add-table-100').table, 100, 'rtm_table');
   t.equal(one('add-table-1000').table, 1000, 'RTA_TABLE for ids above 255');
   t.equal(one('add-metric-2048').metric, 2048, 'RTA_PRIORITY');
@@ -177,7 +181,8 @@ const u32 = (v: number): Uint8Array => {
 };
 const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts));
 const DST = parseIPv6('2001:db8:1::');
-const good = (): Uint8Array => msg(RTM_NEWROUTE, 0, cat(rtmsg(48), attr(RTA_DST, DST), attr(RTA_OIF, u32(4)), attr(RTA_PRIORITY, u32(1024))));
+const good = (): Uint8Array =>
+  msg(RTM_NEWROUTE, 0, cat(rtmsg(48), attr(RTA_DST, DST), attr(RTA_OIF, u32(4)), attr(RTA_PRIORITY, u32(1024))));
 
 t.test('a hand-made good message parses', async (t) => {
   const r = parseNetlink(good(), 0, undefined, LE);
@@ -186,7 +191,10 @@ t.test('a hand-made good message parses', async (t) => {
   const errAck = msg(NLMSG_ERROR, 0, cat(u32(-16 >>> 0), new Uint8Array(16)));
   const done = msg(NLMSG_DONE, NLM_F_MULTI, u32(0));
   const r2 = parseNetlink(cat(errAck, done, good()), 0, undefined, LE);
-  t.same(r2.messages.map((m) => m.kind), ['error', 'done', 'route']);
+  t.same(
+    r2.messages.map((m) => m.kind),
+    ['error', 'done', 'route'],
+  );
   t.equal((r2.messages[0] as { errno: number }).errno, 16, 'EBUSY as a positive errno');
 });
 
@@ -202,7 +210,11 @@ t.test('malformed messages are skipped and counted, never thrown', async (t) => 
     ['RTA_OIF of 2 bytes', msg(RTM_NEWROUTE, 0, cat(rtmsg(48), attr(RTA_OIF, new Uint8Array(2)))), 0],
     ['dst_len 129', msg(RTM_NEWROUTE, 0, cat(rtmsg(129), attr(RTA_DST, DST))), 0],
     ['rtnh_len 4', msg(RTM_NEWROUTE, 0, cat(rtmsg(48), attr(RTA_MULTIPATH, Uint8Array.from([4, 0, 0, 0, 1, 0, 0, 0])))), 0],
-    ['rtnh_len past RTA_MULTIPATH', msg(RTM_NEWROUTE, 0, cat(rtmsg(48), attr(RTA_MULTIPATH, Uint8Array.from([16, 0, 0, 0, 1, 0, 0, 0])))), 0],
+    [
+      'rtnh_len past RTA_MULTIPATH',
+      msg(RTM_NEWROUTE, 0, cat(rtmsg(48), attr(RTA_MULTIPATH, Uint8Array.from([16, 0, 0, 0, 1, 0, 0, 0])))),
+      0,
+    ],
     ['error message without its errno', msg(NLMSG_ERROR, 0, new Uint8Array(2)), 0],
     ['trailing bytes after a good message', cat(good(), new Uint8Array(8)), 1],
   ];

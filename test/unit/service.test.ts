@@ -56,8 +56,14 @@ t.test('scope: Docker addresses inside the on-link prefix when no answer rule is
   t.equal(s.dockerVerdict(parseAddress('ff02::1')), 'not-unicast');
   t.equal(s.dockerVerdict(parseAddress('::1')), 'not-unicast');
   const sel = dockerSet(s, container('web1', '2001:db8:a::8000:1'), container('far', '2001:db8:b::1'));
-  t.same(sel.rules.map((r) => r.text), ['2001:db8:a::8000:1/128']);
-  t.same(sel.skipped.map((x) => `${x.containerName} ${x.reason}`), ['far outside-on-link']);
+  t.same(
+    sel.rules.map((r) => r.text),
+    ['2001:db8:a::8000:1/128'],
+  );
+  t.same(
+    sel.skipped.map((x) => `${x.containerName} ${x.reason}`),
+    ['far outside-on-link'],
+  );
 });
 
 t.test('scope: with answer rules, only inside them; exclusions win; a reload re-admits', async (t) => {
@@ -142,8 +148,16 @@ t.test('responder: one batch in, every answer out in one send, counted', async (
   r.handleBatch(batchOf(ns));
   t.equal(sends, 1, 'one send for the batch');
   t.equal(sink.frames.length, 2, 'two answers');
-  t.same(checkAnswer(ns[0]!, sink.frames[0]!, { mac: host.mac, sourcePolicy: 'target', override: false, router: false }), [], 'a prefix-only answer: O=0');
-  t.same(checkAnswer(ns[2]!, sink.frames[1]!, { mac: host.mac, sourcePolicy: 'target', override: true, router: false }), [], 'DAD for an exact address defended, O=1');
+  t.same(
+    checkAnswer(ns[0]!, sink.frames[0]!, { mac: host.mac, sourcePolicy: 'target', override: false, router: false }),
+    [],
+    'a prefix-only answer: O=0',
+  );
+  t.same(
+    checkAnswer(ns[2]!, sink.frames[1]!, { mac: host.mac, sourcePolicy: 'target', override: true, router: false }),
+    [],
+    'DAD for an exact address defended, O=1',
+  );
   const c = r.counters.snapshot();
   t.same(c.answeredByKind, { answer: 1, 'dad-defence': 1 });
   t.same(c.drops, { excluded: 1, 'bad-hop-limit': 1, 'from-self': 1 });
@@ -177,14 +191,19 @@ t.test('announcer: three unsolicited NAs a second apart, none after the address 
 
 t.test('rules that cannot be meant are refused; doubtful ones warned about', async (t) => {
   const src = { kind: 'static', flag: '--prefix' } as const;
-  t.throws(() => strictRule('2003:ab11::8000/66', Action.Answer, src), { message: /host bits set beyond \/66; the prefix is 2003:ab11::\/66/ });
+  t.throws(() => strictRule('2003:ab11::8000/66', Action.Answer, src), {
+    message: /host bits set beyond \/66; the prefix is 2003:ab11::\/66/,
+  });
   t.equal(strictRule('2003:ab11:0:0:8000::/66', Action.Answer, src).text, '2003:ab11:0:0:8000::/66');
   for (const bad of ['::/0', 'ff02::/16', 'fe80::/64', 'fe80::1', '::1', '::', '8000::/1', '::/1', 'ff02::1:ff00:1']) {
     t.throws(() => strictRule(bad, Action.Answer, src), `${bad} is refused`);
   }
   t.equal(ruleProblem(parseAddress('2001:db8::'), 32), undefined);
   const onLink = onLinkPrefixes({ addresses: [uplinkAddr('2001:db8:a::2', 64)] });
-  const w = ruleWarnings([prefix('2001:db8:a:0:8000::/66'), prefix('2001:db8:a:0:8000::/66'), prefix('2001:db8:ff::/64'), exclude('2001:db8:ff::/80')], onLink);
+  const w = ruleWarnings(
+    [prefix('2001:db8:a:0:8000::/66'), prefix('2001:db8:a:0:8000::/66'), prefix('2001:db8:ff::/64'), exclude('2001:db8:ff::/80')],
+    onLink,
+  );
   t.equal(w.length, 2);
   t.match(w[0], /duplicate rule answer 2001:db8:a:0:8000::\/66/);
   t.match(w[1], /1 answer rule\(s\) lie outside every on-link prefix .*2001:db8:ff::\/64/);

@@ -60,9 +60,24 @@ t.test('same prefix: host beats everything, exclude beats answer, else first com
   const s = answer('2001:db8::10', ADDR);
   const x = exclude('2001:db8::10');
   const h = exclude('2001:db8::10', HOST);
-  orders.push([['docker', d], ['static', s], ['static', x], ['host', h]]);
-  orders.push([['host', h], ['static', x], ['static', s], ['docker', d]]);
-  orders.push([['static', x], ['docker', d], ['host', h], ['static', s]]);
+  orders.push([
+    ['docker', d],
+    ['static', s],
+    ['static', x],
+    ['host', h],
+  ]);
+  orders.push([
+    ['host', h],
+    ['static', x],
+    ['static', s],
+    ['docker', d],
+  ]);
+  orders.push([
+    ['static', x],
+    ['docker', d],
+    ['host', h],
+    ['static', s],
+  ]);
   for (const order of orders) {
     const table = new TargetTable();
     for (const [g, r] of order) table.addRules(g, [r]);
@@ -173,11 +188,13 @@ t.test('bad input throws and leaves the table as it was', async (t) => {
     t.throws(() => table.addRules('docker', [answer('2001:db8::3', docker('c')), bad]), re);
   }
   t.throws(() => table.replaceGroup('', [good]), /group name/);
-  t.throws(() =>
-    table.removeRules('docker', () => {
-      throw new Error('boom');
-    }),
-  /boom/);
+  t.throws(
+    () =>
+      table.removeRules('docker', () => {
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
   t.equal(table.size, 1);
   t.equal(table.match(A('2001:db8::1'), 0), good);
   t.equal(table.match(A('2001:db8::2'), 0), undefined);
@@ -405,9 +422,18 @@ t.test('seeded random operations agree with a linear reference over rules', asyn
       for (const r of change.added) if (table.match(r.prefix, 0) !== r) bad++;
       prevAnswered = answered;
       const exact = [...table.exactAnswers()].map((r) => formatAddress(r.prefix)).sort();
-      if (exact.join() !== [...answered].sort().join()) { bad++; if (bad < 3) t.fail(`exact ${exact} vs ${[...answered].sort()}`); }
-      if (table.answerPrefixCount() !== ref.answerPrefixCount()) { bad++; if (bad < 3) t.fail(`prefixes ${table.answerPrefixCount()} vs ${ref.answerPrefixCount()}`); }
-      if (table.size !== ref.entries.length) { bad++; if (bad < 3) t.fail(`size ${table.size} vs ${ref.entries.length}`); }
+      if (exact.join() !== [...answered].sort().join()) {
+        bad++;
+        if (bad < 3) t.fail(`exact ${exact} vs ${[...answered].sort()}`);
+      }
+      if (table.answerPrefixCount() !== ref.answerPrefixCount()) {
+        bad++;
+        if (bad < 3) t.fail(`prefixes ${table.answerPrefixCount()} vs ${ref.answerPrefixCount()}`);
+      }
+      if (table.size !== ref.entries.length) {
+        bad++;
+        if (bad < 3) t.fail(`size ${table.size} vs ${ref.entries.length}`);
+      }
       if (table.groupSize(group) !== ref.entries.filter((e) => e.group === group).length) bad++;
     }
     t.equal(bad, 0, `seed ${seed}: ${checks} matches, every change report, exactAnswers and counts agree`);

@@ -15,6 +15,10 @@ t.test('synthetic NS and DAD probe are valid NS by the reference validator', asy
 });
 
 t.test('warmUp runs the decision path and answers', async (t) => {
-  const ms = warmUp({ ifname: 'w0', mac: mac('02:00:00:00:00:09'), linkLocal: ip6('fe80::9') }, { sourcePolicy: 'target', router: false, override: true }, 2000);
+  const ms = warmUp(
+    { ifname: 'w0', mac: mac('02:00:00:00:00:09'), linkLocal: ip6('fe80::9') },
+    { sourcePolicy: 'target', router: false, override: true },
+    2000,
+  );
   t.ok(ms >= 0 && ms < 5000, `took ${ms.toFixed(1)} ms`);
 });

@@ -23,7 +23,9 @@ serveJsonLines(async (req) => {
       return { statusLine: r.text.split('\r\n')[0] ?? '', closedByServer: r.closedByServer };
     }
     case 'fuzz':
-      return { ...(await runHttpFuzz({ host, port, seed: Number(req['seed']), count: Number(req['count']), concurrency: 8, timeoutMs: 20_000 })) };
+      return {
+        ...(await runHttpFuzz({ host, port, seed: Number(req['seed']), count: Number(req['count']), concurrency: 8, timeoutMs: 20_000 })),
+      };
     default:
       throw new Error(`unknown op ${String(req['op'])}`);
   }

@@ -65,7 +65,15 @@ function key(table: number, type: string, prefix: string, metric: number, devs: 
 function listMonitor(m: RouteMonitor): string[] {
   const names = ifnames();
   return [...m.table.routes()]
-    .map((r) => key(r.table, TYPES[r.type] ?? String(r.type), `${formatIPv6(r.prefix)}/${r.length}`, r.metric, r.oifs.map((i) => names.get(i) ?? String(i))))
+    .map((r) =>
+      key(
+        r.table,
+        TYPES[r.type] ?? String(r.type),
+        `${formatIPv6(r.prefix)}/${r.length}`,
+        r.metric,
+        r.oifs.map((i) => names.get(i) ?? String(i)),
+      ),
+    )
     .sort();
 }
 
@@ -104,7 +112,9 @@ function routeLine(r: Route | undefined): string | null {
 
 function runIp(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('ip', args, { timeout: 10_000 }, (err, _o, stderr) => (err ? reject(new Error(`ip ${args.join(' ')}: ${stderr || err.message}`)) : resolve()));
+    execFile('ip', args, { timeout: 10_000 }, (err, _o, stderr) =>
+      err ? reject(new Error(`ip ${args.join(' ')}: ${stderr || err.message}`)) : resolve(),
+    );
   });
 }
 
@@ -177,7 +187,9 @@ serveJsonLines(async (req) => {
         execFileSync('ip', ['-6', '-batch', '-'], { input, timeout: 60_000 });
       } else {
         await new Promise<void>((resolve, reject) => {
-          const c = execFile('ip', ['-6', '-batch', '-'], { timeout: 60_000 }, (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve()));
+          const c = execFile('ip', ['-6', '-batch', '-'], { timeout: 60_000 }, (err, _o, stderr) =>
+            err ? reject(new Error(stderr || err.message)) : resolve(),
+          );
           c.stdin!.end(input);
         });
       }
@@ -253,7 +265,9 @@ serveJsonLines(async (req) => {
       const { m } = get(h);
       const names = ifnames();
       const uplinkName = names.get(Number(req['uplink']))!;
-      const { table, ifindex } = routeTableFromIpJson(execFileSync('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { maxBuffer: 64 << 20 }).toString());
+      const { table, ifindex } = routeTableFromIpJson(
+        execFileSync('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { maxBuffer: 64 << 20 }).toString(),
+      );
       const offUplink = ifindex.get(uplinkName) ?? -1;
       const routes = [...m.table.routes()];
       const q = new Uint8Array(16);
