@@ -234,6 +234,14 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min: num
   return v;
 }
 
+/**
+ * A pending state-change record as one number (no object per group: a million joins at start):
+ * record type x 256 + transmissions left (robustness is at most a few).
+ */
+const pendingOf = (type: number, left: number): number => type * 256 + Math.min(left, 255);
+const pendingType = (p: number): number => p >>> 8;
+const pendingLeft = (p: number): number => p & 0xff;
+
 /** Frames handed to one backend.send call. */
 const FRAMES_PER_SEND = 32;
 
@@ -285,8 +293,8 @@ export class MembershipManager {
   readonly #delta = new Map<number, number>();
   #allMulti = false;
 
-  /** Pending state-change retransmissions: key -> record type and transmissions left. */
-  readonly #pending = new Map<number, { type: number; left: number }>();
+  /** Pending state-change retransmissions: key -> record type and transmissions left (pendingOf). */
+  readonly #pending = new Map<number, number>();
   #syncTimer: unknown;
   #retransmitTimer: unknown;
   readonly #vlans = new Map<number, VlanState>();
@@ -383,8 +391,15 @@ export class MembershipManager {
 
   /** Read the whole table once (at start): every group is a join. */
   #readAll(): number[] {
-    for (const r of this.#table.exactAnswers()) if (r.length === 128) this.#bump(r.prefix, 1);
-    return this.#applyDelta().joined;
+    const groups = this.#groups;
+    for (const r of this.#table.exactAnswers()) {
+      if (r.length !== 128) continue;
+      const p = r.prefix;
+      const key = (p[13]! << 16) | (p[14]! << 8) | p[15]!;
+      groups.set(key, (groups.get(key) ?? 0) + 1);
+      this.#addresses++;
+    }
+    return [...groups.keys()];
   }
 
   /** Fold the pending deltas into the group counts; returns the groups that appeared and went. */
@@ -463,10 +478,10 @@ export class MembershipManager {
     }
     if (!this.mld || (joined.length === 0 && left.length === 0)) return;
     // State change records (RFC 3810 section 6.1), merged with any not yet fully retransmitted.
-    for (const k of joined) this.#pending.set(k, { type: MLD2_CHANGE_TO_EXCLUDE, left: this.#robustness });
+    for (const k of joined) this.#pending.set(k, pendingOf(MLD2_CHANGE_TO_EXCLUDE, this.#robustness));
     if (left.length > 0) {
       const gone = new Set(left);
-      for (const k of left) this.#pending.set(k, { type: MLD2_CHANGE_TO_INCLUDE, left: this.#robustness });
+      for (const k of left) this.#pending.set(k, pendingOf(MLD2_CHANGE_TO_INCLUDE, this.#robustness));
       for (const [slot, v] of this.#groupDue) if (gone.has(v.key)) this.#groupDue.delete(slot);
     }
     this.#transmitPending(joined.length === 0 ? left : left.length === 0 ? joined : [...joined, ...left]);
@@ -486,9 +501,10 @@ export class MembershipManager {
   #transmitPending(only?: readonly number[]): void {
     const toEx: number[] = [];
     const toIn: number[] = [];
-    const take = (k: number, p: { type: number; left: number }): void => {
-      (p.type === MLD2_CHANGE_TO_EXCLUDE ? toEx : toIn).push(k);
-      if (--p.left <= 0) this.#pending.delete(k);
+    const take = (k: number, p: number): void => {
+      (pendingType(p) === MLD2_CHANGE_TO_EXCLUDE ? toEx : toIn).push(k);
+      if (pendingLeft(p) <= 1) this.#pending.delete(k);
+      else this.#pending.set(k, p - 1);
     };
     if (only === undefined) for (const [k, p] of this.#pending) take(k, p);
     else

@@ -77,31 +77,39 @@ export function makeRule(text: string, action: Action, source: RuleSource): Rule
 }
 
 /**
- * A /128 rule for bulk sources (a million-line `--address-file`): its prefix is a view into one
- * shared buffer and its text is only formatted when something reads it (explain, logs), which
- * keeps loading fast and small.
+ * A /128 rule for bulk sources (a million-line `--address-file`): its address stays in one shared
+ * buffer (`prefix` is a fresh view of it at each read, so a rule holds no typed array of its
+ * own), and its text is only formatted when something reads it (explain, logs). This keeps
+ * loading fast and small. Nothing on the packet path reads `prefix` (the table keeps its own
+ * copy of every key).
  */
 class AddressRule implements Rule {
-  readonly length = 128;
   #text: string | undefined;
   constructor(
-    readonly prefix: Uint8Array,
+    private readonly buf: Uint8Array,
+    private readonly off: number,
     readonly action: Action,
     readonly source: RuleSource,
   ) {}
+  get length(): number {
+    return 128;
+  }
+  get prefix(): Uint8Array {
+    return this.buf.subarray(this.off, this.off + 16);
+  }
   get text(): string {
-    return (this.#text ??= `${formatAddress(this.prefix, 0)}/128`);
+    return (this.#text ??= `${formatAddress(this.buf, this.off)}/128`);
   }
 }
 
 /**
  * /128 rules for `count` addresses stored back to back (16 bytes each) in `addresses`; the rules
- * keep views into it.
+ * read their addresses from it, so it must not change afterwards.
  */
 export function makeAddressRules(addresses: Uint8Array, count: number, action: Action, source: RuleSource): Rule[] {
   if (addresses.length < count * 16) throw new RangeError(`makeAddressRules: ${count} addresses need ${count * 16} bytes`);
   const rules: Rule[] = new Array(count);
-  for (let i = 0; i < count; i++) rules[i] = new AddressRule(addresses.subarray(i * 16, i * 16 + 16), action, source);
+  for (let i = 0; i < count; i++) rules[i] = new AddressRule(addresses, i * 16, action, source);
   return rules;
 }
 
@@ -148,29 +156,30 @@ const SOURCE_KINDS = new Set(['static', 'docker', 'host']);
 /** @throws Error describing what is wrong with `r`. */
 function checkRule(r: Rule, where: string): void {
   if (typeof r !== 'object' || r === null) throw new Error(`${where}: a rule must be an object`);
-  const what = typeof r.text === 'string' ? `rule '${r.text}'` : 'rule';
+  // Named only in an error: reading `text` would format the lazy text of every bulk rule.
+  const what = (): string => (typeof r.text === 'string' ? `rule '${r.text}'` : 'rule');
   if (!(r.prefix instanceof Uint8Array) || r.prefix.length !== 16) {
-    throw new Error(`${where}: ${what}: prefix must be a 16-byte Uint8Array`);
+    throw new Error(`${where}: ${what()}: prefix must be a 16-byte Uint8Array`);
   }
   if (!Number.isInteger(r.length) || r.length < 0 || r.length > 128) {
-    throw new Error(`${where}: ${what}: prefix length ${r.length} is out of range 0..128`);
+    throw new Error(`${where}: ${what()}: prefix length ${r.length} is out of range 0..128`);
   }
   for (let i = 0; i < 16; i++) {
     const bits = r.length - 8 * i;
     if (bits >= 8) continue;
     const hostMask = bits <= 0 ? 0xff : 0xff >> bits;
-    if ((r.prefix[i]! & hostMask) !== 0) throw new Error(`${where}: ${what}: bits set beyond /${r.length}`);
+    if ((r.prefix[i]! & hostMask) !== 0) throw new Error(`${where}: ${what()}: bits set beyond /${r.length}`);
   }
   if (r.action !== Action.Answer && r.action !== Action.Exclude) {
-    throw new Error(`${where}: ${what}: unknown action ${String(r.action)}`);
+    throw new Error(`${where}: ${what()}: unknown action ${String(r.action)}`);
   }
   if (typeof r.source !== 'object' || r.source === null || !SOURCE_KINDS.has(r.source.kind)) {
-    throw new Error(`${where}: ${what}: source must be { kind: 'static' | 'docker' | 'host', ... }`);
+    throw new Error(`${where}: ${what()}: source must be { kind: 'static' | 'docker' | 'host', ... }`);
   }
   if (r.source.kind === 'host' && r.action !== Action.Exclude) {
-    throw new Error(`${where}: ${what}: a 'host' rule must be Action.Exclude (own addresses are never answered)`);
+    throw new Error(`${where}: ${what()}: a 'host' rule must be Action.Exclude (own addresses are never answered)`);
   }
-  if (typeof r.text !== 'string') throw new Error(`${where}: rule: text must be a string`);
+  if (!(r instanceof AddressRule) && typeof r.text !== 'string') throw new Error(`${where}: rule: text must be a string`);
 }
 
 /** A group's rules at one prefix: one rule (the usual case) or several with different identities. */
