@@ -203,6 +203,14 @@ function groupOf(key: number): Uint8Array {
   return g;
 }
 
+/** Write the solicited-node group of `key` into `g` (16 bytes). */
+function setGroup(g: Uint8Array, key: number): void {
+  g.set(SOLICITED_NODE_PREFIX);
+  g[13] = (key >>> 16) & 0xff;
+  g[14] = (key >>> 8) & 0xff;
+  g[15] = key & 0xff;
+}
+
 function macOf(key: number): Uint8Array {
   return Uint8Array.of(0x33, 0x33, 0xff, (key >>> 16) & 0xff, (key >>> 8) & 0xff, key & 0xff);
 }
@@ -315,6 +323,8 @@ export class MembershipManager {
 
   // Report frames are built here and sent FRAMES_PER_SEND at a time.
   readonly #out: Uint8Array;
+  /** perReport group buffers for #sendRecords. */
+  readonly #groupBufs: Uint8Array[];
   readonly #offsets = new Uint32Array(FRAMES_PER_SEND);
   readonly #lengths = new Uint32Array(FRAMES_PER_SEND);
 
@@ -345,6 +355,7 @@ export class MembershipManager {
     this.#minFullMs = positiveInt('minFullReportIntervalMs', opts.minFullReportIntervalMs, 1000, 0);
     const mtu = positiveInt('mtu', opts.mtu, 1500, 1280);
     this.#perReport = mldv2ReportMaxGroups(mtu);
+    this.#groupBufs = Array.from({ length: this.#perReport }, () => new Uint8Array(16));
     this.#vlanTci = opts.vlanTci ?? -1;
     const served = opts.servedVlans ?? new Set<number>();
     for (const v of served) {
@@ -729,9 +740,14 @@ export class MembershipManager {
   #sendRecords(keys: readonly number[], recordType: number, vlanTci: number): number {
     const host = this.#host;
     const per = this.#perReport;
-    return this.#sendFrames(Math.ceil(keys.length / per), 'MLDv2 report', (i, off) =>
-      buildMldv2Report(this.#out, off, host.mac, host.linkLocal, keys.slice(i * per, (i + 1) * per).map(groupOf), recordType, vlanTci),
-    );
+    // One set of group buffers, refilled for each report (the builder copies them into the
+    // frame): a million-group report round allocates nothing per group.
+    const bufs = this.#groupBufs;
+    return this.#sendFrames(Math.ceil(keys.length / per), 'MLDv2 report', (i, off) => {
+      const n = Math.min(per, keys.length - i * per);
+      for (let j = 0; j < n; j++) setGroup(bufs[j]!, keys[i * per + j]!);
+      return buildMldv2Report(this.#out, off, host.mac, host.linkLocal, n === per ? bufs : bufs.slice(0, n), recordType, vlanTci);
+    });
   }
 
   /** One MLDv1 report (or done, when `done`) per key. Returns frames accepted. */
