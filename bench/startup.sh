@@ -38,6 +38,7 @@ for n in "${list[@]}"; do
   [ -s "$f" ] || bench/build/gen-addrs --prefix 2001:db8:77:0:0:0:0:0 --len 64 --count "$n" >"$f"
   for ((r = 1; r <= runs; r++)); do
     log="bench/build/startup-$n-$r.log"
+    rm -f "$log" # else the wait below could see the last run's `ready`
     t0=$(date +%s%N)
     ip netns exec "$ns" node dist/src/cli.js run --interface v-host --address-file "$f" "${extra[@]}" >"$log" 2>&1 &
     pid=$!
