@@ -3,7 +3,9 @@
 # exact addresses, in a namespace of its own (a veth pair, both ends inside it).
 #
 # Usage: bash bench/startup.sh [--sizes 1,100000,1000000] [--runs 3] [-- extra run flags]
-# Prints one JSON line per run: {size, runs, readyMs, rssMB (VmRSS after ready), hwmMB (VmHWM)}.
+# Prints one JSON line per run: {size, run, readyMs (spawn to the `ready` log line), cpuMs (user +
+# system CPU of the process at ready: less sensitive to a loaded machine), rssMB (VmRSS 0.5 s after
+# ready), hwmMB (VmHWM), load}. NDPR_CLI picks another build (default dist/src/cli.js).
 # Needs root, gcc (builds bench/gen-addrs.c into bench/build/) and dist/ (npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,12 +42,16 @@ for n in "${list[@]}"; do
     log="bench/build/startup-$n-$r.log"
     rm -f "$log" # else the wait below could see the last run's `ready`
     t0=$(date +%s%N)
-    ip netns exec "$ns" node dist/src/cli.js run --interface v-host --address-file "$f" "${extra[@]}" >"$log" 2>&1 &
+    ip netns exec "$ns" node "${NDPR_CLI:-dist/src/cli.js}" run --interface v-host --address-file "$f" "${extra[@]}" >"$log" 2>&1 &
     pid=$!
     ready=""
     # Bounded wait: 120 s.
     for ((i = 0; i < 12000; i++)); do
-      if grep -q '"msg":"ready"' "$log" 2>/dev/null; then ready=$(date +%s%N); break; fi
+      if grep -q '"msg":"ready"' "$log" 2>/dev/null; then
+        ready=$(date +%s%N)
+        cpu=$(awk '{print $14 + $15}' /proc/$pid/stat)
+        break
+      fi
       if ! kill -0 "$pid" 2>/dev/null; then break; fi
       sleep 0.01
     done
@@ -55,6 +61,6 @@ for n in "${list[@]}"; do
     rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
     hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
     kill -INT "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-    echo "{\"size\":$n,\"run\":$r,\"readyMs\":$(((ready - t0) / 1000000)),\"rssMB\":$((rss / 1024)),\"hwmMB\":$((hwm / 1024)),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+    echo "{\"size\":$n,\"run\":$r,\"readyMs\":$(((ready - t0) / 1000000)),\"cpuMs\":$((cpu * 1000 / $(getconf CLK_TCK))),\"rssMB\":$((rss / 1024)),\"hwmMB\":$((hwm / 1024)),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
   done
 done
