@@ -317,12 +317,13 @@ export function ruleWarnings(rules: readonly Rule[], onLink: readonly OnLinkPref
   let outside = 0;
   let example: Rule | undefined;
   for (const r of rules) {
-    const bits = seen.get(r.prefix, 0, r.length) ?? 0;
+    const prefix = r.prefix;
+    const bits = seen.get(prefix, 0, r.length) ?? 0;
     const bit = 1 << r.action;
     if ((bits & bit) !== 0) out.push(`duplicate rule ${r.action === Action.Answer ? 'answer' : 'exclude'} ${r.text}`);
-    else seen.insert(r.prefix, 0, r.length, bits | bit);
+    else seen.insert(prefix, 0, r.length, bits | bit);
     if (r.action !== Action.Answer || onLink.length === 0) continue;
-    if (!onLink.some((p) => p.prefixLength <= r.length && prefixCovers(p.addr, p.prefixLength, r.prefix, 0))) {
+    if (!onLink.some((p) => p.prefixLength <= r.length && prefixCovers(p.addr, p.prefixLength, prefix, 0))) {
       outside++;
       example ??= r;
     }

@@ -335,14 +335,16 @@ export class TargetTable {
     const fresh = new RadixTrie<Cell>();
     const added: Rule[] = [];
     for (const r of rules) {
-      const k = old === undefined ? undefined : cellHas(old.index.get(r.prefix, 0, r.length), r);
+      const p = r.prefix;
+      const k = old === undefined ? undefined : cellHas(old.index.get(p, 0, r.length), r);
       if (k !== undefined) {
         kept.add(k);
         continue;
       }
-      const cell = fresh.get(r.prefix, 0, r.length);
+      const cell = fresh.get(p, 0, r.length);
       if (cellHas(cell, r) !== undefined) continue; // a duplicate of a new rule
-      cellAdd(fresh, cell, r);
+      if (cell === undefined) fresh.insert(p, 0, r.length, r);
+      else cellAdd(fresh, cell, r);
       added.push(r);
     }
     const removed: Rule[] = [];
@@ -436,8 +438,9 @@ export class TargetTable {
     for (const r of added) this.attach(r, log);
     const change: TableChange = { added: [], removed: [], prefixesChanged: log.prefixesChanged };
     for (const k of log.touched) {
-      const was = log.before.get(k.prefix, 0, 128)!;
-      const now = this.win.get(k.prefix, 0, 128);
+      const p = k.prefix;
+      const was = log.before.get(p, 0, 128)!;
+      const now = this.win.get(p, 0, 128);
       const answers = now !== undefined && now.action === Action.Answer;
       if (was === null && answers) change.added.push(now);
       else if (was !== null && !answers) change.removed.push(was);
@@ -496,17 +499,18 @@ export class TargetTable {
   private setWinner(key: Rule, was: Rule | undefined, now: Rule | undefined, log: ChangeLog): void {
     const wasAnswer = was !== undefined && was.action === Action.Answer;
     const nowAnswer = now !== undefined && now.action === Action.Answer;
+    const p = key.prefix; // read once: a bulk rule makes a view at each read
     if (key.length === 128) {
-      if (!log.before.has(key.prefix, 0, 128)) {
-        log.before.insert(key.prefix, 0, 128, wasAnswer ? was : null);
+      if (!log.before.has(p, 0, 128)) {
+        log.before.insert(p, 0, 128, wasAnswer ? was : null);
         log.touched.push(key);
       }
     } else if (wasAnswer !== nowAnswer) {
       this.answerPrefixes += nowAnswer ? 1 : -1;
       log.prefixesChanged = true;
     }
-    if (now === undefined) this.win.delete(key.prefix, 0, key.length);
-    else this.win.insert(key.prefix, 0, key.length, now);
+    if (now === undefined) this.win.delete(p, 0, key.length);
+    else this.win.insert(p, 0, key.length, now);
   }
 }
 
