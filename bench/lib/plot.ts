@@ -1,7 +1,8 @@
 /**
  * plot: the results of bench/run.ts as one dependency-free SVG: answered NA/s (the best step of
  * each ladder) and idle p50 NS->NA latency against the table size, log x axis, one line per
- * contender, with the run's date and the load average before its runs in the title.
+ * contender (latency on a log y axis: the kernel's proxy delay is 1000x the others), with the
+ * run's date and the load average before the first and the last run in the title.
  */
 
 /** The fields of a bench/run.ts result document the plot reads (see bench/lib/measure.ts Outcome). */
@@ -64,7 +65,16 @@ function linearTicks(max: number): number[] {
 }
 
 /** Draw one panel at vertical offset `y0`; `colorOf` keeps one colour per contender across panels. */
-function panel(s: Series, title: string, yLabel: string, y0: number, xMin: number, xMax: number, colorOf: (c: string) => string): string[] {
+function panel(
+  s: Series,
+  title: string,
+  yLabel: string,
+  y0: number,
+  xMin: number,
+  xMax: number,
+  colorOf: (c: string) => string,
+  logY = false,
+): string[] {
   const out: string[] = [];
   const pw = W - M.left - M.right;
   const ph = PANEL_H - M.top - M.bottom;
@@ -72,10 +82,27 @@ function panel(s: Series, title: string, yLabel: string, y0: number, xMin: numbe
   const lx1 = Math.max(Math.log10(xMax), lx0 + 1);
   const x = (v: number): number => M.left + ((Math.log10(v) - lx0) / (lx1 - lx0)) * pw;
   let yMax = 0;
-  for (const pts of s.values()) for (const [, v] of pts) yMax = Math.max(yMax, v);
-  const yt = linearTicks(yMax);
-  const yTop = yt[yt.length - 1]!;
-  const y = (v: number): number => y0 + M.top + ph - (v / yTop) * ph;
+  let yMin = Infinity;
+  for (const pts of s.values()) {
+    for (const [, v] of pts) {
+      yMax = Math.max(yMax, v);
+      yMin = Math.min(yMin, v);
+    }
+  }
+  let yt: number[];
+  let y: (v: number) => number;
+  if (logY) {
+    // Powers of ten around the data (values <= 0 sit on the bottom edge).
+    const e0 = Math.floor(Math.log10(yMin > 0 && Number.isFinite(yMin) ? yMin : 1));
+    const e1 = Math.max(Math.ceil(Math.log10(yMax > 0 ? yMax : 10)), e0 + 1);
+    yt = [];
+    for (let e = e0; e <= e1; e++) yt.push(10 ** e);
+    y = (v: number): number => y0 + M.top + ph - ((Math.log10(Math.max(v, 10 ** e0)) - e0) / (e1 - e0)) * ph;
+  } else {
+    yt = linearTicks(yMax);
+    const yTop = yt[yt.length - 1]!;
+    y = (v: number): number => y0 + M.top + ph - (v / yTop) * ph;
+  }
   out.push(`<text x="${M.left}" y="${y0 + 18}" font-size="14" font-weight="bold">${esc(title)}</text>`);
   out.push(`<rect x="${M.left}" y="${y0 + M.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   for (const t of yt) {
@@ -118,7 +145,8 @@ export function plotResults(doc: PlotDoc): string {
   const xMax = sizes.length ? Math.max(...sizes) : 10;
   const names = [...new Set(runs.map((r) => r.contender))];
   const colorOf = (c: string): string => COLORS[names.indexOf(c) % COLORS.length]!;
-  const loads = [...new Set(runs.map((r) => r.loadavg_before).filter((l): l is string => typeof l === 'string'))];
+  // The three load averages of /proc/loadavg (its other fields are task counts).
+  const loads = runs.map((r) => r.loadavg_before).filter((l): l is string => typeof l === 'string').map((l) => l.split(' ').slice(0, 3).join(' '));
   const loadText = loads.length ? `load before runs: ${loads[0]}${loads.length > 1 ? ` .. ${loads[loads.length - 1]}` : ''}` : 'load: not recorded';
   const title = `ndp-responder bench, ${doc.started ?? 'date unknown'}; ${loadText}`;
   const h = 30 + 2 * PANEL_H;
@@ -127,7 +155,7 @@ export function plotResults(doc: PlotDoc): string {
     `<rect width="${W}" height="${h}" fill="#fff"/>`,
     `<text x="${M.left}" y="20" font-size="13">${esc(title)}</text>`,
     ...panel(rate, 'Answered NA/s (best ladder step)', 'NA/s', 30, xMin, xMax, colorOf),
-    ...panel(p50, 'Idle NS->NA latency, p50', 'p50 (us)', 30 + PANEL_H, xMin, xMax, colorOf),
+    ...panel(p50, 'Idle NS->NA latency, p50 (log scale)', 'p50 (us)', 30 + PANEL_H, xMin, xMax, colorOf, true),
     '</svg>',
   ];
   return `${body.join('\n')}\n`;
