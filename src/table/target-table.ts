@@ -234,8 +234,15 @@ interface Group {
 
 /** Bookkeeping of one commit: the state of each touched /128 before it was first touched. */
 class ChangeLog {
-  /** Answering rule before the commit (null: not answered), per touched /128. */
-  readonly before = new RadixTrie<Rule | null>();
+  /**
+   * Answering rule before the commit (null: not answered), per touched /128. Absent (null) for
+   * a commit that only adds, to an empty table (the start-up load of a million addresses): then
+   * nothing was answered before, and a /128 is first touched exactly when it first gets a winner.
+   */
+  readonly before: RadixTrie<Rule | null> | null;
+  constructor(fromEmpty: boolean) {
+    this.before = fromEmpty ? null : new RadixTrie<Rule | null>();
+  }
   /** Touched /128 rules in first-touch order (for prefix and length). */
   readonly touched: Rule[] = [];
   prefixesChanged = false;
@@ -433,13 +440,13 @@ export class TargetTable {
   /** Take `removed` out of and put `added` into the winner structures, then report and notify. */
   private commit(removed: readonly Rule[], added: readonly Rule[]): TableChange {
     if (removed.length === 0 && added.length === 0) return { added: [], removed: [], prefixesChanged: false };
-    const log = new ChangeLog();
+    const log = new ChangeLog(removed.length === 0 && this.win.size === 0);
     for (const r of removed) this.detach(r, log);
     for (const r of added) this.attach(r, log);
     const change: TableChange = { added: [], removed: [], prefixesChanged: log.prefixesChanged };
     for (const k of log.touched) {
       const p = k.prefix;
-      const was = log.before.get(p, 0, 128)!;
+      const was = log.before === null ? null : log.before.get(p, 0, 128)!;
       const now = this.win.get(p, 0, 128);
       const answers = now !== undefined && now.action === Action.Answer;
       if (was === null && answers) change.added.push(now);
@@ -501,7 +508,9 @@ export class TargetTable {
     const nowAnswer = now !== undefined && now.action === Action.Answer;
     const p = key.prefix; // read once: a bulk rule makes a view at each read
     if (key.length === 128) {
-      if (!log.before.has(p, 0, 128)) {
+      if (log.before === null) {
+        if (was === undefined) log.touched.push(key);
+      } else if (!log.before.has(p, 0, 128)) {
         log.before.insert(p, 0, 128, wasAnswer ? was : null);
         log.touched.push(key);
       }
