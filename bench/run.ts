@@ -20,6 +20,7 @@ import { CONTENDERS } from './lib/contenders.js';
 import { buildTools } from './lib/inputs.js';
 import { measure, type Outcome, say } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
+import { plotResults } from './lib/plot.js';
 import { report } from './lib/report.js';
 import { HOST_IP, LAN_IP, PREFIX, RESPONDER_CPU, SENDER_CPU } from './lib/rig.js';
 
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       runs: outcomes,
     };
     fs.writeFileSync(outFile, `${JSON.stringify(doc, null, 2)}\n`);
+    fs.writeFileSync(`${outFile.replace(/\.json$/, '')}.svg`, plotResults(doc));
   };
   for (const n of o.sizes) {
     for (const name of o.contenders) {

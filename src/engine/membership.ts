@@ -45,8 +45,9 @@
  * switches. Also, the MLD state sent is only ever the groups of the table: reports for other
  * groups (the kernel's own) are the kernel's business.
  *
- * The table is re-read in full on every (coalesced) change rather than patched from the change
- * lists: which /128 answers win depends on exclusions, and the table knows that.
+ * The table is read in full once, at start; after that only its change reports are applied (the
+ * /128 answers that came and went: the table has already worked out exclusions and winners), so
+ * a change costs in proportion to its size, whatever the size of the table.
  */
 import type { Logger } from 'pino';
 import type { PacketBackend } from '../io/backend.js';
@@ -65,6 +66,7 @@ import {
   type MldQueryReject,
 } from '../ndp/mld.js';
 import type { Rule } from '../table/rule.js';
+import type { TableChange } from '../table/target-table.js';
 import type { HostFacts } from './types.js';
 
 /** What the manager needs of the target table (TargetTable has it). */
@@ -74,7 +76,7 @@ export interface MembershipTable {
   /** How many answer rules are shorter than /128. */
   answerPrefixCount(): number;
   /** Subscribe to changes; returns the unsubscribe function. */
-  onChange(listener: (change: unknown) => void): () => void;
+  onChange(listener: (change: TableChange) => void): () => void;
 }
 
 export type MembershipBackend = Pick<PacketBackend, 'send' | 'addMulticast' | 'removeMulticast' | 'setAllMulticast'>;
@@ -201,6 +203,14 @@ function groupOf(key: number): Uint8Array {
   return g;
 }
 
+/** Write the solicited-node group of `key` into `g` (16 bytes). */
+function setGroup(g: Uint8Array, key: number): void {
+  g.set(SOLICITED_NODE_PREFIX);
+  g[13] = (key >>> 16) & 0xff;
+  g[14] = (key >>> 8) & 0xff;
+  g[15] = key & 0xff;
+}
+
 function macOf(key: number): Uint8Array {
   return Uint8Array.of(0x33, 0x33, 0xff, (key >>> 16) & 0xff, (key >>> 8) & 0xff, key & 0xff);
 }
@@ -231,6 +241,14 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min: num
   }
   return v;
 }
+
+/**
+ * A pending state-change record as one number (no object per group: a million joins at start):
+ * record type x 256 + transmissions left (robustness is at most a few).
+ */
+const pendingOf = (type: number, left: number): number => type * 256 + Math.min(left, 255);
+const pendingType = (p: number): number => p >>> 8;
+const pendingLeft = (p: number): number => p & 0xff;
 
 /** Frames handed to one backend.send call. */
 const FRAMES_PER_SEND = 32;
@@ -284,10 +302,16 @@ export class MembershipManager {
   #prefixes = 0;
   /** Keys whose MAC the back end holds for us. */
   readonly #macs = new Set<number>();
+  /** Keys whose MAC add failed: retried at each sync while the group lasts. */
+  readonly #macRetry = new Set<number>();
+  /** True while per-group MACs follow the groups (at most maxGroups groups). */
+  #macsTracking = false;
+  /** Group key -> net change of its count from table changes not applied yet. */
+  readonly #delta = new Map<number, number>();
   #allMulti = false;
 
-  /** Pending state-change retransmissions: key -> record type and transmissions left. */
-  readonly #pending = new Map<number, { type: number; left: number }>();
+  /** Pending state-change retransmissions: key -> record type and transmissions left (pendingOf). */
+  readonly #pending = new Map<number, number>();
   #syncTimer: unknown;
   #retransmitTimer: unknown;
   readonly #vlans = new Map<number, VlanState>();
@@ -308,6 +332,8 @@ export class MembershipManager {
 
   // Report frames are built here and sent FRAMES_PER_SEND at a time.
   readonly #out: Uint8Array;
+  /** perReport group buffers for #sendRecords. */
+  readonly #groupBufs: Uint8Array[];
   readonly #offsets = new Uint32Array(FRAMES_PER_SEND);
   readonly #lengths = new Uint32Array(FRAMES_PER_SEND);
 
@@ -338,6 +364,7 @@ export class MembershipManager {
     this.#minFullMs = positiveInt('minFullReportIntervalMs', opts.minFullReportIntervalMs, 1000, 0);
     const mtu = positiveInt('mtu', opts.mtu, 1500, 1280);
     this.#perReport = mldv2ReportMaxGroups(mtu);
+    this.#groupBufs = Array.from({ length: this.#perReport }, () => new Uint8Array(16));
     this.#vlanTci = opts.vlanTci ?? -1;
     const served = opts.servedVlans ?? new Set<number>();
     for (const v of served) {
@@ -350,8 +377,8 @@ export class MembershipManager {
     this.#random = opts.random ?? Math.random;
     this.#clock = opts.clock ?? REAL_CLOCK;
     this.#out = new Uint8Array(FRAMES_PER_SEND * Math.max(mldv2ReportLength(this.#perReport, true), mldv1FrameLength(true)));
-    this.#unsubscribe = this.#table.onChange(() => this.#scheduleSync());
-    this.sync();
+    this.#unsubscribe = this.#table.onChange((c) => this.#noteChange(c));
+    this.#apply(this.#readAll(), []);
   }
 
   /** Replace the host facts (MAC or link-local changed): later reports use them. */
@@ -367,58 +394,117 @@ export class MembershipManager {
     }, this.#coalesceMs);
   }
 
-  /** Apply the table's current state now (normally done `coalesceMs` after a change). */
+  /** Record a table change's /128 answers as per-group count deltas (applied by sync). */
+  #noteChange(change: TableChange): void {
+    if (this.#closed) return;
+    for (const r of change.added) if (r.length === 128) this.#bump(r.prefix, 1);
+    for (const r of change.removed) if (r.length === 128) this.#bump(r.prefix, -1);
+    this.#scheduleSync();
+  }
+
+  #bump(p: Uint8Array, by: number): void {
+    const key = (p[13]! << 16) | (p[14]! << 8) | p[15]!;
+    const d = (this.#delta.get(key) ?? 0) + by;
+    if (d === 0) this.#delta.delete(key);
+    else this.#delta.set(key, d);
+  }
+
+  /** Read the whole table once (at start): every group is a join. */
+  #readAll(): number[] {
+    const groups = this.#groups;
+    for (const r of this.#table.exactAnswers()) {
+      if (r.length !== 128) continue;
+      const p = r.prefix;
+      const key = (p[13]! << 16) | (p[14]! << 8) | p[15]!;
+      groups.set(key, (groups.get(key) ?? 0) + 1);
+      this.#addresses++;
+    }
+    return [...groups.keys()];
+  }
+
+  /** Fold the pending deltas into the group counts; returns the groups that appeared and went. */
+  #applyDelta(): { joined: number[]; left: number[] } {
+    const joined: number[] = [];
+    const left: number[] = [];
+    for (const [k, d] of this.#delta) {
+      const before = this.#groups.get(k) ?? 0;
+      // A count below zero would mean the table reported a removal it never added: clamp.
+      const after = Math.max(0, before + d);
+      this.#addresses += after - before;
+      if (after === 0) {
+        if (before > 0) {
+          this.#groups.delete(k);
+          left.push(k);
+        }
+      } else {
+        this.#groups.set(k, after);
+        if (before === 0) joined.push(k);
+      }
+    }
+    this.#delta.clear();
+    return { joined, left };
+  }
+
+  /**
+   * Apply the pending table changes now (normally done `coalesceMs` after a change). The cost is
+   * proportional to the change: only the groups it touched are looked at (plus every group once
+   * when the interface crosses `maxGroups` and per-group MACs come back).
+   */
   sync(): void {
     if (this.#closed) return;
     if (this.#syncTimer !== undefined) {
       this.#clock.clearTimeout(this.#syncTimer);
       this.#syncTimer = undefined;
     }
-    const next = new Map<number, number>();
-    let addresses = 0;
-    for (const r of this.#table.exactAnswers()) {
-      if (r.length !== 128) continue;
-      const p = r.prefix;
-      const key = (p[13]! << 16) | (p[14]! << 8) | p[15]!;
-      next.set(key, (next.get(key) ?? 0) + 1);
-      addresses++;
-    }
-    const prev = this.#groups;
-    const joined: number[] = [];
-    const left: number[] = [];
-    for (const k of next.keys()) if (!prev.has(k)) joined.push(k);
-    for (const k of prev.keys()) if (!next.has(k)) left.push(k);
-    this.#groups = next;
-    this.#addresses = addresses;
+    const { joined, left } = this.#applyDelta();
+    this.#apply(joined, left);
+  }
+
+  /** Bring the link layer and MLD in line after `joined` groups appeared and `left` ones went. */
+  #apply(joined: readonly number[], left: readonly number[]): void {
+    const groups = this.#groups;
     this.#prefixes = this.#table.answerPrefixCount();
 
     // Link layer. All-multicast goes on before MACs leave and off after MACs are back, so no
     // NS is missed in between.
-    const wantAll = this.#prefixes > 0 || next.size > this.maxGroups;
-    const wantMacs = next.size <= this.maxGroups;
+    const wantAll = this.#prefixes > 0 || groups.size > this.maxGroups;
+    const wantMacs = groups.size <= this.maxGroups;
     if (wantAll && !this.#allMulti) this.#setAllMulticast(true);
     if (wantMacs) {
-      for (const k of [...this.#macs]) if (!next.has(k)) this.#removeMac(k);
-      for (const k of next.keys()) if (!this.#macs.has(k)) this.#addMac(k);
+      if (!this.#macsTracking) {
+        // Back below maxGroups (or the first sync): every group needs its MAC.
+        this.#macsTracking = true;
+        for (const k of groups.keys()) if (!this.#macs.has(k)) this.#addMac(k);
+      } else {
+        // MACs whose add failed at an earlier sync are retried (once per sync).
+        const retry = [...this.#macRetry];
+        this.#macRetry.clear();
+        for (const k of retry) if (groups.has(k) && !this.#macs.has(k)) this.#addMac(k);
+        for (const k of left) if (this.#macs.has(k)) this.#removeMac(k);
+        for (const k of joined) if (!this.#macs.has(k)) this.#addMac(k);
+      }
     } else {
+      this.#macsTracking = false;
+      this.#macRetry.clear();
       for (const k of [...this.#macs]) this.#removeMac(k);
     }
     if (!wantAll && this.#allMulti) this.#setAllMulticast(false);
 
     if (joined.length > 0 || left.length > 0) {
       this.#logger?.debug(
-        { joined: joined.length, left: left.length, groups: next.size, prefixes: this.#prefixes, allmulti: this.#allMulti },
+        { joined: joined.length, left: left.length, groups: groups.size, prefixes: this.#prefixes, allmulti: this.#allMulti },
         'multicast groups changed',
       );
     }
     if (!this.mld || (joined.length === 0 && left.length === 0)) return;
     // State change records (RFC 3810 section 6.1), merged with any not yet fully retransmitted.
-    for (const k of joined) this.#pending.set(k, { type: MLD2_CHANGE_TO_EXCLUDE, left: this.#robustness });
-    for (const k of left) {
-      this.#pending.set(k, { type: MLD2_CHANGE_TO_INCLUDE, left: this.#robustness });
-      for (const slot of [...this.#groupDue.keys()]) if (this.#groupDue.get(slot)!.key === k) this.#groupDue.delete(slot);
+    for (const k of joined) this.#pending.set(k, pendingOf(MLD2_CHANGE_TO_EXCLUDE, this.#robustness));
+    if (left.length > 0) {
+      const gone = new Set(left);
+      for (const k of left) this.#pending.set(k, pendingOf(MLD2_CHANGE_TO_INCLUDE, this.#robustness));
+      for (const [slot, v] of this.#groupDue) if (gone.has(v.key)) this.#groupDue.delete(slot);
     }
-    this.#transmitPending(new Set([...joined, ...left]));
+    this.#transmitPending(joined.length === 0 ? left : left.length === 0 ? joined : [...joined, ...left]);
   }
 
   /** TCIs unsolicited reports go out with: `vlanTci`, then each served VID not already that. */
@@ -432,14 +518,20 @@ export class MembershipManager {
    * Send the pending records (only `only`, when given), count a transmission, schedule the rest.
    * In MLDv1 mode a join is an MLDv1 report and a leave an MLDv1 done (RFC 2710 section 4).
    */
-  #transmitPending(only?: Set<number>): void {
+  #transmitPending(only?: readonly number[]): void {
     const toEx: number[] = [];
     const toIn: number[] = [];
-    for (const [k, p] of this.#pending) {
-      if (only !== undefined && !only.has(k)) continue;
-      (p.type === MLD2_CHANGE_TO_EXCLUDE ? toEx : toIn).push(k);
-      if (--p.left <= 0) this.#pending.delete(k);
-    }
+    const take = (k: number, p: number): void => {
+      (pendingType(p) === MLD2_CHANGE_TO_EXCLUDE ? toEx : toIn).push(k);
+      if (pendingLeft(p) <= 1) this.#pending.delete(k);
+      else this.#pending.set(k, p - 1);
+    };
+    if (only === undefined) for (const [k, p] of this.#pending) take(k, p);
+    else
+      for (const k of only) {
+        const p = this.#pending.get(k);
+        if (p !== undefined) take(k, p);
+      }
     const v1 = this.#inV1();
     for (const tci of this.#unsolicitedTcis()) {
       if (v1) {
@@ -657,9 +749,14 @@ export class MembershipManager {
   #sendRecords(keys: readonly number[], recordType: number, vlanTci: number): number {
     const host = this.#host;
     const per = this.#perReport;
-    return this.#sendFrames(Math.ceil(keys.length / per), 'MLDv2 report', (i, off) =>
-      buildMldv2Report(this.#out, off, host.mac, mldSource(host), keys.slice(i * per, (i + 1) * per).map(groupOf), recordType, vlanTci),
-    );
+    // One set of group buffers, refilled for each report (the builder copies them into the
+    // frame): a million-group report round allocates nothing per group.
+    const bufs = this.#groupBufs;
+    return this.#sendFrames(Math.ceil(keys.length / per), 'MLDv2 report', (i, off) => {
+      const n = Math.min(per, keys.length - i * per);
+      for (let j = 0; j < n; j++) setGroup(bufs[j]!, keys[i * per + j]!);
+      return buildMldv2Report(this.#out, off, host.mac, mldSource(host), n === per ? bufs : bufs.slice(0, n), recordType, vlanTci);
+    });
   }
 
   /** One MLDv1 report (or done, when `done`) per key. Returns frames accepted. */
@@ -715,6 +812,7 @@ export class MembershipManager {
       this.#backend.addMulticast(macOf(key));
       this.#macs.add(key);
     } catch (err) {
+      this.#macRetry.add(key);
       this.#error('add multicast MAC', err);
     }
   }
@@ -800,6 +898,8 @@ export class MembershipManager {
     if (this.#allMulti) this.#setAllMulticast(false);
     this.#closed = true;
     this.#groups = new Map();
+    this.#delta.clear();
+    this.#macRetry.clear();
     this.#addresses = 0;
   }
 }

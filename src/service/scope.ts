@@ -312,22 +312,25 @@ export function ruleProblem(prefix: Uint8Array, length: number): string | undefi
  */
 export function ruleWarnings(rules: readonly Rule[], onLink: readonly OnLinkPrefix[]): string[] {
   const out: string[] = [];
-  const seen = new Set<string>();
+  // Actions seen per prefix, as bits (1 << action): no per-rule strings for a million rules.
+  const seen = new RadixTrie<number>();
   let outside = 0;
-  let example = '';
+  let example: Rule | undefined;
   for (const r of rules) {
-    const key = `${r.action}:${r.text}`;
-    if (seen.has(key)) out.push(`duplicate rule ${r.action === Action.Answer ? 'answer' : 'exclude'} ${r.text}`);
-    seen.add(key);
+    const prefix = r.prefix;
+    const bits = seen.get(prefix, 0, r.length) ?? 0;
+    const bit = 1 << r.action;
+    if ((bits & bit) !== 0) out.push(`duplicate rule ${r.action === Action.Answer ? 'answer' : 'exclude'} ${r.text}`);
+    else seen.insert(prefix, 0, r.length, bits | bit);
     if (r.action !== Action.Answer || onLink.length === 0) continue;
-    if (!onLink.some((p) => p.prefixLength <= r.length && prefixCovers(p.addr, p.prefixLength, r.prefix, 0))) {
+    if (!onLink.some((p) => p.prefixLength <= r.length && prefixCovers(p.addr, p.prefixLength, prefix, 0))) {
       outside++;
-      example ||= r.text;
+      example ??= r;
     }
   }
   if (outside > 0) {
     out.push(
-      `${outside} answer rule(s) lie outside every on-link prefix of the uplink (${onLink.map((p) => p.text).join(', ')}), e.g. ${example}: NS for them never come from this link`,
+      `${outside} answer rule(s) lie outside every on-link prefix of the uplink (${onLink.map((p) => p.text).join(', ')}), e.g. ${example?.text ?? ''}: NS for them never come from this link`,
     );
   }
   return out;

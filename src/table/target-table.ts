@@ -77,31 +77,39 @@ export function makeRule(text: string, action: Action, source: RuleSource): Rule
 }
 
 /**
- * A /128 rule for bulk sources (a million-line `--address-file`): its prefix is a view into one
- * shared buffer and its text is only formatted when something reads it (explain, logs), which
- * keeps loading fast and small.
+ * A /128 rule for bulk sources (a million-line `--address-file`): its address stays in one shared
+ * buffer (`prefix` is a fresh view of it at each read, so a rule holds no typed array of its
+ * own), and its text is only formatted when something reads it (explain, logs). This keeps
+ * loading fast and small. Nothing on the packet path reads `prefix` (the table keeps its own
+ * copy of every key).
  */
 class AddressRule implements Rule {
-  readonly length = 128;
   #text: string | undefined;
   constructor(
-    readonly prefix: Uint8Array,
+    private readonly buf: Uint8Array,
+    private readonly off: number,
     readonly action: Action,
     readonly source: RuleSource,
   ) {}
+  get length(): number {
+    return 128;
+  }
+  get prefix(): Uint8Array {
+    return this.buf.subarray(this.off, this.off + 16);
+  }
   get text(): string {
-    return (this.#text ??= `${formatAddress(this.prefix, 0)}/128`);
+    return (this.#text ??= `${formatAddress(this.buf, this.off)}/128`);
   }
 }
 
 /**
  * /128 rules for `count` addresses stored back to back (16 bytes each) in `addresses`; the rules
- * keep views into it.
+ * read their addresses from it, so it must not change afterwards.
  */
 export function makeAddressRules(addresses: Uint8Array, count: number, action: Action, source: RuleSource): Rule[] {
   if (addresses.length < count * 16) throw new RangeError(`makeAddressRules: ${count} addresses need ${count * 16} bytes`);
   const rules: Rule[] = new Array(count);
-  for (let i = 0; i < count; i++) rules[i] = new AddressRule(addresses.subarray(i * 16, i * 16 + 16), action, source);
+  for (let i = 0; i < count; i++) rules[i] = new AddressRule(addresses, i * 16, action, source);
   return rules;
 }
 
@@ -148,29 +156,30 @@ const SOURCE_KINDS = new Set(['static', 'docker', 'host']);
 /** @throws Error describing what is wrong with `r`. */
 function checkRule(r: Rule, where: string): void {
   if (typeof r !== 'object' || r === null) throw new Error(`${where}: a rule must be an object`);
-  const what = typeof r.text === 'string' ? `rule '${r.text}'` : 'rule';
+  // Named only in an error: reading `text` would format the lazy text of every bulk rule.
+  const what = (): string => (typeof r.text === 'string' ? `rule '${r.text}'` : 'rule');
   if (!(r.prefix instanceof Uint8Array) || r.prefix.length !== 16) {
-    throw new Error(`${where}: ${what}: prefix must be a 16-byte Uint8Array`);
+    throw new Error(`${where}: ${what()}: prefix must be a 16-byte Uint8Array`);
   }
   if (!Number.isInteger(r.length) || r.length < 0 || r.length > 128) {
-    throw new Error(`${where}: ${what}: prefix length ${r.length} is out of range 0..128`);
+    throw new Error(`${where}: ${what()}: prefix length ${r.length} is out of range 0..128`);
   }
   for (let i = 0; i < 16; i++) {
     const bits = r.length - 8 * i;
     if (bits >= 8) continue;
     const hostMask = bits <= 0 ? 0xff : 0xff >> bits;
-    if ((r.prefix[i]! & hostMask) !== 0) throw new Error(`${where}: ${what}: bits set beyond /${r.length}`);
+    if ((r.prefix[i]! & hostMask) !== 0) throw new Error(`${where}: ${what()}: bits set beyond /${r.length}`);
   }
   if (r.action !== Action.Answer && r.action !== Action.Exclude) {
-    throw new Error(`${where}: ${what}: unknown action ${String(r.action)}`);
+    throw new Error(`${where}: ${what()}: unknown action ${String(r.action)}`);
   }
   if (typeof r.source !== 'object' || r.source === null || !SOURCE_KINDS.has(r.source.kind)) {
-    throw new Error(`${where}: ${what}: source must be { kind: 'static' | 'docker' | 'host', ... }`);
+    throw new Error(`${where}: ${what()}: source must be { kind: 'static' | 'docker' | 'host', ... }`);
   }
   if (r.source.kind === 'host' && r.action !== Action.Exclude) {
-    throw new Error(`${where}: ${what}: a 'host' rule must be Action.Exclude (own addresses are never answered)`);
+    throw new Error(`${where}: ${what()}: a 'host' rule must be Action.Exclude (own addresses are never answered)`);
   }
-  if (typeof r.text !== 'string') throw new Error(`${where}: rule: text must be a string`);
+  if (!(r instanceof AddressRule) && typeof r.text !== 'string') throw new Error(`${where}: rule: text must be a string`);
 }
 
 /** A group's rules at one prefix: one rule (the usual case) or several with different identities. */
@@ -225,8 +234,15 @@ interface Group {
 
 /** Bookkeeping of one commit: the state of each touched /128 before it was first touched. */
 class ChangeLog {
-  /** Answering rule before the commit (null: not answered), per touched /128. */
-  readonly before = new RadixTrie<Rule | null>();
+  /**
+   * Answering rule before the commit (null: not answered), per touched /128. Absent (null) for
+   * a commit that only adds, to an empty table (the start-up load of a million addresses): then
+   * nothing was answered before, and a /128 is first touched exactly when it first gets a winner.
+   */
+  readonly before: RadixTrie<Rule | null> | null;
+  constructor(fromEmpty: boolean) {
+    this.before = fromEmpty ? null : new RadixTrie<Rule | null>();
+  }
   /** Touched /128 rules in first-touch order (for prefix and length). */
   readonly touched: Rule[] = [];
   prefixesChanged = false;
@@ -326,14 +342,16 @@ export class TargetTable {
     const fresh = new RadixTrie<Cell>();
     const added: Rule[] = [];
     for (const r of rules) {
-      const k = old === undefined ? undefined : cellHas(old.index.get(r.prefix, 0, r.length), r);
+      const p = r.prefix;
+      const k = old === undefined ? undefined : cellHas(old.index.get(p, 0, r.length), r);
       if (k !== undefined) {
         kept.add(k);
         continue;
       }
-      const cell = fresh.get(r.prefix, 0, r.length);
+      const cell = fresh.get(p, 0, r.length);
       if (cellHas(cell, r) !== undefined) continue; // a duplicate of a new rule
-      cellAdd(fresh, cell, r);
+      if (cell === undefined) fresh.insert(p, 0, r.length, r);
+      else cellAdd(fresh, cell, r);
       added.push(r);
     }
     const removed: Rule[] = [];
@@ -422,13 +440,14 @@ export class TargetTable {
   /** Take `removed` out of and put `added` into the winner structures, then report and notify. */
   private commit(removed: readonly Rule[], added: readonly Rule[]): TableChange {
     if (removed.length === 0 && added.length === 0) return { added: [], removed: [], prefixesChanged: false };
-    const log = new ChangeLog();
+    const log = new ChangeLog(removed.length === 0 && this.win.size === 0);
     for (const r of removed) this.detach(r, log);
     for (const r of added) this.attach(r, log);
     const change: TableChange = { added: [], removed: [], prefixesChanged: log.prefixesChanged };
     for (const k of log.touched) {
-      const was = log.before.get(k.prefix, 0, 128)!;
-      const now = this.win.get(k.prefix, 0, 128);
+      const p = k.prefix;
+      const was = log.before === null ? null : log.before.get(p, 0, 128)!;
+      const now = this.win.get(p, 0, 128);
       const answers = now !== undefined && now.action === Action.Answer;
       if (was === null && answers) change.added.push(now);
       else if (was !== null && !answers) change.removed.push(was);
@@ -487,17 +506,20 @@ export class TargetTable {
   private setWinner(key: Rule, was: Rule | undefined, now: Rule | undefined, log: ChangeLog): void {
     const wasAnswer = was !== undefined && was.action === Action.Answer;
     const nowAnswer = now !== undefined && now.action === Action.Answer;
+    const p = key.prefix; // read once: a bulk rule makes a view at each read
     if (key.length === 128) {
-      if (!log.before.has(key.prefix, 0, 128)) {
-        log.before.insert(key.prefix, 0, 128, wasAnswer ? was : null);
+      if (log.before === null) {
+        if (was === undefined) log.touched.push(key);
+      } else if (!log.before.has(p, 0, 128)) {
+        log.before.insert(p, 0, 128, wasAnswer ? was : null);
         log.touched.push(key);
       }
     } else if (wasAnswer !== nowAnswer) {
       this.answerPrefixes += nowAnswer ? 1 : -1;
       log.prefixesChanged = true;
     }
-    if (now === undefined) this.win.delete(key.prefix, 0, key.length);
-    else this.win.insert(key.prefix, 0, key.length, now);
+    if (now === undefined) this.win.delete(p, 0, key.length);
+    else this.win.insert(p, 0, key.length, now);
   }
 }
 

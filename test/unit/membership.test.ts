@@ -3,7 +3,7 @@ import { MembershipManager, type MembershipBackend, type MembershipClock, type M
 import type { HostFacts } from '../../src/engine/types.js';
 import { MldQueryError, mldv2ReportMaxGroups, type MldQuery } from '../../src/ndp/mld.js';
 import { Action, type Rule } from '../../src/table/rule.js';
-import { makeRule, TargetTable } from '../../src/table/target-table.js';
+import { makeAddressRules, makeRule, TargetTable, type TableChange } from '../../src/table/target-table.js';
 import { ip6, mac, referenceIcmp6Checksum } from '../support/frames.js';
 
 const host: HostFacts = { ifname: 'eth0', mac: mac('02:00:00:00:00:aa'), linkLocal: ip6('fe80::aa') };
@@ -14,33 +14,46 @@ const host: HostFacts = { ifname: 'eth0', mac: mac('02:00:00:00:00:aa'), linkLoc
 class FakeTable implements MembershipTable {
   readonly rules = new Map<string, Rule>();
   prefixes = 0;
-  readonly listeners = new Set<(c: unknown) => void>();
+  readonly listeners = new Set<(c: TableChange) => void>();
+  /** exactAnswers() calls: the manager reads the whole table only when it starts. */
+  reads = 0;
   exactAnswers(): Iterable<Rule> {
+    this.reads++;
     return this.rules.values();
   }
   answerPrefixCount(): number {
     return this.prefixes;
   }
-  onChange(listener: (c: unknown) => void): () => void {
+  onChange(listener: (c: TableChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-  #emit(): void {
-    for (const l of this.listeners) l({ added: [], removed: [] });
+  #emit(c: TableChange): void {
+    for (const l of this.listeners) l(c);
   }
   add(...addrs: string[]): void {
+    const added: Rule[] = [];
     for (const a of addrs) {
-      this.rules.set(a, { prefix: ip6(a), length: 128, action: Action.Answer, source: { kind: 'static', flag: '--address' }, text: a });
+      if (this.rules.has(a)) continue;
+      const r: Rule = { prefix: ip6(a), length: 128, action: Action.Answer, source: { kind: 'static', flag: '--address' }, text: a };
+      this.rules.set(a, r);
+      added.push(r);
     }
-    this.#emit();
+    this.#emit({ added, removed: [], prefixesChanged: false });
   }
   remove(...addrs: string[]): void {
-    for (const a of addrs) this.rules.delete(a);
-    this.#emit();
+    const removed: Rule[] = [];
+    for (const a of addrs) {
+      const r = this.rules.get(a);
+      if (r === undefined) continue;
+      this.rules.delete(a);
+      removed.push(r);
+    }
+    this.#emit({ added: [], removed, prefixesChanged: false });
   }
   setPrefixes(n: number): void {
     this.prefixes = n;
-    this.#emit();
+    this.#emit({ added: [], removed: [], prefixesChanged: true });
   }
 }
 
@@ -497,6 +510,65 @@ t.test('bad options', async (t) => {
   t.throws(() => new MembershipManager({ backend, host, table, maxGroups: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => new MembershipManager({ backend, host, table, robustness: 0 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => new MembershipManager({ backend, host, table, mtu: 500 }), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+t.test('a change of one address after 100,000 costs one group of work, whatever the table size', async (t) => {
+  const N = 100_000;
+  const tt = new TargetTable();
+  let reads = 0;
+  // The real table, with a count of full reads.
+  const table: MembershipTable = {
+    exactAnswers: () => {
+      reads++;
+      return tt.exactAnswers();
+    },
+    answerPrefixCount: () => tt.answerPrefixCount(),
+    onChange: (l) => tt.onChange(l),
+  };
+  const bytes = new Uint8Array(16 * N);
+  for (let i = 0; i < N; i++) {
+    // 2001:db8::/96 + i + 1: distinct low 24 bits, so N distinct groups.
+    bytes.set([0x20, 0x01, 0x0d, 0xb8], 16 * i);
+    const v = i + 1;
+    bytes[16 * i + 13] = (v >>> 16) & 0xff;
+    bytes[16 * i + 14] = (v >>> 8) & 0xff;
+    bytes[16 * i + 15] = v & 0xff;
+  }
+  tt.replaceGroup('static', makeAddressRules(bytes, N, Action.Answer, { kind: 'static', flag: '--address' }));
+  const backend = new FakeBackend();
+  const m = new MembershipManager({ backend, host, table, maxGroups: 2 * N, robustness: 1, coalesceMs: 1000 });
+  t.teardown(() => m.close());
+  t.equal(reads, 1, 'the table is read once, at start');
+  t.match(m.stats(), { groups: N, addresses: N, macs: N });
+  t.equal(backend.events.filter((e) => e.op === 'add').length, N);
+
+  const one = (a: string): Rule =>
+    makeRule(a, Action.Answer, { kind: 'docker', containerId: 'c1', containerName: 'one', network: 'bridge' });
+  for (const [what, change] of [
+    ['add', () => tt.addRules('docker', [one('2001:db8::ff:fffe')])],
+    ['remove', () => tt.removeRules('docker', () => true)],
+  ] as const) {
+    backend.clear();
+    change();
+    m.sync();
+    t.equal(reads, 1, `${what}: no full read`);
+    const macOps = backend.events.filter((e) => e.op === 'add' || e.op === 'remove');
+    t.same(macOps, [{ op: what, mac: '33:33:ff:ff:ff:fe' }], `${what}: one MAC call`);
+    const reports = backend.reports();
+    t.equal(reports.length, 1, `${what}: one report`);
+    t.same(reports[0]!.records, [{ type: what === 'add' ? TO_EX : TO_IN, group: 'ff02:0:0:0:0:1:ffff:fffe' }], `${what}: one record`);
+    t.match(m.stats(), { groups: what === 'add' ? N + 1 : N, macs: what === 'add' ? N + 1 : N });
+  }
+
+  // An exclusion hides one of the 100,000: its group leaves, nothing else moves.
+  backend.clear();
+  tt.addRules('x', [makeRule('2001:db8::1:0/128', Action.Exclude, { kind: 'static', flag: '--exclude' })]);
+  m.sync();
+  t.same(
+    backend.events.filter((e) => e.op !== 'send'),
+    [{ op: 'remove', mac: '33:33:ff:01:00:00' }],
+  );
+  t.equal(reads, 1);
 });
 
 t.test('with the real TargetTable: only winning /128 answers count; answer prefixes need all-multicast', async (t) => {

@@ -144,6 +144,31 @@ t.test('change diffs are exact and keyed by address', async (t) => {
   t.equal(seen.length, 4, 'listeners only hear about calls that changed something');
 });
 
+t.test('the first load into an empty table: each /128 reported once, by its final winner', async (t) => {
+  // Several rules at one /128 in the one call that fills an empty table (the start-up load).
+  const table = new TargetTable();
+  const c = table.replaceGroup('static', [
+    answer('2001:db8::1', ADDR),
+    answer('2001:db8::1', STATIC), // same prefix, another source: loses (first come)
+    answer('2001:db8::2', ADDR),
+    exclude('2001:db8::2/128'), // beats the answer at ::2
+    answer('2001:db8::3', ADDR),
+    answer('2001:db8::3', ADDR), // a duplicate
+    exclude('2001:db8::4/128'),
+    answer('2001:db8::4', ADDR), // loses to the exclusion
+    answer('2001:db8:9::/64'),
+  ]);
+  t.same(texts(c.added), ['2001:db8::1/128', '2001:db8::3/128']);
+  t.equal(c.added[0]!.source, ADDR, 'the winner at ::1');
+  t.same(c.removed, []);
+  t.equal(c.prefixesChanged, true);
+  // The next call is not from empty: a removal of the winner at ::1 reports nothing (the other rule answers).
+  const d = table.removeRules('static', (r) => r.text === '2001:db8::1/128' && r.source === ADDR);
+  t.same(d, { added: [], removed: [], prefixesChanged: false });
+  const e = table.removeRules('static', (r) => r.action === Action.Exclude);
+  t.same(texts(e.added), ['2001:db8::2/128', '2001:db8::4/128']);
+});
+
 t.test('replaceGroup is idempotent and keeps the rules it already had', async (t) => {
   const table = new TargetTable();
   let calls = 0;
