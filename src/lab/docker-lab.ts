@@ -304,6 +304,21 @@ export class DockerLab {
     return r.stdout;
   }
 
+  /** An interface's MAC in a host namespace (`ip`, not /sys: nsenter keeps the machine's /sys). */
+  async mac(host: HostName, dev = 'eth0'): Promise<string> {
+    const out = (await this.exec(host, ['ip', '-o', 'link', 'show', 'dev', dev])).stdout;
+    const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
+    if (!m) throw new Error(`no MAC for ${host} ${dev} in: ${out}`);
+    return m[1]!;
+  }
+
+  /** ndisc6 from a host's eth0 for ADDR: the MAC that answered, or null. */
+  async ndisc6(from: HostName, addr: string): Promise<string | null> {
+    const r = await this.exec(from, ['ndisc6', '-1', '-r', '2', '-w', '400', addr, 'eth0'], { timeoutMs: 10_000 });
+    const m = /Target link-layer address:\s*([0-9A-Fa-f:]{17})/.exec(r.stdout);
+    return r.code === 0 && m ? m[1]!.toLowerCase() : null;
+  }
+
   /** Kernel proxy_ndp entry for ADDR on eth0 of a host (the thing ndp-responder replaces). */
   async kernelProxy(host: HostName, addr: string, on: boolean): Promise<void> {
     const ns = this.host(host).ns;

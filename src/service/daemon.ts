@@ -15,8 +15,8 @@ import { warmUp } from '../engine/warm-up.js';
 import { dropPrivileges } from '../io/capabilities.js';
 import { toSenderFacts } from '../io/interface.js';
 import type { Rule } from '../table/rule.js';
-import { BadAddressError, explainAddress, type Explanation } from './explain.js';
-import { HttpError, startHttpServer, type HttpServerHandle } from './http-server.js';
+import { explainAddress, httpExplain, type Explanation } from './explain.js';
+import { startHttpServer, type HttpServerHandle } from './http-server.js';
 import { DaemonMetrics, type MetricsSnapshot } from './metrics.js';
 import { Link, type BackendKind } from './link.js';
 import { Prober } from './probe.js';
@@ -246,14 +246,7 @@ export class Daemon {
         {
           metrics: () => catalogue.metrics(),
           metricsContentType: catalogue.contentType,
-          explain: (a) => {
-            try {
-              return this.explain(a);
-            } catch (e) {
-              if (e instanceof BadAddressError) throw new HttpError(400, e.message);
-              throw e;
-            }
-          },
+          explain: httpExplain((a) => this.explain(a)),
           healthy: () => !this.stopped,
           ready: () => this.readiness(),
         },

@@ -13,6 +13,7 @@ import { ANSWER_KIND_NAMES, dropReasonName } from '../engine/verdict.js';
 import { syntheticNS } from '../engine/warm-up.js';
 import { NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
 import { NsView } from '../ndp/ns-view.js';
+import { HttpError } from './http-server.js';
 import { Action, type Rule, type RuleSource } from '../table/rule.js';
 import type { TargetTable } from '../table/target-table.js';
 
@@ -41,6 +42,18 @@ export interface Explanation {
 /** An address that is not IPv6 text: the caller's mistake (HTTP 400, exit 2). */
 export class BadAddressError extends Error {
   override readonly name = 'BadAddressError';
+}
+
+/** An explain handler for the HTTP surface: a bad address is the client's mistake (400). */
+export function httpExplain(explain: (address: string) => unknown): (address: string) => unknown {
+  return (address) => {
+    try {
+      return explain(address);
+    } catch (e) {
+      if (e instanceof BadAddressError) throw new HttpError(400, e.message);
+      throw e;
+    }
+  };
 }
 
 /** A short human description of where a rule came from. */

@@ -19,8 +19,8 @@ import { DockerWatcher } from '../docker/watcher.js';
 import type { AnswerSettings } from '../engine/types.js';
 import { Action, type Rule } from '../table/rule.js';
 import { Daemon, type DockerOptions } from './daemon.js';
-import { BadAddressError, type Explanation } from './explain.js';
-import { HttpError, startHttpServer, type HttpServerHandle } from './http-server.js';
+import { httpExplain, type Explanation } from './explain.js';
+import { startHttpServer, type HttpServerHandle } from './http-server.js';
 import type { BackendKind } from './link.js';
 import { DaemonMetrics } from './metrics.js';
 import { openRoutes, type RouteMonitor } from './routes.js';
@@ -106,14 +106,7 @@ export class UplinkService {
         {
           metrics: () => this.metrics(),
           metricsContentType: 'text/plain; version=0.0.4; charset=utf-8',
-          explain: (a) => {
-            try {
-              return this.explain(a);
-            } catch (e) {
-              if (e instanceof BadAddressError) throw new HttpError(400, e.message);
-              throw e;
-            }
-          },
+          explain: httpExplain((a) => this.explain(a)),
           healthy: () => !this.stopped,
           ready: () => this.readiness(),
         },

@@ -35,20 +35,8 @@ async function startResponder(h: 'd1' | 'd2'): Promise<ChildProcess> {
   return child;
 }
 
-/** eth0's MAC in a host namespace (`ip`, not /sys: nsenter keeps the machine's /sys). */
-async function macOf(h: 'd1' | 'd2'): Promise<string> {
-  const out = (await lab.exec(h, ['ip', '-o', 'link', 'show', 'dev', 'eth0'])).stdout;
-  const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
-  if (!m) throw new Error(`no MAC for ${h} eth0 in: ${out}`);
-  return m[1]!;
-}
-
-/** ndisc6 from d2's eth0: the MAC that answered, or null. */
-async function ndisc6(addr: string): Promise<string | null> {
-  const r = await lab.exec('d2', ['ndisc6', '-1', '-r', '2', '-w', '400', addr, 'eth0'], { timeoutMs: 10_000 });
-  const m = /Target link-layer address:\s*([0-9A-Fa-f:]{17})/.exec(r.stdout);
-  return r.code === 0 && m ? m[1]!.toLowerCase() : null;
-}
+const macOf = (h: 'd1' | 'd2'): Promise<string> => lab.mac(h);
+const ndisc6 = (addr: string): Promise<string | null> => lab.ndisc6('d2', addr);
 
 const [web1] = await lab.containerAddresses('d1', 'web1');
 const [web2] = await lab.containerAddresses('d2', 'web2');

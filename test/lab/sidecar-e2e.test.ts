@@ -29,20 +29,8 @@ t.comment(`lab ${lab.id} up in ${Math.round(lab.upMs)} ms`);
 const SLEEPER = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 const HOSTS = ['d1', 'd2'] as const;
 
-/** eth0's MAC in a host namespace. */
-async function macOf(h: HostName): Promise<string> {
-  const out = (await lab.exec(h, ['ip', '-o', 'link', 'show', 'dev', 'eth0'])).stdout;
-  const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
-  if (!m) throw new Error(`no MAC for ${h} eth0 in: ${out}`);
-  return m[1]!;
-}
-
-/** ndisc6 from d2's eth0: the MAC that answered, or null. */
-async function ndisc6(addr: string): Promise<string | null> {
-  const r = await lab.exec('d2', ['ndisc6', '-1', '-r', '2', '-w', '400', addr, 'eth0'], { timeoutMs: 10_000 });
-  const m = /Target link-layer address:\s*([0-9A-Fa-f:]{17})/.exec(r.stdout);
-  return r.code === 0 && m ? m[1]!.toLowerCase() : null;
-}
+const macOf = (h: HostName): Promise<string> => lab.mac(h);
+const ndisc6 = (addr: string): Promise<string | null> => lab.ndisc6('d2', addr);
 
 /** The sidecar's log (stdout and stderr of the container). */
 async function sidecarLog(h: HostName): Promise<string> {
