@@ -1,10 +1,12 @@
 /** `ndp-responder run`: the live daemon, one process for every uplink. */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, parseFlags, normaliseOptionalDocker } from './flags.js';
+import { ANSWER_OPTIONS, COMMON_OPTIONS, DOCKER_OPTIONS, RULE_OPTIONS, UsageError, parseFlags, normaliseOptionalDocker } from './flags.js';
 import { envValues, type FlagValues } from './config-file.js';
 import { buildPlan, dockerSocketPresent, type DefaultUplink, type PlanInputs, type RunPlan } from './run-plan.js';
 import { logFormat, makeLogger } from './logger.js';
+import { parseDockerUrl } from '../docker/url.js';
+import { endpointOptions, processEnv } from '../docker/watcher.js';
 import { openRoutes } from '../service/routes.js';
 import { UplinkService } from '../service/uplinks.js';
 import { startControlServer, type ControlServer } from '../service/control.js';
@@ -51,6 +53,14 @@ export async function runCommand(args: string[]): Promise<number> {
   const dflt: DefaultUplink = needDefault ? await defaultRouteUplink() : { reason: 'not needed' };
   const inputs: PlanInputs = { flags, env, dockerSocket: () => dockerSocketPresent(), defaultUplink: () => dflt };
   let plan = buildPlan(inputs);
+  // The Docker endpoint (URL form, TLS variables and files) is checked before anything opens.
+  if (plan.docker !== undefined) {
+    try {
+      endpointOptions(parseDockerUrl(plan.docker.url, processEnv()));
+    } catch (e) {
+      throw new UsageError(`--docker: ${(e as Error).message}`);
+    }
+  }
   const logger = makeLogger(plan.logLevel, undefined, logFormat(values['log-format']));
   logger.info(
     {
