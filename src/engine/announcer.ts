@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { FrameSink } from '../io/backend.js';
+import { SEND_BATCH, sendEach } from './send-each.js';
 import { buildUnsolicitedNA } from '../ndp/build.js';
 import { NA_FRAME_LEN_VLAN } from '../ndp/constants.js';
 import type { Rule } from '../table/rule.js';
@@ -34,7 +35,7 @@ export interface AnnouncerOptions {
 export class Announcer {
   private readonly pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | undefined;
-  private buf = new Uint8Array(64 * NA_FRAME_LEN_VLAN);
+  private buf = new Uint8Array(SEND_BATCH * NA_FRAME_LEN_VLAN);
   private closed = false;
   private readonly count: number;
   private readonly intervalMs: number;
@@ -86,26 +87,15 @@ export class Announcer {
   /** Send one NA for each rule, in batches, and count down its remaining announcements. */
   private sendFor(rules: readonly Rule[]): void {
     const host = this.opts.host();
-    const per = 64;
-    for (let i = 0; i < rules.length; i += per) {
-      const chunk = rules.slice(i, i + per);
-      const offsets = new Uint32Array(chunk.length);
-      const lengths = new Uint32Array(chunk.length);
-      let n = 0;
-      for (const r of chunk) {
-        const off = n * NA_FRAME_LEN_VLAN;
-        const len = buildUnsolicitedNA(r.prefix, 0, host, this.opts.settings, -1, this.buf, off);
-        if (len === 0) continue;
-        offsets[n] = off;
-        lengths[n] = len;
-        n++;
-        const p = this.pending.get(r.text);
-        if (p !== undefined && --p.left <= 0) this.pending.delete(r.text);
-      }
-      const sent = this.opts.sink.send(this.buf, offsets, lengths, n);
-      this.opts.counters.announced += sent;
-      this.opts.counters.sendFailed += n - sent;
-    }
+    const { built, sent } = sendEach(this.opts.sink, this.buf, NA_FRAME_LEN_VLAN, rules, (r, out, off) => {
+      const len = buildUnsolicitedNA(r.prefix, 0, host, this.opts.settings, -1, out, off);
+      if (len === 0) return 0;
+      const p = this.pending.get(r.text);
+      if (p !== undefined && --p.left <= 0) this.pending.delete(r.text);
+      return len;
+    });
+    this.opts.counters.announced += sent;
+    this.opts.counters.sendFailed += built - sent;
     if (rules.length > 0) this.opts.logger?.debug({ addresses: rules.length }, 'unsolicited NA sent');
   }
 }

@@ -20,6 +20,7 @@ import { formatAddress } from '../addr/index.js';
 import type { HostFacts } from '../engine/types.js';
 import type { FrameSink } from '../io/backend.js';
 import { buildNS, NS_FRAME_LEN_MAX } from '../ndp/build-ns.js';
+import { SEND_BATCH, sendEach } from '../engine/send-each.js';
 import type { Rule } from '../table/rule.js';
 import type { Scope } from './scope.js';
 
@@ -41,7 +42,7 @@ export interface ProberOptions {
 export class Prober {
   private readonly pending = new Map<string, Rule>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly buf = new Uint8Array(64 * NS_FRAME_LEN_MAX);
+  private readonly buf = new Uint8Array(SEND_BATCH * NS_FRAME_LEN_MAX);
   private closed = false;
   /** Probes sent. */
   sent = 0;
@@ -107,45 +108,21 @@ export class Prober {
     const router = this.opts.router?.();
     if (router === undefined) return;
     const host = this.opts.host();
-    for (let i = 0; i < rules.length; i += 64) {
-      const chunk = rules.slice(i, i + 64);
-      const offsets = new Uint32Array(chunk.length);
-      const lengths = new Uint32Array(chunk.length);
-      let n = 0;
-      for (const r of chunk) {
-        const off = n * NS_FRAME_LEN_MAX;
-        const len = buildNS({ mac: host.mac, src: r.prefix, target: router, dst: null }, this.buf, off);
-        if (len === 0) continue;
-        offsets[n] = off;
-        lengths[n] = len;
-        n++;
-      }
-      this.routerSolicits += this.opts.sink.send(this.buf, offsets, lengths, n);
-    }
+    this.routerSolicits += sendEach(this.opts.sink, this.buf, NS_FRAME_LEN_MAX, rules, (r, out, off) =>
+      buildNS({ mac: host.mac, src: r.prefix, target: router, dst: null }, out, off),
+    ).sent;
     this.opts.logger?.debug(
       { router: formatAddress(router), addresses: rules.map((r) => formatAddress(r.prefix)) },
       'asked the default router from new addresses',
     );
   }
 
-  /** One DAD probe per address, sent in batches of 64. */
+  /** One DAD probe per address. */
   private probe(rules: readonly Rule[]): void {
     const host = this.opts.host();
-    for (let i = 0; i < rules.length; i += 64) {
-      const chunk = rules.slice(i, i + 64);
-      const offsets = new Uint32Array(chunk.length);
-      const lengths = new Uint32Array(chunk.length);
-      let n = 0;
-      for (const r of chunk) {
-        const off = n * NS_FRAME_LEN_MAX;
-        const len = buildNS({ mac: host.mac, src: null, target: r.prefix }, this.buf, off);
-        if (len === 0) continue;
-        offsets[n] = off;
-        lengths[n] = len;
-        n++;
-      }
-      this.sent += this.opts.sink.send(this.buf, offsets, lengths, n);
-    }
+    this.sent += sendEach(this.opts.sink, this.buf, NS_FRAME_LEN_MAX, rules, (r, out, off) =>
+      buildNS({ mac: host.mac, src: null, target: r.prefix }, out, off),
+    ).sent;
     this.opts.logger?.debug({ addresses: rules.map((r) => formatAddress(r.prefix)) }, 'probing new addresses');
   }
 }
