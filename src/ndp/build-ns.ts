@@ -9,18 +9,8 @@
  */
 import { multicastMac, solicitedNodeAddress } from '../addr/index.js';
 import { writeIcmp6Checksum } from './checksum.js';
-import {
-  ETHERTYPE_IPV6,
-  ETHERTYPE_VLAN,
-  ETH_HLEN,
-  ICMPV6_NS,
-  IPPROTO_ICMPV6,
-  IPV6_HLEN,
-  ND_HOP_LIMIT,
-  NS_LEN,
-  OPT_SOURCE_LLA,
-  VLAN_HLEN,
-} from './constants.js';
+import { ETH_HLEN, ICMPV6_NS, IPPROTO_ICMPV6, IPV6_HLEN, ND_HOP_LIMIT, NS_LEN, OPT_SOURCE_LLA, VLAN_HLEN } from './constants.js';
+import { writeEthernetTail } from './ethernet.js';
 
 /** Longest NS we build: Ethernet, one VLAN tag, IPv6, NS, one SLLAO option. */
 export const NS_FRAME_LEN_MAX = ETH_HLEN + VLAN_HLEN + IPV6_HLEN + NS_LEN + 8;
@@ -50,26 +40,13 @@ export function buildNS(spec: NsSpec, out: Uint8Array, off: number): number {
   const len = ETH_HLEN + (tagged ? VLAN_HLEN : 0) + IPV6_HLEN + icmpLen;
   if (off < 0 || off + len > out.length) return 0;
   out.fill(0, off, off + len);
-  let ip = off + ETH_HLEN;
   // Ethernet: to the solicited-node group's MAC, or the unicast destination's.
   const dst = new Uint8Array(16);
   if (spec.dst == null) solicitedNodeAddress(spec.target, 0, dst, 0);
   else dst.set(spec.dst.subarray(0, 16));
   if (spec.dst == null || spec.dstMac == null) multicastMac(dst, 0, out, off);
   else out.set(spec.dstMac.subarray(0, 6), off);
-  out.set(spec.mac.subarray(0, 6), off + 6);
-  if (tagged) {
-    out[off + 12] = ETHERTYPE_VLAN >>> 8;
-    out[off + 13] = ETHERTYPE_VLAN & 0xff;
-    out[off + 14] = (spec.vlanTci! >>> 8) & 0xff;
-    out[off + 15] = spec.vlanTci! & 0xff;
-    out[off + 16] = ETHERTYPE_IPV6 >>> 8;
-    out[off + 17] = ETHERTYPE_IPV6 & 0xff;
-    ip += VLAN_HLEN;
-  } else {
-    out[off + 12] = ETHERTYPE_IPV6 >>> 8;
-    out[off + 13] = ETHERTYPE_IPV6 & 0xff;
-  }
+  const ip = writeEthernetTail(out, off, spec.mac, spec.vlanTci ?? -1);
   out[ip] = 0x60;
   out[ip + 4] = icmpLen >>> 8;
   out[ip + 5] = icmpLen & 0xff;

@@ -10,9 +10,6 @@
 import { formatAddress, formatMac } from '../addr/index.js';
 import { icmp6ChecksumValid } from './checksum.js';
 import {
-  ETHERTYPE_IPV6,
-  ETHERTYPE_VLAN,
-  ETH_HLEN,
   ICMPV6_NA,
   IPPROTO_ICMPV6,
   IPV6_HLEN,
@@ -24,10 +21,9 @@ import {
   NA_LEN,
   ND_HOP_LIMIT,
   OPT_TARGET_LLA,
-  VLAN_HLEN,
 } from './constants.js';
 import type { NsView } from './ns-view.js';
-import { ethernetIPv6 } from './ethernet.js';
+import { ethernetIPv6, writeEthernetTail } from './ethernet.js';
 
 /** Who answers: the interface's MAC (Ethernet source and TLLA) and link-local address. */
 export interface NaSender {
@@ -122,20 +118,7 @@ function writeNA(
   flags: number,
 ): number {
   copy(ethDst, ethDstOff, out, outOff, 6);
-  copy(mac, 0, out, outOff + 6, 6);
-  let ip = outOff + ETH_HLEN;
-  if (vlanTci >= 0) {
-    out[outOff + 12] = ETHERTYPE_VLAN >>> 8;
-    out[outOff + 13] = ETHERTYPE_VLAN & 0xff;
-    out[outOff + 14] = (vlanTci >>> 8) & 0xff;
-    out[outOff + 15] = vlanTci & 0xff;
-    out[outOff + 16] = ETHERTYPE_IPV6 >>> 8;
-    out[outOff + 17] = ETHERTYPE_IPV6 & 0xff;
-    ip += VLAN_HLEN;
-  } else {
-    out[outOff + 12] = ETHERTYPE_IPV6 >>> 8;
-    out[outOff + 13] = ETHERTYPE_IPV6 & 0xff;
-  }
+  const ip = writeEthernetTail(out, outOff, mac, vlanTci);
   out.set(L3_TEMPLATE, ip);
   // The checksum is summed while the variable fields are copied in: the template's other
   // ICMPv6 bytes are zero or in CONSTANT_SUM.

@@ -4,11 +4,9 @@
  * groups we listen to. Pure: no I/O. The builders allocate nothing; the query reader copies the
  * group and the destination of a valid query (rejects are shared frozen objects).
  */
-import { isLinkLocalUnicast } from '../addr/index.js';
+import { isLinkLocalUnicast, multicastMac } from '../addr/index.js';
 import { icmp6ChecksumValid, writeIcmp6Checksum } from './checksum.js';
 import {
-  ETHERTYPE_IPV6,
-  ETHERTYPE_VLAN,
   ETH_HLEN,
   ICMPV6_MLD2_REPORT,
   ICMPV6_MLD_QUERY,
@@ -19,7 +17,7 @@ import {
   IPV6_HLEN,
   VLAN_HLEN,
 } from './constants.js';
-import { ethernetIPv6 } from './ethernet.js';
+import { ethernetIPv6, writeEthernetTail } from './ethernet.js';
 
 /** Multicast Address Record types, RFC 3810 section 5.2.12. */
 export const MLD2_MODE_IS_INCLUDE = 1;
@@ -95,24 +93,13 @@ export function buildMldv2Report(
   const total = mldv2ReportLength(groups.length, tagged);
   if (!Number.isInteger(outOff) || outOff < 0 || outOff + total > out.length) return 0;
 
-  let o = outOff;
-  out[o++] = 0x33;
-  out[o++] = 0x33;
-  out[o++] = 0;
-  out[o++] = 0;
-  out[o++] = 0;
-  out[o++] = 0x16;
-  for (let i = 0; i < 6; i++) out[o++] = srcMac[i]!;
-  if (tagged) {
-    out[o++] = ETHERTYPE_VLAN >>> 8;
-    out[o++] = ETHERTYPE_VLAN & 0xff;
-    out[o++] = (vlanTci >>> 8) & 0xff;
-    out[o++] = vlanTci & 0xff;
-  }
-  out[o++] = ETHERTYPE_IPV6 >>> 8;
-  out[o++] = ETHERTYPE_IPV6 & 0xff;
-
-  const ip = o;
+  out[outOff] = 0x33;
+  out[outOff + 1] = 0x33;
+  out[outOff + 2] = 0;
+  out[outOff + 3] = 0;
+  out[outOff + 4] = 0;
+  out[outOff + 5] = 0x16;
+  const ip = writeEthernetTail(out, outOff, srcMac, tagged ? vlanTci : -1);
   const icmpLen = MLD2_REPORT_HLEN + groups.length * MLD2_RECORD_LEN;
   const plen = HBH_LEN + icmpLen;
   out[ip] = 0x60;
@@ -212,22 +199,9 @@ function buildMldv1(
   const total = mldv1FrameLength(tagged);
   if (!Number.isInteger(outOff) || outOff < 0 || outOff + total > out.length) return 0;
 
-  let o = outOff;
   // RFC 2464 section 7: 33:33 and the low 32 bits of the IPv6 destination.
-  out[o++] = 0x33;
-  out[o++] = 0x33;
-  for (let i = 12; i < 16; i++) out[o++] = dst[i]!;
-  for (let i = 0; i < 6; i++) out[o++] = srcMac[i]!;
-  if (tagged) {
-    out[o++] = ETHERTYPE_VLAN >>> 8;
-    out[o++] = ETHERTYPE_VLAN & 0xff;
-    out[o++] = (vlanTci >>> 8) & 0xff;
-    out[o++] = vlanTci & 0xff;
-  }
-  out[o++] = ETHERTYPE_IPV6 >>> 8;
-  out[o++] = ETHERTYPE_IPV6 & 0xff;
-
-  const ip = o;
+  multicastMac(dst, 0, out, outOff);
+  const ip = writeEthernetTail(out, outOff, srcMac, tagged ? vlanTci : -1);
   const plen = HBH_LEN + MLD1_LEN;
   out[ip] = 0x60;
   out[ip + 1] = 0;
