@@ -1,7 +1,8 @@
 /*
  * latency-probe: one NS at a time to random proxied targets; the time from just before the
  * send (CLOCK_REALTIME) to the kernel receive timestamp (SO_TIMESTAMPNS) of the NA whose
- * target matches. N samples, each with its own timeout; prints p50/p90/p99/max and lost.
+ * target matches. N samples (NS actually sent: one the link refuses is counted in "unsent" and
+ * replaced), each with its own timeout; prints p50/p90/p99/max and lost.
  *
  * --wait-ready MS: instead, solicit one target (--target ADDR, default the LAST address of
  * --targets) every 50 ms until a matching NA arrives; exit 0 when answered, 1 on timeout.
@@ -152,15 +153,16 @@ int main(int argc, char **argv) {
   if (!lat) die("malloc");
   size_t got = 0, lost = 0, unsent = 0;
   double t_start = now_s();
-  int done = 0;
-  for (int i = 0; i < samples && now_s() - t_start < max_seconds; i++) {
+  int done = 0; /* NS actually sent: a refused one is retried as a new sample, within max_seconds */
+  while (done < samples && now_s() - t_start < max_seconds) {
     done++;
     const struct in6_addr *t = &addrs[rng() % n_addr];
     build_ns(frame, mac, &src_ip, t);
     drain(rx);
     double sent_at = realtime_s();
     // A link saturated by someone else's flood refuses frames for a moment (ENOBUFS): retry for
-    // up to 20 ms, then count the NS as unsent (it never left, so it says nothing of the answerer).
+    // up to 20 ms, then count the NS as unsent (it never left, so it says nothing of the answerer)
+    // and try again with a new sample.
     double give_up = now_s() + 0.02;
     int rc;
     while ((rc = (int)send(tx, frame, NS_FRAME_LEN, 0)) < 0 && (errno == ENOBUFS || errno == EAGAIN) && now_s() < give_up) sleep_s(0.0005);

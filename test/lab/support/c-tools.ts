@@ -65,6 +65,8 @@ export interface ProbeResult {
   requested: number;
   answered: number;
   lost: number;
+  /** NS the saturated link refused for 20 ms (not samples: each was replaced by another try). */
+  unsent: number;
   p50_us: number;
   p90_us: number;
   p99_us: number;
