@@ -159,8 +159,6 @@ function decodeReport(f: Uint8Array): Report {
   return { vlan, records };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 function make(opts: Partial<ConstructorParameters<typeof MembershipManager>[0]> = {}): {
   table: FakeTable;
   backend: FakeBackend;
@@ -243,11 +241,12 @@ function manyAddresses(n: number): string[] {
 // ---------------------------------------------------------------------------------------------
 
 t.test('addresses sharing a solicited-node group: one MAC, counted per group', async (t) => {
-  const { table, backend, m } = make();
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock });
   t.teardown(() => m.close());
   // Same low 24 bits (00:00:0a) in two /64s: one group ff02::1:ff00:a.
   table.add('2001:db8:1::a', '2001:db8:2::a', '2001:db8:1::1:b');
-  await sleep(20);
+  clock.advance(20);
   t.same([...backend.macs()].sort(), ['33:33:ff:00:00:0a', '33:33:ff:01:00:0b']);
   t.match(m.stats(), { groups: 2, addresses: 3, macs: 2, allmulti: false });
   const joins = backend.reports();
@@ -256,16 +255,16 @@ t.test('addresses sharing a solicited-node group: one MAC, counted per group', a
     [TO_EX, 'ff02:0:0:0:0:1:ff00:a'],
     [TO_EX, 'ff02:0:0:0:0:1:ff01:b'],
   ]);
-  await sleep(100); // the retransmission
+  clock.advance(100); // the retransmission
   backend.clear();
 
   table.remove('2001:db8:1::a');
-  await sleep(20);
+  clock.advance(20);
   t.same(backend.events, [], 'group still held by 2001:db8:2::a: no MAC change, no report');
   t.match(m.stats(), { groups: 2, addresses: 2 });
 
   table.remove('2001:db8:2::a');
-  await sleep(20);
+  clock.advance(20);
   t.same(backend.events[0], { op: 'remove', mac: '33:33:ff:00:00:0a' });
   t.same(
     backend.reports().map((r) => r.records),
@@ -275,37 +274,40 @@ t.test('addresses sharing a solicited-node group: one MAC, counted per group', a
 });
 
 t.test('a burst of changes is coalesced, sent twice (robustness 2), then no more', async (t) => {
-  const { table, backend, m } = make();
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock });
   t.teardown(() => m.close());
   for (let i = 1; i <= 50; i++) table.add(`2001:db8::${i.toString(16)}`);
   t.equal(backend.events.length, 0, 'nothing before the coalescing delay');
-  await sleep(15);
+  clock.advance(15);
   t.equal(backend.reports().length, 1, 'one report');
   t.equal(backend.reports()[0]!.records.length, 50);
   t.ok(backend.reports()[0]!.records.every((r) => r.type === TO_EX));
-  await sleep(60); // retransmission after 1 + 0.5 * 40 = 21 ms
+  clock.advance(60); // retransmission after 1 + 0.5 * 40 = 21 ms
   const reps = backend.reports();
   t.equal(reps.length, 2, 'one retransmission');
   t.same(reps[1], reps[0], 'the retransmission repeats the same records');
-  await sleep(100);
+  clock.advance(100);
   t.equal(backend.reports().length, 2, 'robustness 2: two transmissions in all');
   t.equal(m.stats().reportsSent, 2);
 });
 
 t.test('a leave before the join was retransmitted replaces it', async (t) => {
-  const { table, backend, m } = make({ unsolicitedReportIntervalMs: 200 });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, unsolicitedReportIntervalMs: 200 });
   t.teardown(() => m.close());
   table.add('2001:db8::1');
-  await sleep(15);
+  clock.advance(15);
   table.remove('2001:db8::1');
-  await sleep(15);
-  await sleep(150); // retransmission at 1 + 0.5 * 200 = 101 ms after the first
+  clock.advance(15);
+  clock.advance(150); // retransmission at 1 + 0.5 * 200 = 101 ms after the first
   const recs = backend.reports().map((r) => r.records.map((x) => x.type));
   t.same(recs, [[TO_EX], [TO_IN], [TO_IN]], 'join once, then the leave twice; the join is not repeated');
 });
 
 t.test('reports are split to fit the MTU', async (t) => {
-  const { table, backend, m } = make({ robustness: 1 });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, robustness: 1 });
   t.teardown(() => m.close());
   const addrs = Array.from({ length: 200 }, (_, i) => `2001:db8::${(i + 1).toString(16)}`);
   table.add(...addrs);
@@ -329,7 +331,8 @@ t.test('reports are split to fit the MTU', async (t) => {
 });
 
 t.test('above maxGroups: all-multicast on before MACs go; back below: MACs first, then off', async (t) => {
-  const { table, backend, m } = make({ maxGroups: 3, mld: false });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, maxGroups: 3, mld: false });
   t.teardown(() => m.close());
   table.add('2001:db8::1', '2001:db8::2', '2001:db8::3');
   m.sync();
@@ -359,7 +362,8 @@ t.test('above maxGroups: all-multicast on before MACs go; back below: MACs first
 });
 
 t.test('answer prefixes need all-multicast; exact addresses keep their MACs', async (t) => {
-  const { table, backend, m } = make({ mld: false });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, mld: false });
   t.teardown(() => m.close());
   table.add('2001:db8::1');
   table.setPrefixes(1);
@@ -380,7 +384,8 @@ t.test('answer prefixes need all-multicast; exact addresses keep their MACs', as
 t.test('state present at construction is applied at once', async (t) => {
   const table = new FakeTable();
   table.add('2001:db8::7');
-  const { backend, m } = make({ table });
+  const clock = new FakeClock();
+  const { backend, m } = make({ clock, table });
   t.teardown(() => m.close());
   t.same([...backend.macs()], ['33:33:ff:00:00:07']);
   t.equal(backend.reports().length, 1);
@@ -388,7 +393,8 @@ t.test('state present at construction is applied at once', async (t) => {
 
 t.test('MLD queries', async (t) => {
   // No rate limit here (it has its own test with a fake clock); VLAN 100 is served.
-  const { table, backend, m } = make({ robustness: 1, minFullReportIntervalMs: 0, servedVlans: new Set([100]) });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, robustness: 1, minFullReportIntervalMs: 0, servedVlans: new Set([100]) });
   t.teardown(() => m.close());
   table.add('2001:db8::1', '2001:db8::2');
   m.sync();
@@ -397,16 +403,16 @@ t.test('MLD queries', async (t) => {
   // General query, 40 ms max delay, random 0.5: answered after 20 ms with all groups.
   m.handleMldQuery(query({ group: null, maxResponseDelayMs: 40, vlanTci: -1 }));
   m.handleMldQuery(query({ group: null, maxResponseDelayMs: 400, vlanTci: -1 })); // later: the earlier one stands
-  await sleep(5);
+  clock.advance(5);
   t.equal(backend.reports().length, 0, 'not before the delay');
-  await sleep(60);
+  clock.advance(60);
   let reps = backend.reports();
   t.equal(reps.length, 1, 'one answer for both general queries');
   t.same(reps[0]!.records.map((r) => [r.type, r.group]).sort(), [
     [IS_EX, 'ff02:0:0:0:0:1:ff00:1'],
     [IS_EX, 'ff02:0:0:0:0:1:ff00:2'],
   ]);
-  await sleep(250);
+  clock.advance(250);
   t.equal(backend.reports().length, 1, 'the later general query was absorbed');
   backend.clear();
 
@@ -415,7 +421,7 @@ t.test('MLD queries', async (t) => {
   // Not ours: a solicited-node group we do not hold, and a non-solicited-node group.
   m.handleMldQuery(query({ group: ip6('ff02::1:ff00:9'), maxResponseDelayMs: 10, vlanTci: -1 }));
   m.handleMldQuery(query({ group: ip6('ff02::fb'), maxResponseDelayMs: 10, vlanTci: -1 }));
-  await sleep(40);
+  clock.advance(40);
   reps = backend.reports();
   t.same(reps, [{ vlan: 100, records: [{ type: IS_EX, group: 'ff02:0:0:0:0:1:ff00:2' }] }]);
   t.match(m.stats(), { queriesReceived: 5, queriesAnswered: 2 });
@@ -423,12 +429,13 @@ t.test('MLD queries', async (t) => {
   // A zero delay answers on the next turn.
   backend.clear();
   m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0, vlanTci: -1 }));
-  await sleep(5);
+  clock.advance(5);
   t.equal(backend.reports().length, 1);
 });
 
 t.test('a group-specific response is dropped if the group left meanwhile', async (t) => {
-  const { table, backend, m } = make({ robustness: 1 });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, robustness: 1 });
   t.teardown(() => m.close());
   table.add('2001:db8::1');
   m.sync();
@@ -436,13 +443,14 @@ t.test('a group-specific response is dropped if the group left meanwhile', async
   table.remove('2001:db8::1');
   m.sync();
   backend.clear();
-  await sleep(60);
+  clock.advance(60);
   t.same(backend.reports(), []);
   t.equal(m.stats().queriesAnswered, 0);
 });
 
 t.test('close(): leave reports, MACs removed, all-multicast off, timers and listener gone', async (t) => {
-  const { table, backend, m } = make({ unsolicitedReportIntervalMs: 100 });
+  const clock = new FakeClock();
+  const { table, backend, m } = make({ clock, unsolicitedReportIntervalMs: 100 });
   table.add('2001:db8::1', '2001:db8::2');
   table.setPrefixes(1);
   m.sync();
@@ -465,7 +473,7 @@ t.test('close(): leave reports, MACs removed, all-multicast off, timers and list
   backend.clear();
   table.add('2001:db8::3');
   m.handleMldQuery(query({ group: null, maxResponseDelayMs: 0, vlanTci: -1 }));
-  await sleep(150); // past the pending retransmission and query response
+  clock.advance(150); // past the pending retransmission and query response
   t.same(backend.events, [], 'nothing after close');
   t.match(m.stats(), { groups: 0, macs: 0, allmulti: false });
 });
@@ -574,7 +582,8 @@ t.test('a change of one address after 100,000 costs one group of work, whatever 
 t.test('with the real TargetTable: only winning /128 answers count; answer prefixes need all-multicast', async (t) => {
   const table = new TargetTable();
   const backend = new FakeBackend();
-  const m = new MembershipManager({ backend, host, table, coalesceMs: 1, robustness: 1 });
+  const clock = new FakeClock();
+  const m = new MembershipManager({ backend, host, table, coalesceMs: 1, robustness: 1, clock });
   t.teardown(() => m.close());
   const addr = (a: string): Rule => makeRule(a, Action.Answer, { kind: 'static', flag: '--address' });
   table.replaceGroup('docker', [addr('2001:db8::8000:0:0:10'), addr('2001:db8::8000:0:0:11')]);
@@ -597,7 +606,7 @@ t.test('with the real TargetTable: only winning /128 answers count; answer prefi
   m.sync();
   t.match(m.stats(), { prefixes: 1, allmulti: true, groups: 1 }, 'the exclusion went, so ::11 answers again');
   table.replaceGroup('static', []);
-  await sleep(10); // through the table's change listener and the coalescing timer
+  clock.advance(10); // through the table's change listener and the coalescing timer
   t.match(m.stats(), { prefixes: 0, allmulti: false });
 });
 
@@ -920,6 +929,7 @@ t.test('while the link-local address is not valid yet, reports come from :: (RFC
     setAllMulticast() {},
   };
   const table = new FakeTable();
+  const clock = new FakeClock();
   const m = new MembershipManager({
     backend: raw,
     host: { ...host, linkLocalValid: false },
@@ -927,9 +937,10 @@ t.test('while the link-local address is not valid yet, reports come from :: (RFC
     coalesceMs: 5,
     unsolicitedReportIntervalMs: 40,
     random: () => 0.5,
+    clock,
   });
   table.add('2001:db8::1');
-  await sleep(100);
+  clock.advance(100);
   t.ok(sources.length >= 1, 'reported');
   t.ok(
     sources.every((s) => s === groupText(new Uint8Array(16))),
@@ -938,7 +949,7 @@ t.test('while the link-local address is not valid yet, reports come from :: (RFC
   sources.length = 0;
   m.setHost({ ...host, linkLocalValid: true });
   table.add('2001:db8::2');
-  await sleep(100);
+  clock.advance(100);
   t.ok(sources.length >= 1, 'reported again');
   t.ok(
     sources.every((s) => s === groupText(host.linkLocal)),
