@@ -118,7 +118,7 @@ Packets:
   --realtime N           SCHED_FIFO priority of the answering thread, 0..99 (default 1; 0: off).
                          It then runs before the kernel's softirq thread whenever it has frames,
                          so under a flood the kernel drops the excess before copying it to us;
-                         it still sleeps when idle. Needs CAP_SYS_NICE, else it stays normal
+                         it still sleeps when idle. Needs CAP_SYS_NICE (else normal priority)
 
 Operations:
   --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
