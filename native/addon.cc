@@ -1,10 +1,11 @@
 // ndp_native: entry point. Exports the PacketSocket class, ifNameToIndex(), interfaceInfo(),
-// restrictCapabilities() and the PACKET_MR_* constants. Everything else (policy, argument checks, error wording) is in
+// restrictCapabilities(), setScheduler()/getScheduler() and the PACKET_MR_* constants. Everything else (policy, argument checks, error wording) is in
 // src/io/afpacket.ts.
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <napi.h>
 #include <net/if.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,6 +89,44 @@ Napi::Value InterfaceInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setScheduler(policy, priority, resetOnFork): sched_setscheduler() for the calling thread only
+// (pid 0 names the thread on Linux), so Node's helper threads keep theirs. With resetOnFork,
+// threads and processes it creates later start at SCHED_OTHER. Throws a system error.
+Napi::Value SetScheduler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBoolean()) {
+    ndp::CodedError(env, "ERR_INVALID_ARG_TYPE", "setScheduler(policy, priority, resetOnFork)", true)
+        .ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  int policy = info[0].As<Napi::Number>().Int32Value();
+  if (info[2].As<Napi::Boolean>().Value()) policy |= SCHED_RESET_ON_FORK;
+  sched_param sp;
+  memset(&sp, 0, sizeof sp);
+  sp.sched_priority = info[1].As<Napi::Number>().Int32Value();
+  if (sched_setscheduler(0, policy, &sp) < 0) {
+    ndp::SystemError(env, errno, "sched_setscheduler").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  return env.Undefined();
+}
+
+// getScheduler(): { policy, priority } of the calling thread (policy without SCHED_RESET_ON_FORK).
+Napi::Value GetScheduler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int policy = sched_getscheduler(0);
+  sched_param sp;
+  memset(&sp, 0, sizeof sp);
+  if (policy < 0 || sched_getparam(0, &sp) < 0) {
+    ndp::SystemError(env, errno, "sched_getscheduler").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("policy", Napi::Number::New(env, policy & ~SCHED_RESET_ON_FORK));
+  o.Set("priority", Napi::Number::New(env, sp.sched_priority));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaceInfo", Napi::Function::New<InterfaceInfo>(env, "interfaceInfo"));
   exports.Set("PacketSocket", ndp::PacketSocket::Init(env));
@@ -96,6 +135,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PACKET_MR_MULTICAST", Napi::Number::New(env, PACKET_MR_MULTICAST));
   exports.Set("PACKET_MR_PROMISC", Napi::Number::New(env, PACKET_MR_PROMISC));
   exports.Set("PACKET_MR_ALLMULTI", Napi::Number::New(env, PACKET_MR_ALLMULTI));
+  exports.Set("setScheduler", Napi::Function::New<SetScheduler>(env, "setScheduler"));
+  exports.Set("getScheduler", Napi::Function::New<GetScheduler>(env, "getScheduler"));
+  exports.Set("SCHED_OTHER", Napi::Number::New(env, SCHED_OTHER));
+  exports.Set("SCHED_FIFO", Napi::Number::New(env, SCHED_FIFO));
   ndp::InitCapabilities(env, exports);
   return exports;
 }

@@ -5,7 +5,7 @@
  *
  * Keys are `run`'s long flag names. `uplinks:` is a list of per-interface blocks; every other
  * top-level key is a default for all uplinks (or a process-wide setting: docker, metrics,
- * log-level, nice, control). Without `uplinks:`, a top-level `interface:` with its rules is the
+ * log-level, nice, realtime, control). Without `uplinks:`, a top-level `interface:` with its rules is the
  * one uplink.
  */
 import { readFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ export const CONFIG_KEYS: Readonly<Record<string, { kind: Kind; where: Where }>>
   metrics: { kind: 'string', where: 'global' },
   'log-level': { kind: 'string', where: 'global' },
   nice: { kind: 'string', where: 'global' },
+  realtime: { kind: 'string', where: 'global' },
   control: { kind: 'string', where: 'global' },
   'no-control': { kind: 'bool', where: 'global' },
 };
@@ -101,6 +102,9 @@ export function checkValue(key: string, v: FlagValue): void {
     case 'nice':
       if (!/^-?\d+$/.test(v as string) || Number(v) < -20 || Number(v) > 0)
         throw new Error(`'${String(v)}' is not a whole number from -20 to 0`);
+      return;
+    case 'realtime':
+      if (!/^\d+$/.test(v as string) || Number(v) > 99) throw new Error(`'${String(v)}' is not a whole number from 0 to 99`);
       return;
     case 'metrics':
       one(() => parseListen(v as string));

@@ -140,7 +140,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
       add(
         'info',
         'capabilities',
-        'CAP_SYS_NICE missing: --nice is not applied',
+        'CAP_SYS_NICE missing: --nice and --realtime are not applied',
         'systemd unit AmbientCapabilities=CAP_NET_RAW CAP_SYS_NICE',
       );
   } catch (e) {

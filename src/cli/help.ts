@@ -115,6 +115,10 @@ Packets:
                          an NS flood the kernel's receive work would otherwise take half of the
                          responder's CPU for packets it then cannot answer; 0 leaves it alone;
                          needs CAP_SYS_NICE, silently kept otherwise)
+  --realtime N           SCHED_FIFO priority of the answering thread, 0..99 (default 1; 0: off).
+                         It then runs before the kernel's softirq thread whenever it has frames,
+                         so under a flood the kernel drops the excess before copying it to us;
+                         it still sleeps when idle. Needs CAP_SYS_NICE (else normal priority)
 
 Operations:
   --metrics HOST:PORT    serve /metrics (Prometheus), /explain?address=A, /healthz, /readyz
@@ -185,7 +189,7 @@ export const DOCTOR_HELP = `Usage: ndp-responder doctor --interface IF [--prefix
 Check what ndp-responder needs and what gets in its way. One line per finding, 'ok', 'WARN',
 'FAIL' or 'info', and for every finding to act on the exact fix ('; fix: ...'): the sysctl, the
 route, the ip6tables rule, the daemon.json key. Checked:
-  capabilities held      CAP_NET_RAW needed (CAP_SYS_NICE for --nice)
+  capabilities held      CAP_NET_RAW needed (CAP_SYS_NICE for --nice, --realtime)
   interface              present and up, its MAC, link-local address and on-link prefixes
   back ends              the native addon opens a socket; node_pcap loads
   forwarding             net.ipv6.conf.all.forwarding=1 (containers' traffic must be routed);

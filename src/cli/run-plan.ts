@@ -36,6 +36,8 @@ export interface RunPlan {
   readonly metrics: string | undefined;
   readonly logLevel: string;
   readonly nice: number;
+  /** `--realtime`: SCHED_FIFO priority of the answering thread, 0 for none. */
+  readonly realtime: number;
   /** Control socket path; undefined with --no-control. */
   readonly control: string | undefined;
   readonly configPath: string | undefined;
@@ -142,12 +144,16 @@ export function buildPlan(inp: PlanInputs): RunPlan {
   const nice = top.nice === undefined ? -10 : Number(top.nice);
   if (!Number.isInteger(nice) || nice < -20 || nice > 0)
     throw new UsageError(`--nice: '${String(top.nice)}' is not a whole number from -20 to 0`);
+  const realtime = top.realtime === undefined ? 1 : Number(top.realtime);
+  if (!/^\d+$/.test(String(top.realtime ?? '1')) || realtime > 99)
+    throw new UsageError(`--realtime: '${String(top.realtime)}' is not a whole number from 0 to 99`);
   return {
     uplinks,
     docker,
     metrics: top.metrics as string | undefined,
     logLevel: logLevel(top['log-level'] as string | undefined),
     nice,
+    realtime,
     control: top['no-control'] === true ? undefined : ((top.control as string | undefined) ?? DEFAULT_CONTROL),
     configPath,
     why,

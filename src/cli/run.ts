@@ -26,6 +26,7 @@ const OPTIONS = {
   'no-announce': { type: 'boolean' },
   metrics: { type: 'string' },
   nice: { type: 'string' },
+  realtime: { type: 'string' },
   'no-route-check': { type: 'boolean' },
   config: { type: 'string', short: 'c' },
   'wait-interface': { type: 'boolean' },
@@ -78,6 +79,7 @@ export async function runCommand(args: string[]): Promise<number> {
     docker: plan.docker,
     metrics: plan.metrics,
     nice: plan.nice,
+    realtime: plan.realtime,
     logger,
     labelMetrics: plan.configPath !== undefined || plan.uplinks.length > 1,
   });
@@ -90,7 +92,15 @@ export async function runCommand(args: string[]): Promise<number> {
       const next = buildPlan(inputs);
       const restartOnly = restartNeeded(plan, next);
       const r = await service.apply(next.uplinks);
-      plan = { ...next, docker: plan.docker, metrics: plan.metrics, control: plan.control, nice: plan.nice, logLevel: plan.logLevel };
+      plan = {
+        ...next,
+        docker: plan.docker,
+        metrics: plan.metrics,
+        control: plan.control,
+        nice: plan.nice,
+        realtime: plan.realtime,
+        logLevel: plan.logLevel,
+      };
       service.reloads.ok++;
       service.reloads.last = new Date().toISOString();
       if (restartOnly.length > 0)
@@ -167,6 +177,7 @@ function restartNeeded(a: RunPlan, b: RunPlan): string[] {
   if (a.metrics !== b.metrics) out.push('metrics');
   if (a.control !== b.control) out.push('control');
   if (a.nice !== b.nice) out.push('nice');
+  if (a.realtime !== b.realtime) out.push('realtime');
   if (a.logLevel !== b.logLevel) out.push('log-level');
   return out;
 }

@@ -157,6 +157,12 @@ export interface NativeModule {
   PACKET_MR_MULTICAST: number;
   PACKET_MR_PROMISC: number;
   PACKET_MR_ALLMULTI: number;
+  /** sched_setscheduler() for the calling thread; see src/io/scheduler.ts. @throws a system error. */
+  setScheduler?(policy: number, priority: number, resetOnFork: boolean): void;
+  /** The calling thread's scheduling policy and static priority. */
+  getScheduler?(): { policy: number; priority: number };
+  SCHED_OTHER?: number;
+  SCHED_FIFO?: number;
   /** Keep only the capabilities in `keep` on every thread; see src/io/capabilities.ts. */
   restrictCapabilities?(keep: bigint): {
     signal: number;

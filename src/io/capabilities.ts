@@ -5,7 +5,7 @@
  * The daemon parses frames anyone on the link can send. Once its packet socket is open it keeps
  * only CAP_NET_RAW (the link re-opens its socket when the interface flaps), plus a capability
  * an option asked for and still needs: CAP_NET_BIND_SERVICE for a metrics port below 1024,
- * CAP_SYS_NICE when `--nice` could not be applied yet. Nothing else it does after start needs a
+ * CAP_SYS_NICE when `--nice` or `--realtime` could not be applied yet. Nothing else it does after start needs a
  * capability: packet-socket memberships (multicast MACs, all-multicast, promiscuous) are not
  * checked against CAP_NET_ADMIN, and without it the socket's receive buffer falls back from
  * SO_RCVBUFFORCE to SO_RCVBUF. See docs/privileges.md.
@@ -14,6 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 
 import { loadNative, type NativeModule } from './afpacket.js';
+import { threadScheduling } from './scheduler.js';
 
 /** Capability numbers (include/uapi/linux/capability.h) used here. */
 export const CAP = {
@@ -120,6 +121,10 @@ export function readCapabilities(path = '/proc/self/status'): CapabilitySets {
 export interface PrivilegeNeeds {
   /** `--nice`: the wanted nice value (0: not asked). */
   nice: number;
+  /** `--realtime`: the wanted SCHED_FIFO priority (0: not asked). */
+  realtime?: number;
+  /** The real-time priority the main thread has now, 0 if none (default: read from the addon). */
+  currentRealtime?: number;
   /** The nice value the process has now (default: os.getPriority()). */
   currentNice?: number;
   /** `--metrics` listen address (`HOST:PORT` or `PORT`), when metrics are served. */
@@ -139,11 +144,25 @@ export function neededCapabilities(needs: PrivilegeNeeds): Map<number, string> {
   const keep = new Map<number, string>([[CAP.NET_RAW, 're-open the packet socket after an interface flap']]);
   const current = needs.currentNice ?? getPriority();
   if (needs.nice < 0 && current > needs.nice) keep.set(CAP.SYS_NICE, `--nice ${needs.nice} is not applied yet`);
+  const realtime = needs.realtime ?? 0;
+  if (realtime > 0 && (needs.currentRealtime ?? currentRealtime()) < realtime) {
+    keep.set(CAP.SYS_NICE, `--realtime ${realtime} is not applied yet`);
+  }
   const port = listenPort(needs.metrics);
   if (port !== undefined && port > 0 && port < 1024 && needs.metricsBound !== true) {
     keep.set(CAP.NET_BIND_SERVICE, `--metrics port ${port} is below 1024`);
   }
   return keep;
+}
+
+/** The main thread's real-time priority, 0 when it runs at normal priority or cannot tell. */
+function currentRealtime(): number {
+  try {
+    const s = threadScheduling();
+    return s.policy === 'other' ? 0 : s.priority;
+  } catch {
+    return 0;
+  }
 }
 
 /** What {@link restrictCapabilities} did. */
@@ -227,7 +246,7 @@ export function dropPrivileges(needs: PrivilegeNeeds, log: Log, native?: NativeM
   }
   for (const [cap, why] of want) {
     if (cap !== CAP.NET_RAW && !hasCap(have.permitted, cap)) {
-      const hint = cap === CAP.SYS_NICE ? 'give it, or pass --nice 0' : 'give it, or use a port of 1024 or above';
+      const hint = cap === CAP.SYS_NICE ? 'give it, or pass --nice 0 --realtime 0' : 'give it, or use a port of 1024 or above';
       log.warn({ missing: capNames(capBit(cap)) }, `${why} and the process lacks cap_${NAMES[cap] ?? cap}: ${hint} (docs/privileges.md)`);
     }
   }

@@ -13,6 +13,7 @@ import { Responder } from '../engine/responder.js';
 import type { AnswerSettings, HostFacts } from '../engine/types.js';
 import { warmUp } from '../engine/warm-up.js';
 import { dropPrivileges } from '../io/capabilities.js';
+import { setRealtime } from '../io/scheduler.js';
 import { toSenderFacts } from '../io/interface.js';
 import type { Rule } from '../table/rule.js';
 import { explainAddress, httpExplain, type Explanation } from './explain.js';
@@ -47,6 +48,8 @@ export interface DaemonOptions {
   logger: Logger;
   /** Nice value for the answering thread (`--nice`); 0 leaves the priority alone. */
   nice: number;
+  /** SCHED_FIFO priority for the answering thread (`--realtime`, 1..99); 0 or absent: none. */
+  realtime?: number;
   /** How often the interface is re-read (flaps, address and MAC changes). */
   pollMs?: number;
   /** Answer only targets the host routes away from the uplink (default true; `--no-route-check`). */
@@ -228,7 +231,10 @@ export class Daemon {
     if (facts !== undefined) this.link.start();
     else this.link.startWaiting();
     // Sockets open: keep only the capabilities still needed (logs what is kept and why).
-    dropPrivileges({ nice: this.opts.nice, metrics: this.opts.metrics ?? this.opts.privilegeMetrics }, this.log);
+    dropPrivileges(
+      { nice: this.opts.nice, realtime: this.opts.realtime ?? 0, metrics: this.opts.metrics ?? this.opts.privilegeMetrics },
+      this.log,
+    );
 
     if (this.opts.docker !== undefined) {
       this.watcher = watchDocker(this.scope, this.opts.docker, this.log.child({ component: 'docker' }));
@@ -323,12 +329,22 @@ export class Daemon {
   }
 
   /**
-   * Nice -10 for this (the answering) thread: it shares its CPU with the kernel's receive
-   * softirq, and under an NS flood winning that contest makes the kernel drop the excess early
-   * (see docs/performance.md). A priority the operator set higher is kept; without CAP_SYS_NICE
-   * this is a no-op.
+   * SCHED_FIFO (`--realtime`, default 1) and nice -10 (`--nice`) for this, the answering, thread:
+   * it shares its CPU with the kernel's receive softirq, and under an NS flood winning that
+   * contest makes the kernel drop the excess early, in the receive backlog, instead of after
+   * copying it into our ring (src/io/scheduler.ts, bench/README.md "packet loop"). A priority
+   * the operator set higher is kept; without CAP_SYS_NICE either is a no-op (dropPrivileges
+   * warns).
    */
   private raisePriority(): void {
+    const realtime = this.opts.realtime ?? 0;
+    if (realtime > 0) {
+      try {
+        if (setRealtime(realtime)) this.log.info({ realtime }, 'answering thread runs SCHED_FIFO');
+      } catch (e) {
+        this.log.debug({ err: (e as Error).message }, 'cannot make the answering thread real-time');
+      }
+    }
     try {
       if (this.opts.nice < 0 && getPriority() > this.opts.nice) setPriority(this.opts.nice);
     } catch (e) {

@@ -45,6 +45,8 @@ export interface UplinkServiceOptions {
   docker?: DockerOptions | undefined;
   metrics?: string | undefined;
   nice: number;
+  /** SCHED_FIFO priority of the answering thread (`--realtime`); 0 or absent: none. */
+  realtime?: number;
   logger: Logger;
   /** Label every series with `interface` (several uplinks, or a config file that may add some). */
   labelMetrics: boolean;
@@ -134,6 +136,7 @@ export class UplinkService {
       privilegeMetrics: this.opts.metrics,
       dockerStatus: this.opts.docker !== undefined ? () => this.watcher?.status() : undefined,
       nice: this.opts.nice,
+      realtime: this.opts.realtime ?? 0,
       logReady: false,
       logger: multi ? this.log.child({ interface: spec.ifname }) : this.log,
       ...(this.opts.pollMs !== undefined ? { pollMs: this.opts.pollMs } : {}),

@@ -46,6 +46,18 @@ t.test('neededCapabilities: cap_net_raw always, others only for an option that s
   t.same(keys(neededCapabilities({ nice: -10, currentNice: -10 })), [CAP.NET_RAW], '--nice already applied');
   t.same(keys(neededCapabilities({ nice: -10, currentNice: -15 })), [CAP.NET_RAW], 'a higher priority set by the operator');
   t.same(keys(neededCapabilities({ nice: -10, currentNice: 0 })), [CAP.NET_RAW, CAP.SYS_NICE], '--nice not applied yet');
+  t.same(
+    keys(neededCapabilities({ nice: 0, currentNice: 0, realtime: 1, currentRealtime: 0 })),
+    [CAP.NET_RAW, CAP.SYS_NICE],
+    '--realtime not applied yet',
+  );
+  t.same(keys(neededCapabilities({ nice: 0, currentNice: 0, realtime: 1, currentRealtime: 1 })), [CAP.NET_RAW], '--realtime applied');
+  t.same(
+    keys(neededCapabilities({ nice: 0, currentNice: 0, realtime: 1, currentRealtime: 5 })),
+    [CAP.NET_RAW],
+    'a higher real-time priority',
+  );
+  t.match(neededCapabilities({ nice: 0, currentNice: 0, realtime: 3, currentRealtime: 0 }).get(CAP.SYS_NICE), /--realtime 3/);
   t.same(keys(neededCapabilities({ nice: 0, currentNice: 0, metrics: '[::1]:9464' })), [CAP.NET_RAW]);
   t.same(keys(neededCapabilities({ nice: 0, currentNice: 0, metrics: '[::1]:80' })), [CAP.NET_BIND_SERVICE, CAP.NET_RAW]);
   t.same(keys(neededCapabilities({ nice: 0, currentNice: 0, metrics: '443' })), [CAP.NET_BIND_SERVICE, CAP.NET_RAW], 'bare port');
