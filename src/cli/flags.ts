@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { equal16, formatCidr, parseAddress, parseCidr, parseMac } from '../addr/index.js';
+import { equal16, formatCidr, parseAddress, parseAddressBytes, parseCidr, parseMac } from '../addr/index.js';
 import { ruleProblem } from '../service/scope.js';
 import { Action, type Rule, type RuleSource } from '../table/rule.js';
-import { makeAddressRules, makeRule } from '../table/target-table.js';
+import { AddressBlock } from '../table/address-block.js';
+import { makeRule } from '../table/target-table.js';
 import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from '../engine/types.js';
 import { MAX_VLAN_ID, UNTAGGED_ONLY, VlanSet } from '../engine/vlans.js';
 
@@ -135,54 +136,101 @@ function ruleFrom(text: string, flag: '--prefix' | '--address' | '--exclude', wh
 /** What one address file held and how long it took to load (logged by `run`). */
 export interface AddressFileStats {
   file: string;
-  /** Exact addresses (one /128 rule each). */
+  /** Exact addresses (one /128 rule each), duplicates not counted. */
   addresses: number;
+  /** Lines with an address already given (ignored). */
+  duplicates: number;
   /** Lines with a prefix length. */
   prefixes: number;
   ms: number;
 }
 
+/** Is the /128 at `off` one ruleProblem refuses (multicast, link-local, loopback, unspecified)? */
+function neverAnAddress(a: Uint8Array, off: number): boolean {
+  if (a[off] === 0xff || (a[off] === 0xfe && (a[off + 1]! & 0xc0) === 0x80)) return true;
+  for (let i = 0; i < 15; i++) if (a[off + i] !== 0) return false;
+  return a[off + 15]! <= 1;
+}
+
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13 || c === 11 || c === 12;
+
 /**
  * Read an address file: one address (or CIDR) per line; blank lines and `#` comments skipped.
+ * Plain addresses are read from the file's bytes straight into one buffer and become one
+ * {@link AddressBlock} (no string or rule object per line on the way); a line with a prefix
+ * length, or in a form the byte reader does not take (dotted IPv4 tail, non-ASCII space),
+ * goes through the general text parser. Both accept and refuse exactly the same lines.
  * @param stats when given, receives the file's counts and load time.
  * @throws UsageError naming the file and line of the first bad entry.
  */
 export function readAddressFile(path: string, stats?: AddressFileStats[]): Rule[] {
   const t0 = performance.now();
-  let text: string;
+  let buf: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    buf = readFileSync(path);
   } catch (e) {
     throw new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
   }
   const prefixes: Rule[] = [];
   const src = staticSource('--address');
-  const lines = text.split('\n');
-  // Plain addresses go back to back into one buffer (bulk /128 rules keep views into it);
-  // a line with a prefix length becomes an ordinary rule.
-  const addresses = new Uint8Array(lines.length * 16);
+  let lines = 1;
+  for (let at = buf.indexOf(10); at >= 0; at = buf.indexOf(10, at + 1)) lines++;
+  const addresses = new Uint8Array(lines * 16);
   let count = 0;
   let lineNo = 0;
-  for (const raw of lines) {
+  const n = buf.length;
+  for (let s = 0; s <= n;) {
+    let e = buf.indexOf(10, s);
+    if (e < 0) e = n;
+    const next = e + 1;
     lineNo++;
-    const hash = raw.indexOf('#');
-    const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+    // The line without its comment and surrounding blanks; anything unusual takes the text path.
+    let end = e;
+    let slow = false;
+    for (let k = s; k < e; k++) {
+      const c = buf[k]!;
+      if (c === 35) {
+        end = k;
+        break;
+      }
+      if (c === 47 || c >= 0x80) slow = true;
+    }
+    let a = s;
+    while (a < end && isBlank(buf[a]!)) a++;
+    let b = end;
+    while (b > a && isBlank(buf[b - 1]!)) b--;
+    s = next;
+    if (a === b && !slow) continue;
+    if (!slow && parseAddressBytes(buf, a, b, addresses, 16 * count)) {
+      if (!neverAnAddress(addresses, 16 * count)) {
+        count++;
+        continue;
+      }
+    }
+    const line = buf.toString('utf8', a, end).trim();
     if (line === '') continue;
     try {
       if (line.includes('/')) prefixes.push(strictRule(line, Action.Answer, src));
       else {
-        const a = parseAddress(line);
-        const problem = ruleProblem(a, 128);
+        const addr = parseAddress(line);
+        const problem = ruleProblem(addr, 128);
         if (problem !== undefined) throw new Error(`'${line}': ${problem}`);
-        addresses.set(a, 16 * count++);
+        addresses.set(addr, 16 * count++);
       }
-    } catch (e) {
-      throw new UsageError(`--address-file ${path}:${lineNo}: ${e instanceof Error ? e.message : String(e)}`);
+    } catch (err) {
+      throw new UsageError(`--address-file ${path}:${lineNo}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  const rules = makeAddressRules(addresses.slice(0, 16 * count), count, Action.Answer, src);
+  const block = new AddressBlock(addresses, count, Action.Answer, src);
+  const rules: Rule[] = block.rules.slice();
   for (const r of prefixes) rules.push(r);
-  stats?.push({ file: path, addresses: count, prefixes: prefixes.length, ms: Math.round(performance.now() - t0) });
+  stats?.push({
+    file: path,
+    addresses: block.count,
+    duplicates: block.duplicates,
+    prefixes: prefixes.length,
+    ms: Math.round(performance.now() - t0),
+  });
   return rules;
 }
 

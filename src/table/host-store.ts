@@ -118,6 +118,13 @@ export class HostStore<V> {
     }
   }
 
+  /** Grow once, now, to hold `extra` more entries without passing 3/4 full. */
+  reserve(extra: number): void {
+    let n = this.bucketMask + 1;
+    while ((this.count + extra) * 4 > n * 3) n *= 2;
+    if (n !== this.bucketMask + 1) this.rehash(n);
+  }
+
   /** The value of the entry with key `kw`, or undefined. */
   get(kw: Int32Array): V | undefined {
     const b = this.find(kw);

@@ -85,6 +85,11 @@ export class RadixTrie<V> {
     this.version++;
   }
 
+  /** Make room for `extra` more /128 entries at once (a bulk load), so they go in without resizing. */
+  reserve(extra: number): void {
+    this.hosts.reserve(extra);
+  }
+
   /**
    * Set the value of the prefix `key[keyOff..keyOff+16)/length` (host bits ignored).
    * @returns the value previously stored at exactly that prefix, or undefined.
