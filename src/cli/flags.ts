@@ -221,9 +221,11 @@ export function readAddressFile(path: string, stats?: AddressFileStats[]): Rule[
       throw new UsageError(`--address-file ${path}:${lineNo}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  const block = new AddressBlock(addresses, count, Action.Answer, src);
-  const rules: Rule[] = block.rules.slice();
-  for (const r of prefixes) rules.push(r);
+  const block = new AddressBlock(addresses, count, Action.Answer, src, true);
+  // A fresh array, sized once (the caller may extend it; the block's own stays as it is).
+  const rules: Rule[] = new Array<Rule>(block.count + prefixes.length);
+  for (let i = 0; i < block.count; i++) rules[i] = block.rules[i]!;
+  for (let i = 0; i < prefixes.length; i++) rules[block.count + i] = prefixes[i]!;
   stats?.push({
     file: path,
     addresses: block.count,
@@ -247,11 +249,16 @@ export function staticRules(
   },
   files?: AddressFileStats[],
 ): Rule[] {
-  const rules: Rule[] = [];
+  let rules: Rule[] = [];
   for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
   for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));
-  // No spread: an address file can hold a million entries, more than a call's arguments.
-  for (const f of values['address-file'] ?? []) for (const r of readAddressFile(f, files)) rules.push(r);
+  // No spread: an address file can hold a million entries, more than a call's arguments. The
+  // usual case, rules from one file only, keeps the file's array instead of copying it.
+  for (const f of values['address-file'] ?? []) {
+    const fromFile = readAddressFile(f, files);
+    if (rules.length === 0) rules = fromFile;
+    else for (const r of fromFile) rules.push(r);
+  }
   for (const t of values.exclude ?? []) rules.push(ruleFrom(t, '--exclude'));
   return rules;
 }

@@ -74,12 +74,14 @@ export class AddressBlock {
 
   /**
    * Build a block from `count` addresses stored back to back in `input` (16 bytes each). The
-   * input is copied (deduplicated); it may be reused afterwards. The caller has checked that
+   * input is copied (deduplicated) and may be reused afterwards, unless `adopt` is true: then the
+   * block deduplicates it in place and keeps it (no second copy of a million addresses), and
+   * the caller must not touch it again. The caller has checked that
    * each address may be a rule (see ruleProblem); the action and source are checked by the
    * table when the block's rules are given to it.
    * @throws RangeError when `input` holds fewer than `count` addresses.
    */
-  constructor(input: Uint8Array, count: number, action: Action, source: RuleSource) {
+  constructor(input: Uint8Array, count: number, action: Action, source: RuleSource, adopt = false) {
     if (!Number.isInteger(count) || count < 0 || input.length < count * 16) {
       throw new RangeError(`AddressBlock: ${count} addresses need ${count * 16} bytes, got ${input.length}`);
     }
@@ -89,7 +91,8 @@ export class AddressBlock {
     while (buckets < count * 2) buckets *= 2;
     const index = new Int32Array(buckets);
     const mask = buckets - 1;
-    const addrs = new Uint8Array(count * 16);
+    // In place: an address is written at position n <= i, after position i was read.
+    const addrs = adopt ? input : new Uint8Array(count * 16);
     const inView = new DataView(input.buffer, input.byteOffset, input.byteLength);
     const view = new DataView(addrs.buffer);
     let n = 0;
@@ -124,7 +127,7 @@ export class AddressBlock {
       view.setInt32(d + 12, w3);
       index[b] = ++n;
     }
-    this.addrs = n === count ? addrs : addrs.slice(0, 16 * n);
+    this.addrs = 16 * n === addrs.length ? addrs : addrs.slice(0, 16 * n);
     this.count = n;
     this.duplicates = dups;
     this.firstDuplicate = firstDup;

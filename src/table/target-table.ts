@@ -595,10 +595,18 @@ export class TargetTable {
     for (const r of removed) this.detach(r, log);
     for (const r of added) this.attach(r, log);
     const change: TableChange = { added: [], removed: [], prefixesChanged: log.prefixesChanged };
-    if (log.before === null && !log.contested) {
-      // Into an empty table with no prefix claimed twice: every touched rule is its prefix's winner.
-      for (const k of log.touched) if (k.action === Action.Answer) change.added.push(k);
-      log.touched.length = 0;
+    if (log.before === null) {
+      // Into an empty table: a /128 Answer rule is new exactly when it is its prefix's winner
+      // (always, when no prefix was claimed twice). No per-address log: at a million addresses
+      // it would be one more array as long as `added`.
+      const all = !log.contested && added.every((r) => r.length === 128 && r.action === Action.Answer);
+      if (all) (change as { added: Rule[] }).added = added as Rule[];
+      else
+        for (const r of added) {
+          if (r.length === 128 && r.action === Action.Answer && (!log.contested || this.win.get(keyBuf(r), keyOff(r), 128) === r)) {
+            change.added.push(r);
+          }
+        }
     }
     for (const k of log.touched) {
       const p = keyBuf(k);
@@ -673,7 +681,7 @@ export class TargetTable {
     if (key.length === 128) {
       if (wasAnswer !== nowAnswer) this.exactAnswerTotal += nowAnswer ? 1 : -1;
       if (log.before === null) {
-        if (was === undefined) log.touched.push(key);
+        // Nothing to log (see commit).
       } else if (!log.before.has(p, o, 128)) {
         log.before.insert(p, o, 128, wasAnswer ? was : null);
         log.touched.push(key);
