@@ -2,7 +2,7 @@
  * Command-line parsing and validation: text in, typed settings out. Every error here is a
  * UsageError with a one-line message; the CLI prints it and exits 2.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { equal16, formatCidr, parseAddress, parseAddressBytes, parseCidr, parseMac } from '../addr/index.js';
 import { ruleProblem } from '../service/scope.js';
@@ -165,67 +165,108 @@ const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13 || c ===
  */
 export function readAddressFile(path: string, stats?: AddressFileStats[]): Rule[] {
   const t0 = performance.now();
-  let buf: Buffer;
+  const cannot = (e: unknown): UsageError =>
+    new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+  let fd: number;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (e) {
-    throw new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+    throw cannot(e);
   }
   const prefixes: Rule[] = [];
   const src = staticSource('--address');
-  let lines = 1;
-  for (let at = buf.indexOf(10); at >= 0; at = buf.indexOf(10, at + 1)) lines++;
-  const addresses = new Uint8Array(lines * 16);
   let count = 0;
   let lineNo = 0;
-  const n = buf.length;
-  for (let s = 0; s <= n;) {
-    let e = buf.indexOf(10, s);
-    if (e < 0) e = n;
-    const next = e + 1;
-    lineNo++;
-    // The line without its comment and surrounding blanks; anything unusual takes the text path.
-    let end = e;
-    let slow = false;
-    for (let k = s; k < e; k++) {
-      const c = buf[k]!;
-      if (c === 35) {
-        end = k;
+  let addresses = new Uint8Array(0);
+  try {
+    const size = fstatSync(fd).size;
+    // Room for as many addresses as the file could hold (4 bytes per line at least: "::2\n"):
+    // pages never written are never resident, and the block keeps an exact-size copy.
+    addresses = new Uint8Array(16 * (Math.ceil((size + 1) / 4) + 1));
+    /** One line `buf[s..e)` (no newline). */
+    const line = (buf: Buffer, s: number, e: number): void => {
+      lineNo++;
+      // The line without its comment and surrounding blanks; anything unusual takes the text path.
+      let end = e;
+      let slow = false;
+      for (let k = s; k < e; k++) {
+        const c = buf[k]!;
+        if (c === 35) {
+          end = k;
+          break;
+        }
+        if (c === 47 || c >= 0x80) slow = true;
+      }
+      let a = s;
+      while (a < end && isBlank(buf[a]!)) a++;
+      let b = end;
+      while (b > a && isBlank(buf[b - 1]!)) b--;
+      if (a === b && !slow) return;
+      if (16 * count + 16 > addresses.length) {
+        // Only when the file grew after fstat (or is not a regular file).
+        const bigger = new Uint8Array(2 * addresses.length);
+        bigger.set(addresses);
+        addresses = bigger;
+      }
+      if (!slow && parseAddressBytes(buf, a, b, addresses, 16 * count) && !neverAnAddress(addresses, 16 * count)) {
+        count++;
+        return;
+      }
+      const text = buf.toString('utf8', a, end).trim();
+      if (text === '') return;
+      try {
+        if (text.includes('/')) prefixes.push(strictRule(text, Action.Answer, src));
+        else {
+          const addr = parseAddress(text);
+          const problem = ruleProblem(addr, 128);
+          if (problem !== undefined) throw new Error(`'${text}': ${problem}`);
+          addresses.set(addr, 16 * count++);
+        }
+      } catch (err) {
+        throw new UsageError(`--address-file ${path}:${lineNo}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    // Read in chunks, not the whole file at once: a million lines are 40 MB of text that would
+    // stay resident after start-up.
+    let buf = Buffer.allocUnsafe(1 << 20);
+    let have = 0;
+    for (;;) {
+      let got: number;
+      try {
+        got = readSync(fd, buf, have, buf.length - have, null);
+      } catch (e) {
+        throw cannot(e);
+      }
+      have += got;
+      let s = 0;
+      for (let e = buf.indexOf(10, s); e >= 0 && e < have; e = buf.indexOf(10, s)) {
+        line(buf, s, e);
+        s = e + 1;
+      }
+      if (got === 0) {
+        line(buf, s, have); // the last line, without a newline (or empty)
         break;
       }
-      if (c === 47 || c >= 0x80) slow = true;
-    }
-    let a = s;
-    while (a < end && isBlank(buf[a]!)) a++;
-    let b = end;
-    while (b > a && isBlank(buf[b - 1]!)) b--;
-    s = next;
-    if (a === b && !slow) continue;
-    if (!slow && parseAddressBytes(buf, a, b, addresses, 16 * count)) {
-      if (!neverAnAddress(addresses, 16 * count)) {
-        count++;
-        continue;
+      buf.copy(buf, 0, s, have);
+      have -= s;
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(2 * buf.length); // a line longer than the buffer
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
       }
     }
-    const line = buf.toString('utf8', a, end).trim();
-    if (line === '') continue;
-    try {
-      if (line.includes('/')) prefixes.push(strictRule(line, Action.Answer, src));
-      else {
-        const addr = parseAddress(line);
-        const problem = ruleProblem(addr, 128);
-        if (problem !== undefined) throw new Error(`'${line}': ${problem}`);
-        addresses.set(addr, 16 * count++);
-      }
-    } catch (err) {
-      throw new UsageError(`--address-file ${path}:${lineNo}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+  } finally {
+    closeSync(fd);
   }
   const block = new AddressBlock(addresses, count, Action.Answer, src, true);
-  // A fresh array, sized once (the caller may extend it; the block's own stays as it is).
-  const rules: Rule[] = new Array<Rule>(block.count + prefixes.length);
-  for (let i = 0; i < block.count; i++) rules[i] = block.rules[i]!;
-  for (let i = 0; i < prefixes.length; i++) rules[block.count + i] = prefixes[i]!;
+  // The block's own array when the file holds only addresses (a million pointers not copied):
+  // callers must not change it (staticRules copies before it adds).
+  let rules: Rule[] = block.rules;
+  if (prefixes.length > 0) {
+    rules = new Array<Rule>(block.count + prefixes.length);
+    for (let i = 0; i < block.count; i++) rules[i] = block.rules[i]!;
+    for (let i = 0; i < prefixes.length; i++) rules[block.count + i] = prefixes[i]!;
+  }
   stats?.push({
     file: path,
     addresses: block.count,
@@ -249,17 +290,20 @@ export function staticRules(
   },
   files?: AddressFileStats[],
 ): Rule[] {
-  let rules: Rule[] = [];
+  const rules: Rule[] = [];
   for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
   for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));
   // No spread: an address file can hold a million entries, more than a call's arguments. The
-  // usual case, rules from one file only, keeps the file's array instead of copying it.
-  for (const f of values['address-file'] ?? []) {
+  // usual case, rules from one file only, keeps the file's array (readAddressFile's callers must
+  // not change it) instead of copying it.
+  const fileList = values['address-file'] ?? [];
+  const excludes = values.exclude ?? [];
+  for (const f of fileList) {
     const fromFile = readAddressFile(f, files);
-    if (rules.length === 0) rules = fromFile;
-    else for (const r of fromFile) rules.push(r);
+    if (rules.length === 0 && fileList.length === 1 && excludes.length === 0) return fromFile;
+    for (const r of fromFile) rules.push(r);
   }
-  for (const t of values.exclude ?? []) rules.push(ruleFrom(t, '--exclude'));
+  for (const t of excludes) rules.push(ruleFrom(t, '--exclude'));
   return rules;
 }
 

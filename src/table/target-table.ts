@@ -502,6 +502,13 @@ export class TargetTable {
     const { alive, rules, addrs } = b;
     alive.fill(1);
     const check = (old !== undefined && old.size > 0) || fresh.size > 0 || taken.length > 0;
+    if (!check) {
+      // Nothing to compare with (a load into an empty group): every rule is new. Sized once.
+      const base = added.length;
+      added.length = base + b.count;
+      for (let i = 0; i < b.count; i++) added[base + i] = rules[i]!;
+      return;
+    }
     for (let i = 0; i < b.count; i++) {
       const r = rules[i]!;
       if (check) {
