@@ -161,6 +161,42 @@ export class HostStore<V> {
   }
 
   /**
+   * Insert the key `kw` with `value` unless it is present (undefined values are not stored by
+   * the table, so undefined means "inserted").
+   * @returns the present value, or undefined when `value` was inserted.
+   */
+  insertIfAbsent(kw: Int32Array, value: V): V | undefined {
+    if ((this.count + 1) * 4 > (this.bucketMask + 1) * 3) this.rehash((this.bucketMask + 1) * 2);
+    const w0 = kw[0]!;
+    const w1 = kw[1]!;
+    const w2 = kw[2]!;
+    const w3 = kw[3]!;
+    const h = hash4(w0, w1, w2, w3);
+    const tag = 0x80 | (h >>> 25);
+    const t = this.buckets;
+    const ctrl = this.ctrl;
+    const mask = this.bucketMask;
+    let i = h & mask;
+    for (; ; i = (i + 1) & mask) {
+      const c = ctrl[i]!;
+      if (c === 0) break;
+      const p = i * BUCKET;
+      if (c === tag && t[p] === w0 && t[p + 1] === w1 && t[p + 2] === w2 && t[p + 3] === w3) return this.slotValues[t[p + OCC]! - 1];
+    }
+    // i is the first empty bucket of the probe sequence: where place() would put the key.
+    const s = this.valueSlot(value);
+    ctrl[i] = tag;
+    const p = i * BUCKET;
+    t[p] = w0;
+    t[p + 1] = w1;
+    t[p + 2] = w2;
+    t[p + 3] = w3;
+    t[p + OCC] = s + 1;
+    this.count++;
+    return undefined;
+  }
+
+  /**
    * Remove the key `kw`.
    * @returns the removed value, or undefined when the key was not present.
    */

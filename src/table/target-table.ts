@@ -325,6 +325,8 @@ class ChangeLog {
   prefixesChanged = false;
   /** An added rule met a prefix that already had a winner. */
   contested = false;
+  /** An added rule is not a /128 Answer. */
+  notExactAnswer = false;
 }
 
 /** The target table. See the file header for the semantics. */
@@ -606,7 +608,7 @@ export class TargetTable {
       // Into an empty table: a /128 Answer rule is new exactly when it is its prefix's winner
       // (always, when no prefix was claimed twice). No per-address log: at a million addresses
       // it would be one more array as long as `added`.
-      const all = !log.contested && added.every((r) => r.length === 128 && r.action === Action.Answer);
+      const all = !log.contested && !log.notExactAnswer;
       if (all) (change as { added: Rule[] }).added = added as Rule[];
       else
         for (const r of added) {
@@ -645,9 +647,10 @@ export class TargetTable {
   private attach(r: Rule, log: ChangeLog): void {
     const p = keyBuf(r);
     const o = keyOff(r);
-    const w = this.win.get(p, o, r.length);
+    if (r.length !== 128 || r.action !== Action.Answer) log.notExactAnswer = true;
+    const w = this.win.insertIfAbsent(p, o, r.length, r);
     if (w === undefined) {
-      this.setWinner(r, undefined, r, log);
+      this.account(r, undefined, r, log); // inserted: only the bookkeeping is left
       return;
     }
     log.contested = true;
@@ -681,6 +684,15 @@ export class TargetTable {
 
   /** Change the winner at `key`'s prefix from `was` to `now`, recording what the change log needs. */
   private setWinner(key: Rule, was: Rule | undefined, now: Rule | undefined, log: ChangeLog): void {
+    this.account(key, was, now, log);
+    const p = keyBuf(key);
+    const o = keyOff(key);
+    if (now === undefined) this.win.delete(p, o, key.length);
+    else this.win.insert(p, o, key.length, now);
+  }
+
+  /** The counts and the change log for a winner change at `key`'s prefix from `was` to `now`. */
+  private account(key: Rule, was: Rule | undefined, now: Rule | undefined, log: ChangeLog): void {
     const wasAnswer = was !== undefined && was.action === Action.Answer;
     const nowAnswer = now !== undefined && now.action === Action.Answer;
     const p = keyBuf(key);
@@ -697,8 +709,6 @@ export class TargetTable {
       this.answerPrefixes += nowAnswer ? 1 : -1;
       log.prefixesChanged = true;
     }
-    if (now === undefined) this.win.delete(p, o, key.length);
-    else this.win.insert(p, o, key.length, now);
   }
 }
 

@@ -103,6 +103,27 @@ export class RadixTrie<V> {
   }
 
   /**
+   * Set the value of the prefix `key/length` only when it has none: one probe where `get` then
+   * `insert` would take two (a bulk load of a million addresses).
+   * @returns the value already there (nothing changed), or undefined (`value` was inserted).
+   * @throws RangeError/TypeError on a bad key, offset or length.
+   */
+  insertIfAbsent(key: Uint8Array, keyOff: number, length: number, value: V): V | undefined {
+    checkKey(key, keyOff, length);
+    this.loadKey(key, keyOff, length);
+    if (length === 128) {
+      const old = this.hosts.insertIfAbsent(this.kw, value);
+      if (old === undefined) this.version++;
+      return old;
+    }
+    const old = this.prefixes.get(this.kw, length);
+    if (old !== undefined) return old;
+    this.version++;
+    this.prefixes.insert(this.kw, length, value);
+    return undefined;
+  }
+
+  /**
    * Remove the prefix `key/length` (host bits ignored).
    * @returns the removed value, or undefined when that exact prefix was not present.
    * @throws RangeError/TypeError on a bad key, offset or length.
