@@ -9,11 +9,20 @@
  * one uplink.
  */
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Node, Pair } from 'yaml';
 import { parseDockerUrl } from '../docker/url.js';
 import { endpointOptions, processEnv } from '../docker/watcher.js';
 import { parseListen } from '../service/http-server.js';
 import { UsageError, answerSettings, intFlag, logLevel, staticRules } from './flags.js';
+
+/** The `yaml` package, loaded at the first config file: `run` without `--config` never needs it. */
+let yamlLib: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+const isMap = ((n: unknown) => yaml().isMap(n)) as typeof Yaml.isMap;
+const isScalar = ((n: unknown) => yaml().isScalar(n)) as typeof Yaml.isScalar;
+const isSeq = ((n: unknown) => yaml().isSeq(n)) as typeof Yaml.isSeq;
 
 /** A flag-like value: what parseArgs would give for the same key. */
 export type FlagValue = string | string[] | boolean;
@@ -134,6 +143,7 @@ export function loadConfigFile(path: string): ConfigFile {
 
 /** Check configuration text (YAML or JSON). @throws UsageError naming file, line and key. */
 export function parseConfigText(text: string, path: string): ConfigFile {
+  const { LineCounter, parseDocument } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const lineOf = (n: Node | null | undefined | unknown): number => {

@@ -2,12 +2,13 @@
  * Command-line parsing and validation: text in, typed settings out. Every error here is a
  * UsageError with a one-line message; the CLI prints it and exits 2.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { equal16, formatCidr, parseAddress, parseCidr, parseMac } from '../addr/index.js';
+import { equal16, formatCidr, parseAddress, parseAddressBytes, parseCidr, parseMac } from '../addr/index.js';
 import { ruleProblem } from '../service/scope.js';
 import { Action, type Rule, type RuleSource } from '../table/rule.js';
-import { makeAddressRules, makeRule } from '../table/target-table.js';
+import { AddressBlock } from '../table/address-block.js';
+import { makeRule } from '../table/target-table.js';
 import { DEFAULT_ANSWER_SETTINGS, type AnswerSettings, type SourcePolicy } from '../engine/types.js';
 import { MAX_VLAN_ID, UNTAGGED_ONLY, VlanSet } from '../engine/vlans.js';
 
@@ -135,54 +136,144 @@ function ruleFrom(text: string, flag: '--prefix' | '--address' | '--exclude', wh
 /** What one address file held and how long it took to load (logged by `run`). */
 export interface AddressFileStats {
   file: string;
-  /** Exact addresses (one /128 rule each). */
+  /** Exact addresses (one /128 rule each), duplicates not counted. */
   addresses: number;
+  /** Lines with an address already given (ignored). */
+  duplicates: number;
   /** Lines with a prefix length. */
   prefixes: number;
   ms: number;
 }
 
+/** Is the /128 at `off` one ruleProblem refuses (multicast, link-local, loopback, unspecified)? */
+function neverAnAddress(a: Uint8Array, off: number): boolean {
+  if (a[off] === 0xff || (a[off] === 0xfe && (a[off + 1]! & 0xc0) === 0x80)) return true;
+  for (let i = 0; i < 15; i++) if (a[off + i] !== 0) return false;
+  return a[off + 15]! <= 1;
+}
+
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13 || c === 11 || c === 12;
+
 /**
  * Read an address file: one address (or CIDR) per line; blank lines and `#` comments skipped.
+ * Plain addresses are read from the file's bytes straight into one buffer and become one
+ * {@link AddressBlock} (no string or rule object per line on the way); a line with a prefix
+ * length, or in a form the byte reader does not take (dotted IPv4 tail, non-ASCII space),
+ * goes through the general text parser. Both accept and refuse exactly the same lines.
  * @param stats when given, receives the file's counts and load time.
  * @throws UsageError naming the file and line of the first bad entry.
  */
 export function readAddressFile(path: string, stats?: AddressFileStats[]): Rule[] {
   const t0 = performance.now();
-  let text: string;
+  const cannot = (e: unknown): UsageError =>
+    new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (e) {
-    throw new UsageError(`--address-file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+    throw cannot(e);
   }
   const prefixes: Rule[] = [];
   const src = staticSource('--address');
-  const lines = text.split('\n');
-  // Plain addresses go back to back into one buffer (bulk /128 rules keep views into it);
-  // a line with a prefix length becomes an ordinary rule.
-  const addresses = new Uint8Array(lines.length * 16);
   let count = 0;
   let lineNo = 0;
-  for (const raw of lines) {
-    lineNo++;
-    const hash = raw.indexOf('#');
-    const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
-    if (line === '') continue;
-    try {
-      if (line.includes('/')) prefixes.push(strictRule(line, Action.Answer, src));
-      else {
-        const a = parseAddress(line);
-        const problem = ruleProblem(a, 128);
-        if (problem !== undefined) throw new Error(`'${line}': ${problem}`);
-        addresses.set(a, 16 * count++);
+  let addresses = new Uint8Array(0);
+  try {
+    const size = fstatSync(fd).size;
+    // Room for as many addresses as the file could hold (4 bytes per line at least: "::2\n"):
+    // pages never written are never resident, and the block keeps an exact-size copy.
+    addresses = new Uint8Array(16 * (Math.ceil((size + 1) / 4) + 1));
+    /** One line `buf[s..e)` (no newline). */
+    const line = (buf: Buffer, s: number, e: number): void => {
+      lineNo++;
+      // The line without its comment and surrounding blanks; anything unusual takes the text path.
+      let end = e;
+      let slow = false;
+      for (let k = s; k < e; k++) {
+        const c = buf[k]!;
+        if (c === 35) {
+          end = k;
+          break;
+        }
+        if (c === 47 || c >= 0x80) slow = true;
       }
-    } catch (e) {
-      throw new UsageError(`--address-file ${path}:${lineNo}: ${e instanceof Error ? e.message : String(e)}`);
+      let a = s;
+      while (a < end && isBlank(buf[a]!)) a++;
+      let b = end;
+      while (b > a && isBlank(buf[b - 1]!)) b--;
+      if (a === b && !slow) return;
+      if (16 * count + 16 > addresses.length) {
+        // Only when the file grew after fstat (or is not a regular file).
+        const bigger = new Uint8Array(2 * addresses.length);
+        bigger.set(addresses);
+        addresses = bigger;
+      }
+      if (!slow && parseAddressBytes(buf, a, b, addresses, 16 * count) && !neverAnAddress(addresses, 16 * count)) {
+        count++;
+        return;
+      }
+      const text = buf.toString('utf8', a, end).trim();
+      if (text === '') return;
+      try {
+        if (text.includes('/')) prefixes.push(strictRule(text, Action.Answer, src));
+        else {
+          const addr = parseAddress(text);
+          const problem = ruleProblem(addr, 128);
+          if (problem !== undefined) throw new Error(`'${text}': ${problem}`);
+          addresses.set(addr, 16 * count++);
+        }
+      } catch (err) {
+        throw new UsageError(`--address-file ${path}:${lineNo}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    // Read in chunks, not the whole file at once: a million lines are 40 MB of text that would
+    // stay resident after start-up.
+    let buf = Buffer.allocUnsafe(1 << 20);
+    let have = 0;
+    for (;;) {
+      let got: number;
+      try {
+        got = readSync(fd, buf, have, buf.length - have, null);
+      } catch (e) {
+        throw cannot(e);
+      }
+      have += got;
+      let s = 0;
+      for (let e = buf.indexOf(10, s); e >= 0 && e < have; e = buf.indexOf(10, s)) {
+        line(buf, s, e);
+        s = e + 1;
+      }
+      if (got === 0) {
+        line(buf, s, have); // the last line, without a newline (or empty)
+        break;
+      }
+      buf.copy(buf, 0, s, have);
+      have -= s;
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(2 * buf.length); // a line longer than the buffer
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
     }
+  } finally {
+    closeSync(fd);
   }
-  const rules = makeAddressRules(addresses.slice(0, 16 * count), count, Action.Answer, src);
-  for (const r of prefixes) rules.push(r);
-  stats?.push({ file: path, addresses: count, prefixes: prefixes.length, ms: Math.round(performance.now() - t0) });
+  const block = new AddressBlock(addresses, count, Action.Answer, src, true);
+  // The block's own array when the file holds only addresses (a million pointers not copied):
+  // callers must not change it (staticRules copies before it adds).
+  let rules: Rule[] = block.rules;
+  if (prefixes.length > 0) {
+    rules = new Array<Rule>(block.count + prefixes.length);
+    for (let i = 0; i < block.count; i++) rules[i] = block.rules[i]!;
+    for (let i = 0; i < prefixes.length; i++) rules[block.count + i] = prefixes[i]!;
+  }
+  stats?.push({
+    file: path,
+    addresses: block.count,
+    duplicates: block.duplicates,
+    prefixes: prefixes.length,
+    ms: Math.round(performance.now() - t0),
+  });
   return rules;
 }
 
@@ -202,9 +293,17 @@ export function staticRules(
   const rules: Rule[] = [];
   for (const t of values.prefix ?? []) rules.push(ruleFrom(t, '--prefix'));
   for (const t of values.address ?? []) rules.push(ruleFrom(t, '--address'));
-  // No spread: an address file can hold a million entries, more than a call's arguments.
-  for (const f of values['address-file'] ?? []) for (const r of readAddressFile(f, files)) rules.push(r);
-  for (const t of values.exclude ?? []) rules.push(ruleFrom(t, '--exclude'));
+  // No spread: an address file can hold a million entries, more than a call's arguments. The
+  // usual case, rules from one file only, keeps the file's array (readAddressFile's callers must
+  // not change it) instead of copying it.
+  const fileList = values['address-file'] ?? [];
+  const excludes = values.exclude ?? [];
+  for (const f of fileList) {
+    const fromFile = readAddressFile(f, files);
+    if (rules.length === 0 && fileList.length === 1 && excludes.length === 0) return fromFile;
+    for (const r of fromFile) rules.push(r);
+  }
+  for (const t of excludes) rules.push(ruleFrom(t, '--exclude'));
   return rules;
 }
 

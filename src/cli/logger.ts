@@ -4,7 +4,8 @@
  * `--log-format json|pretty|auto` chooses; auto is the default.
  */
 import { pino, type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type PinoPretty from 'pino-pretty';
 import { UsageError } from './flags.js';
 
 export type LogFormat = 'json' | 'pretty' | 'auto';
@@ -26,6 +27,8 @@ export function makeLogger(level: string, name = 'ndp-responder', format: LogFor
   const options = { name, level, base: { name }, timestamp: pino.stdTimeFunctions.isoTime };
   if (!prettyFor(format, process.stdout.isTTY === true)) return pino(options);
   // Synchronous, in this thread: a line is out before the next statement (and before exit).
+  // Loaded only here: JSON logging (the service case) never needs it.
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const stream = pinoPretty({
     sync: true,
     colorize: process.stdout.isTTY === true,

@@ -19,7 +19,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Rule } from '../table/rule.js';
 import {
@@ -37,6 +38,13 @@ import {
 } from './addresses.js';
 import { eventEffect, eventFiltersParam, JsonLineDecoder } from './events.js';
 import { parseDockerUrl, readTlsMaterial, type DockerEndpoint, type DockerEnv, type FileReader } from './url.js';
+
+/**
+ * dockerode, loaded at the first watcher: it pulls in ssh2, gRPC and protobufjs (a third of a
+ * second and tens of MB), which a daemon without `--docker` never needs.
+ */
+let dockerode: typeof Docker | undefined;
+const loadDockerode = (): typeof Docker => (dockerode ??= createRequire(import.meta.url)('dockerode') as typeof Docker);
 
 /** Where the watcher puts its rules: the TargetTable, or anything with the same method. */
 export interface DockerSink {
@@ -212,7 +220,7 @@ export class DockerWatcher {
 
   constructor(private readonly opts: DockerWatcherOptions) {
     this.endpoint = parseDockerUrl(opts.url, opts.env ?? processEnv());
-    this.docker = new Docker(endpointOptions(this.endpoint));
+    this.docker = new (loadDockerode())(endpointOptions(this.endpoint));
     this.log = opts.logger.child({ module: 'docker' });
     this.group = opts.group ?? 'docker';
     this.coalesceMs = opts.coalesceMs ?? 1;

@@ -48,6 +48,18 @@
  * The table is read in full once, at start; after that only its change reports are applied (the
  * /128 answers that came and went: the table has already worked out exclusions and winners), so
  * a change costs in proportion to its size, whatever the size of the table.
+ *
+ * Bulk mode: above `bulkAddresses` exact answer addresses (default 65,536; an address file of a
+ * million lines) per-group state is not kept at all: all-multicast on, no per-group MACs and no
+ * MLD reports for those groups (nor the table read, the group map, or the million-record join
+ * that would cost seconds and tens of MB at start). Trade-off: an MLD-snooping switch forwards a
+ * group's NS only to ports that reported it, so behind such a switch those targets go unheard.
+ * No switch's snooping table holds that many groups anyway (they hold thousands): above that
+ * size the LAN must flood multicast to this port (snooping off, or this port a multicast router
+ * port). Entering bulk mode is logged with that warning; the groups are not left explicitly
+ * (the switch's memberships time out). Bulk mode ends, with a full read and joins for every
+ * group, when the count falls to half the threshold. Deciding needs only the table's count of
+ * exact answers (`exactAnswerCount`), so a change still costs in proportion to its size.
  */
 import type { Logger } from 'pino';
 import type { PacketBackend } from '../io/backend.js';
@@ -75,6 +87,8 @@ export interface MembershipTable {
   exactAnswers(): Iterable<Rule>;
   /** How many answer rules are shorter than /128. */
   answerPrefixCount(): number;
+  /** How many winning /128 answers there are; without it bulk mode is never used. */
+  exactAnswerCount?(): number;
   /** Subscribe to changes; returns the unsubscribe function. */
   onChange(listener: (change: TableChange) => void): () => void;
 }
@@ -105,6 +119,11 @@ export interface MembershipOptions {
   table: MembershipTable;
   /** Above this many groups, use all-multicast instead of per-group MACs. Default 4096. */
   maxGroups?: number | undefined;
+  /**
+   * Above this many exact answer addresses, bulk mode (see the file header): all-multicast, no
+   * per-group state, MACs or MLD reports. Back to per-group at half of it. Default 65,536.
+   */
+  bulkAddresses?: number | undefined;
   /** Speak MLD (send reports, answer queries). Default true. */
   mld?: boolean | undefined;
   logger?: Logger | undefined;
@@ -167,6 +186,8 @@ export interface MembershipStats {
   macs: number;
   /** All-multicast turned on by us. */
   allmulti: boolean;
+  /** Bulk mode: too many addresses to follow per group (no MACs, no MLD reports for them). */
+  bulk: boolean;
   /** MLD report frames (v2 reports, v1 reports and dones) the back end accepted. */
   reportsSent: number;
   /** Full-state responses (to general queries) sent; each may take several frames. */
@@ -275,8 +296,12 @@ const UNSPECIFIED = new Uint8Array(16);
  */
 const mldSource = (host: HostFacts): Uint8Array => (host.linkLocalValid === false ? UNSPECIFIED : host.linkLocal);
 
+/** Default {@link MembershipOptions.bulkAddresses}. */
+export const DEFAULT_BULK_ADDRESSES = 65_536;
+
 export class MembershipManager {
   readonly maxGroups: number;
+  readonly bulkAddresses: number;
   readonly mld: boolean;
 
   readonly #backend: MembershipBackend;
@@ -309,6 +334,8 @@ export class MembershipManager {
   /** Group key -> net change of its count from table changes not applied yet. */
   readonly #delta = new Map<number, number>();
   #allMulti = false;
+  /** Bulk mode (see the file header): no per-group state; `#addresses` is the table's count. */
+  #bulk = false;
 
   /** Pending state-change retransmissions: key -> record type and transmissions left (pendingOf). */
   readonly #pending = new Map<number, number>();
@@ -352,6 +379,7 @@ export class MembershipManager {
    */
   constructor(opts: MembershipOptions) {
     this.maxGroups = positiveInt('maxGroups', opts.maxGroups, 4096, 0);
+    this.bulkAddresses = positiveInt('bulkAddresses', opts.bulkAddresses, DEFAULT_BULK_ADDRESSES, 1);
     this.mld = opts.mld ?? true;
     this.#backend = opts.backend;
     this.#table = opts.table;
@@ -378,6 +406,38 @@ export class MembershipManager {
     this.#clock = opts.clock ?? REAL_CLOCK;
     this.#out = new Uint8Array(FRAMES_PER_SEND * Math.max(mldv2ReportLength(this.#perReport, true), mldv1FrameLength(true)));
     this.#unsubscribe = this.#table.onChange((c) => this.#noteChange(c));
+    const exact = this.#table.exactAnswerCount?.();
+    if (exact !== undefined && exact > this.bulkAddresses) this.#enterBulk(exact);
+    else this.#apply(this.#readAll(), []);
+  }
+
+  /**
+   * Stop following groups: all-multicast on, per-group MACs, state and pending reports dropped
+   * (the switch's memberships time out), one warning.
+   */
+  #enterBulk(exact: number): void {
+    this.#bulk = true;
+    this.#prefixes = this.#table.answerPrefixCount();
+    if (!this.#allMulti) this.#setAllMulticast(true);
+    this.#macsTracking = false;
+    this.#macRetry.clear();
+    for (const k of [...this.#macs]) this.#removeMac(k);
+    this.#groups = new Map();
+    this.#delta.clear();
+    this.#pending.clear();
+    this.#groupDue.clear();
+    this.#addresses = exact;
+    this.#logger?.warn(
+      { addresses: exact, bulkAddresses: this.bulkAddresses, allmulti: this.#allMulti, reason: 'mld-bulk' },
+      `${exact} exact addresses exceed ${this.bulkAddresses}: all-multicast on, no per-group MLD reports; an MLD-snooping switch will not forward their NS to this port`,
+    );
+  }
+
+  /** Follow groups again (the count fell to half the threshold): read the table, join every group. */
+  #leaveBulk(): void {
+    this.#bulk = false;
+    this.#addresses = 0;
+    this.#logger?.info({ bulkAddresses: this.bulkAddresses }, 'exact addresses back under the bulk threshold: per-group membership again');
     this.#apply(this.#readAll(), []);
   }
 
@@ -397,6 +457,11 @@ export class MembershipManager {
   /** Record a table change's /128 answers as per-group count deltas (applied by sync). */
   #noteChange(change: TableChange): void {
     if (this.#closed) return;
+    if (this.#bulk) {
+      // Only the count matters (read at sync).
+      this.#scheduleSync();
+      return;
+    }
     for (const r of change.added) if (r.length === 128) this.#bump(r.prefix, 1);
     for (const r of change.removed) if (r.length === 128) this.#bump(r.prefix, -1);
     this.#scheduleSync();
@@ -455,6 +520,21 @@ export class MembershipManager {
     if (this.#syncTimer !== undefined) {
       this.#clock.clearTimeout(this.#syncTimer);
       this.#syncTimer = undefined;
+    }
+    const exact = this.#table.exactAnswerCount?.();
+    if (this.#bulk) {
+      if (exact !== undefined && 2 * exact <= this.bulkAddresses) {
+        this.#leaveBulk();
+      } else {
+        this.#addresses = exact ?? this.#addresses;
+        this.#prefixes = this.#table.answerPrefixCount();
+        if (!this.#allMulti) this.#setAllMulticast(true); // an earlier attempt failed
+      }
+      return;
+    }
+    if (exact !== undefined && exact > this.bulkAddresses) {
+      this.#enterBulk(exact);
+      return;
     }
     const { joined, left } = this.#applyDelta();
     this.#apply(joined, left);
@@ -852,6 +932,7 @@ export class MembershipManager {
       prefixes: this.#prefixes,
       macs: this.#macs.size,
       allmulti: this.#allMulti,
+      bulk: this.#bulk,
       reportsSent: this.#reportsSent,
       fullReports: this.#fullReports,
       queriesReceived: this.#queriesReceived,

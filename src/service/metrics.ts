@@ -11,8 +11,13 @@
  * gauges show the last known value while `ndp_link_up` is 0.
  */
 import { readFileSync } from 'node:fs';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
 import { ANSWER_KIND_NAMES, DROP_REASON_NAMES } from '../engine/verdict.js';
+
+/** prom-client, loaded by the first catalogue: a daemon without `--metrics` never needs it. */
+let promClient: typeof PromClient | undefined;
+const prom = (): typeof PromClient => (promClient ??= createRequire(import.meta.url)('prom-client') as typeof PromClient);
 
 /** Answer kinds by code (index 0 is "none", never a real outcome). */
 const ANSWER_KINDS: ReadonlyMap<number, string> = new Map(ANSWER_KIND_NAMES.map((n, i) => [i, n] as const).slice(1));
@@ -113,7 +118,7 @@ export interface DaemonMetricsOptions {
 
 /** The catalogue: one Registry, one exposition document per scrape. */
 export class DaemonMetrics {
-  readonly registry = new Registry();
+  readonly registry: PromClient.Registry;
   readonly startedAt: number;
   #snap: MetricsSnapshot | undefined;
   readonly #received = new CarriedCounter();
@@ -122,6 +127,8 @@ export class DaemonMetrics {
   #lastMembership: { groups: number; allmulti: boolean } = { groups: 0, allmulti: false };
 
   constructor(opts: DaemonMetricsOptions) {
+    const { Counter, Gauge, Registry, collectDefaultMetrics } = prom();
+    this.registry = new Registry();
     this.startedAt = opts.startedAt ?? Date.now();
     const r = this.registry;
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: r });

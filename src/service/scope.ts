@@ -18,6 +18,7 @@ import { RadixTrie } from '../table/trie.js';
 import { routesAway, type RouteTable } from '../table/route-table.js';
 import type { InterfaceAddress, OnLinkPrefix } from '../io/interface.js';
 import { onLinkPrefixes } from '../io/interface.js';
+import { AddressBlock, AddressRule } from '../table/address-block.js';
 import { Action, type Rule } from '../table/rule.js';
 import { makeRule, TargetTable, type TableChange } from '../table/target-table.js';
 
@@ -313,19 +314,51 @@ export function ruleProblem(prefix: Uint8Array, length: number): string | undefi
 export function ruleWarnings(rules: readonly Rule[], onLink: readonly OnLinkPrefix[]): string[] {
   const out: string[] = [];
   // Actions seen per prefix, as bits (1 << action): no per-rule strings for a million rules.
+  // Address blocks (address files) found their own duplicates when built; their addresses are
+  // checked against the other rules and earlier blocks below, without a second index.
   const seen = new RadixTrie<number>();
+  const blocks: AddressBlock[] = [];
   let outside = 0;
   let example: Rule | undefined;
+  const isOutside = (buf: Uint8Array, off: number, length: number): boolean =>
+    !onLink.some((p) => p.prefixLength <= length && prefixCovers(p.addr, p.prefixLength, buf, off));
   for (const r of rules) {
+    if (r instanceof AddressRule) {
+      if (!blocks.includes(r.block)) blocks.push(r.block);
+      continue;
+    }
     const prefix = r.prefix;
     const bits = seen.get(prefix, 0, r.length) ?? 0;
     const bit = 1 << r.action;
     if ((bits & bit) !== 0) out.push(`duplicate rule ${r.action === Action.Answer ? 'answer' : 'exclude'} ${r.text}`);
     else seen.insert(prefix, 0, r.length, bits | bit);
     if (r.action !== Action.Answer || onLink.length === 0) continue;
-    if (!onLink.some((p) => p.prefixLength <= r.length && prefixCovers(p.addr, p.prefixLength, prefix, 0))) {
+    if (isOutside(prefix, 0, r.length)) {
       outside++;
       example ??= r;
+    }
+  }
+  for (let k = 0; k < blocks.length; k++) {
+    const b = blocks[k]!;
+    const verb = b.action === Action.Answer ? 'answer' : 'exclude';
+    let dups = b.duplicates;
+    let first = b.firstDuplicate;
+    const bit = 1 << b.action;
+    for (let i = 0; i < b.count; i++) {
+      const off = 16 * i;
+      let dup = seen.size > 0 && ((seen.get(b.addrs, off, 128) ?? 0) & bit) !== 0;
+      for (let m = 0; m < k && !dup; m++) dup = blocks[m]!.action === b.action && blocks[m]!.find(b.addrs, off) >= 0;
+      if (dup) {
+        if (dups++ === 0) first = i;
+      }
+      if (b.action === Action.Answer && onLink.length > 0 && isOutside(b.addrs, off, 128)) {
+        outside++;
+        example ??= b.rules[i];
+      }
+    }
+    if (dups > 0) {
+      const more = dups > 1 ? ` (and ${dups - 1} more duplicate ${verb} addresses)` : '';
+      out.push(`duplicate rule ${verb} ${b.rules[first]!.text}${more}`);
     }
   }
   if (outside > 0) {

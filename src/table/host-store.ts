@@ -118,6 +118,13 @@ export class HostStore<V> {
     }
   }
 
+  /** Grow once, now, to hold `extra` more entries without passing 3/4 full. */
+  reserve(extra: number): void {
+    let n = this.bucketMask + 1;
+    while ((this.count + extra) * 4 > n * 3) n *= 2;
+    if (n !== this.bucketMask + 1) this.rehash(n);
+  }
+
   /** The value of the entry with key `kw`, or undefined. */
   get(kw: Int32Array): V | undefined {
     const b = this.find(kw);
@@ -149,6 +156,42 @@ export class HostStore<V> {
     if ((this.count + 1) * 4 > (this.bucketMask + 1) * 3) this.rehash((this.bucketMask + 1) * 2);
     const s = this.valueSlot(value);
     this.place(kw[0]!, kw[1]!, kw[2]!, kw[3]!, s + 1);
+    this.count++;
+    return undefined;
+  }
+
+  /**
+   * Insert the key `kw` with `value` unless it is present (undefined values are not stored by
+   * the table, so undefined means "inserted").
+   * @returns the present value, or undefined when `value` was inserted.
+   */
+  insertIfAbsent(kw: Int32Array, value: V): V | undefined {
+    if ((this.count + 1) * 4 > (this.bucketMask + 1) * 3) this.rehash((this.bucketMask + 1) * 2);
+    const w0 = kw[0]!;
+    const w1 = kw[1]!;
+    const w2 = kw[2]!;
+    const w3 = kw[3]!;
+    const h = hash4(w0, w1, w2, w3);
+    const tag = 0x80 | (h >>> 25);
+    const t = this.buckets;
+    const ctrl = this.ctrl;
+    const mask = this.bucketMask;
+    let i = h & mask;
+    for (; ; i = (i + 1) & mask) {
+      const c = ctrl[i]!;
+      if (c === 0) break;
+      const p = i * BUCKET;
+      if (c === tag && t[p] === w0 && t[p + 1] === w1 && t[p + 2] === w2 && t[p + 3] === w3) return this.slotValues[t[p + OCC]! - 1];
+    }
+    // i is the first empty bucket of the probe sequence: where place() would put the key.
+    const s = this.valueSlot(value);
+    ctrl[i] = tag;
+    const p = i * BUCKET;
+    t[p] = w0;
+    t[p + 1] = w1;
+    t[p + 2] = w2;
+    t[p + 3] = w3;
+    t[p + OCC] = s + 1;
     this.count++;
     return undefined;
   }

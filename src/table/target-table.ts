@@ -29,13 +29,22 @@
  * something.
  *
  * Storage: one RadixTrie of winners (the hot-path `match` is one trie lookup), one trie of
- * candidate lists only for the prefixes that more than one rule claims, and one trie per group
- * indexing its rules by prefix. Rules are stored as given; nothing is allocated per rule beyond
- * trie entries.
+ * candidate lists only for the prefixes that more than one rule claims, and per group a trie
+ * indexing its rules by prefix plus the {@link AddressBlock}s it holds whole. Rules are stored as
+ * given; nothing is allocated per rule beyond trie entries.
+ *
+ * Address blocks (an address file of a million lines): when `replaceGroup` is given every rule
+ * of a block that no group holds yet, the group takes the block whole: the block's own index
+ * stands in for the group trie (no second hash of a million keys), and only the winner trie gets
+ * an entry per address. The block's rules are taken at the position of its first rule in the
+ * given list (the parser gives them contiguously). A block left less than half alive by
+ * duplicates is stored rule by rule instead. Blocks only change how a group is stored, never a
+ * verdict: the same rules give the same winners, change reports and counts either way.
  */
+import { AddressBlock, AddressRule, keyBuf, keyOff } from './address-block.js';
 import { Action, type Rule, type RuleSource } from './rule.js';
 import { RadixTrie } from './trie.js';
-import { formatAddress, formatCidr, parseCidr } from '../addr/index.js';
+import { formatCidr, parseCidr } from '../addr/index.js';
 
 /** What one mutating call changed, as far as answered /128 addresses are concerned. */
 export interface TableChange {
@@ -77,40 +86,12 @@ export function makeRule(text: string, action: Action, source: RuleSource): Rule
 }
 
 /**
- * A /128 rule for bulk sources (a million-line `--address-file`): its address stays in one shared
- * buffer (`prefix` is a fresh view of it at each read, so a rule holds no typed array of its
- * own), and its text is only formatted when something reads it (explain, logs). This keeps
- * loading fast and small. Nothing on the packet path reads `prefix` (the table keeps its own
- * copy of every key).
- */
-class AddressRule implements Rule {
-  #text: string | undefined;
-  constructor(
-    private readonly buf: Uint8Array,
-    private readonly off: number,
-    readonly action: Action,
-    readonly source: RuleSource,
-  ) {}
-  get length(): number {
-    return 128;
-  }
-  get prefix(): Uint8Array {
-    return this.buf.subarray(this.off, this.off + 16);
-  }
-  get text(): string {
-    return (this.#text ??= `${formatAddress(this.buf, this.off)}/128`);
-  }
-}
-
-/**
- * /128 rules for `count` addresses stored back to back (16 bytes each) in `addresses`; the rules
- * read their addresses from it, so it must not change afterwards.
+ * /128 rules for `count` addresses stored back to back (16 bytes each) in `addresses`, as one
+ * {@link AddressBlock} (deduplicated: an address given twice yields one rule). The input is
+ * copied.
  */
 export function makeAddressRules(addresses: Uint8Array, count: number, action: Action, source: RuleSource): Rule[] {
-  if (addresses.length < count * 16) throw new RangeError(`makeAddressRules: ${count} addresses need ${count * 16} bytes`);
-  const rules: Rule[] = new Array(count);
-  for (let i = 0; i < count; i++) rules[i] = new AddressRule(addresses, i * 16, action, source);
-  return rules;
+  return new AddressBlock(addresses, count, action, source).rules;
 }
 
 /** Rank at one prefix: lower wins. */
@@ -194,42 +175,138 @@ function cellHas(cell: Cell | undefined, r: Rule): Rule | undefined {
 
 /** Add `r` to the group index, where `cell` is what the index holds at r's prefix now. */
 function cellAdd(index: RadixTrie<Cell>, cell: Cell | undefined, r: Rule): void {
-  if (cell === undefined) index.insert(r.prefix, 0, r.length, r);
+  if (cell === undefined) index.insert(keyBuf(r), keyOff(r), r.length, r);
   else if (Array.isArray(cell)) cell.push(r);
-  else index.insert(r.prefix, 0, r.length, [cell, r]);
+  else index.insert(keyBuf(r), keyOff(r), r.length, [cell, r]);
 }
 
 /** Add `r` to the group index (it must not be there yet). */
 function indexAdd(index: RadixTrie<Cell>, r: Rule): void {
-  cellAdd(index, index.get(r.prefix, 0, r.length), r);
+  cellAdd(index, index.get(keyBuf(r), keyOff(r), r.length), r);
 }
 
-/** Remove the object `r` from the group index. */
-function indexRemove(index: RadixTrie<Cell>, r: Rule): void {
-  const cell = index.get(r.prefix, 0, r.length);
+interface Group {
+  /** The group's rules by prefix, except those of `blocks`. */
+  index: RadixTrie<Cell>;
+  /** Blocks held whole: their live rules are the group's too. */
+  blocks: AddressBlock[];
+  size: number;
+}
+
+/** True when `r` is a live rule of a block `g` holds whole. */
+function inHeldBlock(g: Group, r: Rule): r is AddressRule {
+  return r instanceof AddressRule && r.block.alive[r.pos] === 1 && g.blocks.includes(r.block);
+}
+
+/** The rule of group `g` equal to `r` (same prefix, action and source), or undefined. */
+function groupFind(g: Group, r: Rule, buf: Uint8Array, off: number): Rule | undefined {
+  const k = g.index.size === 0 ? undefined : cellHas(g.index.get(buf, off, r.length), r);
+  if (k !== undefined || r.length !== 128) return k;
+  for (const b of g.blocks) {
+    if (b.action !== r.action || !sameSource(b.source, r.source)) continue;
+    const i = b.find(buf, off);
+    if (i >= 0 && b.alive[i] === 1) return b.rules[i];
+  }
+  return undefined;
+}
+
+/** Remove the object `r` from group `g`. */
+function groupRemove(g: Group, r: Rule): void {
+  if (inHeldBlock(g, r)) {
+    const b = r.block;
+    b.alive[r.pos] = 0;
+    if (--b.live === 0) {
+      g.blocks.splice(g.blocks.indexOf(b), 1);
+      b.owner = undefined;
+    }
+    return;
+  }
+  const index = g.index;
+  const buf = keyBuf(r);
+  const off = keyOff(r);
+  const cell = index.get(buf, off, r.length);
   if (cell === r) {
-    index.delete(r.prefix, 0, r.length);
+    index.delete(buf, off, r.length);
   } else if (Array.isArray(cell)) {
     const i = cell.indexOf(r);
     if (i < 0) throw new Error('TargetTable: internal error (rule missing from its group)');
     cell.splice(i, 1);
-    if (cell.length === 1) index.insert(r.prefix, 0, r.length, cell[0]!);
+    if (cell.length === 1) index.insert(buf, off, r.length, cell[0]!);
   } else {
     throw new Error('TargetTable: internal error (rule missing from its group)');
   }
 }
 
-/** Call `fn` with every rule of a group index. */
-function forEachRule(index: RadixTrie<Cell>, fn: (r: Rule) => void): void {
-  index.forEachValue((cell) => {
+/** Call `fn` with every rule of a group. */
+function forEachRule(g: Group, fn: (r: Rule) => void): void {
+  g.index.forEachValue((cell) => {
     if (Array.isArray(cell)) for (const r of cell) fn(r);
     else fn(cell);
   });
+  for (const b of [...g.blocks]) {
+    const { alive, rules } = b;
+    for (let i = 0; i < b.count; i++) if (alive[i] === 1) fn(rules[i]!);
+  }
 }
 
-interface Group {
-  index: RadixTrie<Cell>;
-  size: number;
+/**
+ * The blocks whose every rule is in `rules` exactly once and that no group holds: those a group
+ * can take whole.
+ */
+function wholeBlocks(rules: readonly Rule[]): Set<AddressBlock> {
+  const seen = new Map<AddressBlock, number>();
+  // A block's rules usually come one after another: count runs, not rules.
+  let run: AddressBlock | undefined;
+  let len = 0;
+  const flush = (): void => {
+    if (run !== undefined) seen.set(run, (seen.get(run) ?? 0) + len);
+  };
+  for (const r of rules) {
+    const b = r instanceof AddressRule && r.block.owner === undefined ? r.block : undefined;
+    if (b === run) {
+      len++;
+      continue;
+    }
+    flush();
+    run = b;
+    len = 1;
+  }
+  flush();
+  const out = new Set<AddressBlock>();
+  for (const [b, n] of seen) {
+    if (b === undefined || n !== b.count) continue;
+    // As many rules as the block has: whole unless one came twice (and another not at all).
+    const hit = new Uint8Array(b.count);
+    let ok = true;
+    for (const r of rules) {
+      if (!(r instanceof AddressRule) || r.block !== b) continue;
+      if (hit[r.pos] === 1) {
+        ok = false;
+        break;
+      }
+      hit[r.pos] = 1;
+    }
+    if (ok) out.add(b);
+  }
+  return out;
+}
+
+/** True when a block taken earlier in this call holds a new rule equal to `r`. */
+function inTaken(taken: readonly AddressBlock[], r: Rule, buf: Uint8Array, off: number): boolean {
+  if (r.length !== 128) return false;
+  for (const b of taken) {
+    if (b.action !== r.action || !sameSource(b.source, r.source)) continue;
+    const i = b.find(buf, off);
+    if (i >= 0 && b.alive[i] === 1) return true;
+  }
+  return false;
+}
+
+function countAlive(b: AddressBlock): number {
+  let n = 0;
+  const alive = b.alive;
+  for (let i = 0; i < b.count; i++) n += alive[i]!;
+  return n;
 }
 
 /** Bookkeeping of one commit: the state of each touched /128 before it was first touched. */
@@ -246,6 +323,10 @@ class ChangeLog {
   /** Touched /128 rules in first-touch order (for prefix and length). */
   readonly touched: Rule[] = [];
   prefixesChanged = false;
+  /** An added rule met a prefix that already had a winner. */
+  contested = false;
+  /** An added rule is not a /128 Answer. */
+  notExactAnswer = false;
 }
 
 /** The target table. See the file header for the semantics. */
@@ -257,6 +338,7 @@ export class TargetTable {
   private readonly groups = new Map<string, Group>();
   private total = 0;
   private answerPrefixes = 0;
+  private exactAnswerTotal = 0;
   private listeners: ChangeListener[] = [];
 
   /** Number of rules over all groups. */
@@ -278,7 +360,7 @@ export class TargetTable {
   groupRules(group: string): Rule[] {
     const out: Rule[] = [];
     const g = this.groups.get(group);
-    if (g !== undefined) forEachRule(g.index, (r) => out.push(r));
+    if (g !== undefined) forEachRule(g, (r) => out.push(r));
     return out;
   }
 
@@ -304,7 +386,7 @@ export class TargetTable {
     for (const m of matches) {
       const w = m.value;
       if (w !== rule) shadowed.push(w);
-      const list = this.contested.get(w.prefix, 0, w.length);
+      const list = this.contested.get(keyBuf(w), keyOff(w), w.length);
       if (list !== undefined) for (const r of list) if (r !== w) shadowed.push(r);
     }
     return { rule, shadowed, answered: rule !== undefined && rule.action === Action.Answer };
@@ -327,6 +409,11 @@ export class TargetTable {
     return this.answerPrefixes;
   }
 
+  /** Number of winning /128 Answer rules (what `exactAnswers` lists), kept as the table changes. */
+  exactAnswerCount(): number {
+    return this.exactAnswerTotal;
+  }
+
   /**
    * Make the rules of `group` exactly `rules` (duplicates collapse). Rules equal to ones already
    * in the group stay as they are (same object, same arrival order); the others are added or
@@ -341,37 +428,105 @@ export class TargetTable {
     const kept = new Set<Rule>();
     const fresh = new RadixTrie<Cell>();
     const added: Rule[] = [];
+    const whole = wholeBlocks(rules);
+    /** Blocks taken whole by this call, in order; their `alive` marks say which rules are new. */
+    const taken: AddressBlock[] = [];
+    const started = new Set<AddressBlock>();
     for (const r of rules) {
-      const p = r.prefix;
-      const k = old === undefined ? undefined : cellHas(old.index.get(p, 0, r.length), r);
+      if (r instanceof AddressRule && whole.has(r.block)) {
+        if (started.has(r.block)) continue; // taken at its first rule
+        started.add(r.block);
+        this.planBlock(r.block, old, fresh, taken, kept, added);
+        taken.push(r.block);
+        continue;
+      }
+      const buf = keyBuf(r);
+      const off = keyOff(r);
+      const k = old === undefined ? undefined : groupFind(old, r, buf, off);
       if (k !== undefined) {
         kept.add(k);
         continue;
       }
-      const cell = fresh.get(p, 0, r.length);
-      if (cellHas(cell, r) !== undefined) continue; // a duplicate of a new rule
-      if (cell === undefined) fresh.insert(p, 0, r.length, r);
-      else cellAdd(fresh, cell, r);
+      const cell = fresh.get(buf, off, r.length);
+      if (cellHas(cell, r) !== undefined || inTaken(taken, r, buf, off)) continue; // a duplicate of a new rule
+      cellAdd(fresh, cell, r);
       added.push(r);
     }
     const removed: Rule[] = [];
     if (old !== undefined && kept.size < old.size) {
-      forEachRule(old.index, (r) => {
+      forEachRule(old, (r) => {
         if (!kept.has(r)) removed.push(r);
       });
     }
+    for (const b of taken) b.live = countAlive(b);
     if (removed.length === 0 && added.length === 0) return this.commit(removed, added);
-    // Everything is known: apply.
-    if (old === undefined) {
-      this.groups.set(group, { index: fresh, size: added.length });
-    } else {
-      for (const r of removed) indexRemove(old.index, r);
-      for (const r of added) indexAdd(old.index, r);
-      old.size += added.length - removed.length;
-      if (old.size === 0) this.groups.delete(group);
+    // Everything is known: apply. A block less than half alive is stored rule by rule.
+    const g = old ?? { index: fresh, blocks: [], size: 0 };
+    for (const r of removed) groupRemove(g, r);
+    const held = new Set<AddressBlock>();
+    for (const b of taken) {
+      if (b.live === 0 || 2 * b.live < b.count) continue;
+      held.add(b);
+      b.owner = group;
+      g.blocks.push(b);
     }
+    for (const r of added) {
+      // Other new rules are in `fresh` already, which is the index of a new group.
+      const ofTaken = r instanceof AddressRule && started.has(r.block);
+      if (ofTaken ? !held.has(r.block) : old !== undefined) indexAdd(g.index, r);
+    }
+    // A block stored rule by rule holds none of its rules as a block.
+    for (const b of taken) {
+      if (held.has(b)) continue;
+      b.alive.fill(0);
+      b.live = 0;
+    }
+    g.size += added.length - removed.length;
+    if (g.size === 0) this.groups.delete(group);
+    else this.groups.set(group, g);
     this.total += added.length - removed.length;
     return this.commit(removed, added);
+  }
+
+  /**
+   * Work out which rules of block `b` (given whole) are new to the group: not equal to a rule the
+   * group keeps (`kept`), nor to a new rule met before (`fresh`, `taken`). Sets `b.alive` to
+   * exactly the new ones and appends their rules to `added`.
+   */
+  private planBlock(
+    b: AddressBlock,
+    old: Group | undefined,
+    fresh: RadixTrie<Cell>,
+    taken: readonly AddressBlock[],
+    kept: Set<Rule>,
+    added: Rule[],
+  ): void {
+    const { alive, rules, addrs } = b;
+    alive.fill(1);
+    const check = (old !== undefined && old.size > 0) || fresh.size > 0 || taken.length > 0;
+    if (!check) {
+      // Nothing to compare with (a load into an empty group): every rule is new. Sized once.
+      const base = added.length;
+      added.length = base + b.count;
+      for (let i = 0; i < b.count; i++) added[base + i] = rules[i]!;
+      return;
+    }
+    for (let i = 0; i < b.count; i++) {
+      const r = rules[i]!;
+      if (check) {
+        const k = old === undefined ? undefined : groupFind(old, r, addrs, 16 * i);
+        if (k !== undefined) kept.add(k);
+        if (
+          k !== undefined ||
+          (fresh.size > 0 && cellHas(fresh.get(addrs, 16 * i, 128), r) !== undefined) ||
+          inTaken(taken, r, addrs, 16 * i)
+        ) {
+          alive[i] = 0;
+          continue;
+        }
+      }
+      added.push(r);
+    }
   }
 
   /**
@@ -385,14 +540,16 @@ export class TargetTable {
     const fresh = new RadixTrie<Cell>();
     const added: Rule[] = [];
     for (const r of rules) {
-      if (g !== undefined && cellHas(g.index.get(r.prefix, 0, r.length), r) !== undefined) continue;
-      const cell = fresh.get(r.prefix, 0, r.length);
+      const buf = keyBuf(r);
+      const off = keyOff(r);
+      if (g !== undefined && groupFind(g, r, buf, off) !== undefined) continue;
+      const cell = fresh.get(buf, off, r.length);
       if (cellHas(cell, r) !== undefined) continue;
       cellAdd(fresh, cell, r);
       added.push(r);
     }
     if (added.length > 0) {
-      const target = g ?? { index: new RadixTrie<Cell>(), size: 0 };
+      const target = g ?? { index: new RadixTrie<Cell>(), blocks: [], size: 0 };
       for (const r of added) indexAdd(target.index, r);
       target.size += added.length;
       this.groups.set(group, target);
@@ -409,12 +566,12 @@ export class TargetTable {
     const g = this.groups.get(group);
     const removed: Rule[] = [];
     if (g !== undefined) {
-      forEachRule(g.index, (r) => {
+      forEachRule(g, (r) => {
         if (predicate(r)) removed.push(r);
       });
     }
     if (g !== undefined && removed.length > 0) {
-      for (const r of removed) indexRemove(g.index, r);
+      for (const r of removed) groupRemove(g, r);
       g.size -= removed.length;
       this.total -= removed.length;
       if (g.size === 0) this.groups.delete(group);
@@ -441,13 +598,30 @@ export class TargetTable {
   private commit(removed: readonly Rule[], added: readonly Rule[]): TableChange {
     if (removed.length === 0 && added.length === 0) return { added: [], removed: [], prefixesChanged: false };
     const log = new ChangeLog(removed.length === 0 && this.win.size === 0);
+    let exact = 0;
+    for (const r of added) if (r.length === 128) exact++;
+    this.win.reserve(exact); // one resize for a bulk load instead of twenty
     for (const r of removed) this.detach(r, log);
     for (const r of added) this.attach(r, log);
     const change: TableChange = { added: [], removed: [], prefixesChanged: log.prefixesChanged };
+    if (log.before === null) {
+      // Into an empty table: a /128 Answer rule is new exactly when it is its prefix's winner
+      // (always, when no prefix was claimed twice). No per-address log: at a million addresses
+      // it would be one more array as long as `added`.
+      const all = !log.contested && !log.notExactAnswer;
+      if (all) (change as { added: Rule[] }).added = added as Rule[];
+      else
+        for (const r of added) {
+          if (r.length === 128 && r.action === Action.Answer && (!log.contested || this.win.get(keyBuf(r), keyOff(r), 128) === r)) {
+            change.added.push(r);
+          }
+        }
+    }
     for (const k of log.touched) {
-      const p = k.prefix;
-      const was = log.before === null ? null : log.before.get(p, 0, 128)!;
-      const now = this.win.get(p, 0, 128);
+      const p = keyBuf(k);
+      const o = keyOff(k);
+      const was = log.before === null ? null : log.before.get(p, o, 128)!;
+      const now = this.win.get(p, o, 128);
       const answers = now !== undefined && now.action === Action.Answer;
       if (was === null && answers) change.added.push(now);
       else if (was !== null && !answers) change.removed.push(was);
@@ -471,15 +645,19 @@ export class TargetTable {
   }
 
   private attach(r: Rule, log: ChangeLog): void {
-    const w = this.win.get(r.prefix, 0, r.length);
+    const p = keyBuf(r);
+    const o = keyOff(r);
+    if (r.length !== 128 || r.action !== Action.Answer) log.notExactAnswer = true;
+    const w = this.win.insertIfAbsent(p, o, r.length, r);
     if (w === undefined) {
-      this.setWinner(r, undefined, r, log);
+      this.account(r, undefined, r, log); // inserted: only the bookkeeping is left
       return;
     }
-    let list = this.contested.get(r.prefix, 0, r.length);
+    log.contested = true;
+    let list = this.contested.get(p, o, r.length);
     if (list === undefined) {
       list = [w];
-      this.contested.insert(r.prefix, 0, r.length, list);
+      this.contested.insert(p, o, r.length, list);
     }
     list.push(r);
     const nw = pick(list);
@@ -487,8 +665,10 @@ export class TargetTable {
   }
 
   private detach(r: Rule, log: ChangeLog): void {
-    const w = this.win.get(r.prefix, 0, r.length);
-    const list = this.contested.get(r.prefix, 0, r.length);
+    const p = keyBuf(r);
+    const o = keyOff(r);
+    const w = this.win.get(p, o, r.length);
+    const list = this.contested.get(p, o, r.length);
     if (list === undefined) {
       if (w !== r) throw new Error('TargetTable: internal error (removed rule is not in the table)');
       this.setWinner(r, w, undefined, log);
@@ -497,29 +677,38 @@ export class TargetTable {
     const i = list.indexOf(r);
     if (i < 0) throw new Error('TargetTable: internal error (removed rule is not in the table)');
     list.splice(i, 1);
-    if (list.length === 1) this.contested.delete(r.prefix, 0, r.length);
+    if (list.length === 1) this.contested.delete(p, o, r.length);
     const nw = pick(list);
     if (nw !== w) this.setWinner(r, w, nw, log);
   }
 
   /** Change the winner at `key`'s prefix from `was` to `now`, recording what the change log needs. */
   private setWinner(key: Rule, was: Rule | undefined, now: Rule | undefined, log: ChangeLog): void {
+    this.account(key, was, now, log);
+    const p = keyBuf(key);
+    const o = keyOff(key);
+    if (now === undefined) this.win.delete(p, o, key.length);
+    else this.win.insert(p, o, key.length, now);
+  }
+
+  /** The counts and the change log for a winner change at `key`'s prefix from `was` to `now`. */
+  private account(key: Rule, was: Rule | undefined, now: Rule | undefined, log: ChangeLog): void {
     const wasAnswer = was !== undefined && was.action === Action.Answer;
     const nowAnswer = now !== undefined && now.action === Action.Answer;
-    const p = key.prefix; // read once: a bulk rule makes a view at each read
+    const p = keyBuf(key);
+    const o = keyOff(key);
     if (key.length === 128) {
+      if (wasAnswer !== nowAnswer) this.exactAnswerTotal += nowAnswer ? 1 : -1;
       if (log.before === null) {
-        if (was === undefined) log.touched.push(key);
-      } else if (!log.before.has(p, 0, 128)) {
-        log.before.insert(p, 0, 128, wasAnswer ? was : null);
+        // Nothing to log (see commit).
+      } else if (!log.before.has(p, o, 128)) {
+        log.before.insert(p, o, 128, wasAnswer ? was : null);
         log.touched.push(key);
       }
     } else if (wasAnswer !== nowAnswer) {
       this.answerPrefixes += nowAnswer ? 1 : -1;
       log.prefixesChanged = true;
     }
-    if (now === undefined) this.win.delete(p, 0, key.length);
-    else this.win.insert(p, 0, key.length, now);
   }
 }
 
@@ -529,5 +718,16 @@ function checkGroup(group: string): void {
 
 function checkRules(rules: readonly Rule[], group: string): void {
   if (!Array.isArray(rules)) throw new Error(`TargetTable: rules for group '${group}' must be an array`);
-  for (const r of rules) checkRule(r, `TargetTable group '${group}'`);
+  // A block's rules share their action and source, and its addresses are /128s: one check each.
+  let block: AddressBlock | undefined;
+  let checked: Set<AddressBlock> | undefined;
+  for (const r of rules) {
+    if (r instanceof AddressRule) {
+      if (r.block === block) continue;
+      block = r.block;
+      if (checked?.has(block)) continue;
+      (checked ??= new Set()).add(block);
+    }
+    checkRule(r, `TargetTable group '${group}'`);
+  }
 }

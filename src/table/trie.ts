@@ -85,6 +85,11 @@ export class RadixTrie<V> {
     this.version++;
   }
 
+  /** Make room for `extra` more /128 entries at once (a bulk load), so they go in without resizing. */
+  reserve(extra: number): void {
+    this.hosts.reserve(extra);
+  }
+
   /**
    * Set the value of the prefix `key[keyOff..keyOff+16)/length` (host bits ignored).
    * @returns the value previously stored at exactly that prefix, or undefined.
@@ -95,6 +100,27 @@ export class RadixTrie<V> {
     this.loadKey(key, keyOff, length);
     this.version++;
     return length === 128 ? this.hosts.insert(this.kw, value) : this.prefixes.insert(this.kw, length, value);
+  }
+
+  /**
+   * Set the value of the prefix `key/length` only when it has none: one probe where `get` then
+   * `insert` would take two (a bulk load of a million addresses).
+   * @returns the value already there (nothing changed), or undefined (`value` was inserted).
+   * @throws RangeError/TypeError on a bad key, offset or length.
+   */
+  insertIfAbsent(key: Uint8Array, keyOff: number, length: number, value: V): V | undefined {
+    checkKey(key, keyOff, length);
+    this.loadKey(key, keyOff, length);
+    if (length === 128) {
+      const old = this.hosts.insertIfAbsent(this.kw, value);
+      if (old === undefined) this.version++;
+      return old;
+    }
+    const old = this.prefixes.get(this.kw, length);
+    if (old !== undefined) return old;
+    this.version++;
+    this.prefixes.insert(this.kw, length, value);
+    return undefined;
   }
 
   /**

@@ -958,3 +958,53 @@ t.test('while the link-local address is not valid yet, reports come from :: (RFC
   m.close();
   t.equal(badChecksums, 0, 'checksums computed with the source used');
 });
+
+t.test('bulk mode: above bulkAddresses no per-group state or reports; back under half of it, every group joined', async (t) => {
+  const tt = new TargetTable();
+  const addr = (i: number): string => `2001:db8::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
+  const rule = (i: number): Rule => makeRule(addr(i), Action.Answer, { kind: 'static', flag: '--address' });
+  tt.replaceGroup(
+    'static',
+    Array.from({ length: 30 }, (_, i) => rule(i + 1)),
+  );
+  const backend = new FakeBackend();
+  const m = new MembershipManager({ backend, host, table: tt, maxGroups: 1000, bulkAddresses: 20, robustness: 1, coalesceMs: 1000 });
+  t.teardown(() => m.close());
+  t.match(m.stats(), { bulk: true, groups: 0, macs: 0, addresses: 30, allmulti: true }, 'starts in bulk mode');
+  t.same(backend.reports(), [], 'no join report');
+  t.same(
+    backend.events.filter((e) => e.op === 'add'),
+    [],
+    'no MAC',
+  );
+
+  // Changes in bulk mode: nothing per group, the count follows.
+  backend.clear();
+  tt.addRules('docker', [makeRule(addr(100), Action.Answer, { kind: 'docker', containerId: 'c', containerName: 'c', network: 'n' })]);
+  m.sync();
+  t.match(m.stats(), { bulk: true, addresses: 31, groups: 0 });
+  t.same(backend.events, [], 'a change costs no back-end call');
+
+  // Down to 11 (> 20 / 2): still bulk. Down to 10: per-group again, with a join for each group.
+  tt.removeRules('static', (r) => r.prefix[15]! > 10);
+  tt.removeRules('docker', () => true);
+  m.sync();
+  t.match(m.stats(), { bulk: false, addresses: 10, groups: 10, macs: 10, allmulti: false });
+  const joined = backend.reports().flatMap((r) => r.records.map((x) => x.group));
+  t.equal(joined.length, 10, 'one join record per group');
+  t.ok(
+    backend.events.some((e) => e.op === 'allmulti' && !e.on),
+    'all-multicast off again',
+  );
+
+  // Up again past the threshold: bulk, MACs dropped, all-multicast on.
+  backend.clear();
+  tt.addRules(
+    'static',
+    Array.from({ length: 15 }, (_, i) => rule(1000 + i)),
+  );
+  m.sync();
+  t.match(m.stats(), { bulk: true, groups: 0, macs: 0, allmulti: true, addresses: 25 });
+  t.equal(backend.events.filter((e) => e.op === 'remove').length, 10, 'per-group MACs removed');
+  t.same(backend.reports(), [], 'no reports for the new groups');
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TargetTable, makeRule, sameSource, type TableChange } from '../../src/table/target-table.js';
+import { TargetTable, makeAddressRules, makeRule, sameSource, type TableChange } from '../../src/table/target-table.js';
 import { Action, type Rule, type RuleSource } from '../../src/table/rule.js';
 import { formatAddress, parseAddress } from '../../src/addr/index.js';
 import { Prng } from '../support/prng.js';
@@ -463,4 +463,161 @@ t.test('seeded random operations agree with a linear reference over rules', asyn
     }
     t.equal(bad, 0, `seed ${seed}: ${checks} matches, every change report, exactAnswers and counts agree`);
   }
+});
+
+// ------------------------------------------------------------------ address blocks
+
+t.test('address blocks: seeded random operations agree with the linear reference', async (t) => {
+  // Blocks (address files) mixed with ordinary rules at the same addresses, in every group:
+  // taken whole, taken with duplicates, stored rule by rule, partly replaced, partly removed.
+  for (const seed of [5, 6, 7, 8]) {
+    const rng = new Prng(seed);
+    const base = A('2001:db8::');
+    const randomAddr = (): Uint8Array => {
+      const a = base.slice();
+      a[14] = rng.int(3);
+      a[15] = rng.int(24);
+      return a;
+    };
+    const sources: RuleSource[] = [ADDR, STATIC, docker('a'), EXCL];
+    const makeBlock = (): Rule[] => {
+      const n = rng.int(40);
+      const bytes = new Uint8Array(16 * n);
+      for (let i = 0; i < n; i++) bytes.set(randomAddr(), 16 * i); // duplicates likely
+      const source = rng.pick(sources);
+      return makeAddressRules(bytes, n, source === EXCL ? Action.Exclude : Action.Answer, source);
+    };
+    const ordinary = (): Rule => {
+      const len = rng.chance(0.7) ? 128 : rng.pick([112, 120, 124]);
+      const source = rng.pick(sources);
+      return makeRule(`${formatAddress(randomAddr())}/${len}`, source === EXCL || rng.chance(0.2) ? Action.Exclude : Action.Answer, source);
+    };
+    const table = new TargetTable();
+    const ref = new ReferenceTable();
+    let bad = 0;
+    let prevAnswered = new Set<string>();
+    for (let op = 0; op < 250; op++) {
+      const group = rng.pick(['static', 'docker', 'extra']);
+      const kind = rng.int(5);
+      let change: TableChange;
+      if (kind <= 1) {
+        // replace with blocks and ordinary rules; sometimes re-give the group's own rules (a reload)
+        const rules: Rule[] = [];
+        if (rng.chance(0.4)) for (const e of ref.entries) if (e.group === group && rng.chance(0.8)) rules.push(e.rule);
+        for (let k = rng.int(3); k >= 0; k--) {
+          if (rng.chance(0.6)) for (const r of makeBlock()) rules.push(r);
+          else for (let i = rng.int(4); i >= 0; i--) rules.push(ordinary());
+        }
+        if (rng.chance(0.1) && rules.length > 0) rules.push(rules[0]!); // the same object twice
+        change = table.replaceGroup(group, rules);
+        ref.replaceGroup(group, rules);
+      } else if (kind === 2) {
+        const rules = rng.chance(0.5) ? makeBlock() : [ordinary(), ordinary()];
+        change = table.addRules(group, rules);
+        ref.addRules(group, rules);
+      } else {
+        const cut = rng.int(24);
+        const pred = (r: Rule): boolean => r.prefix[15]! < cut && rng.chance(0.5);
+        // The same decisions for both: decide once per rule object.
+        const memo = new Map<Rule, boolean>();
+        const once = (r: Rule): boolean => {
+          if (!memo.has(r)) memo.set(r, pred(r));
+          return memo.get(r)!;
+        };
+        change = table.removeRules(group, once);
+        ref.removeRules(group, once);
+      }
+      for (let q = 0; q < 40; q++) {
+        const a = randomAddr();
+        if (table.match(a, 0) !== ref.match(a)) {
+          bad++;
+          if (bad < 5) t.fail(`seed ${seed} op ${op}: ${formatAddress(a)}: ${table.match(a, 0)?.text} vs ${ref.match(a)?.text}`);
+        }
+        const e = table.explain(a, 0);
+        const want = ref.entries.filter((x) => covers(x.rule.prefix, x.rule.length, a, 0)).length;
+        if ((e.rule === undefined ? 0 : 1) + e.shadowed.length !== want) {
+          bad++;
+          if (bad < 5) t.fail(`seed ${seed} op ${op}: explain ${formatAddress(a)} lists ${e.shadowed.length + 1}, want ${want}`);
+        }
+      }
+      const answered = ref.answeredExact();
+      const wantAdded = [...answered].filter((x) => !prevAnswered.has(x)).sort();
+      const wantRemoved = [...prevAnswered].filter((x) => !answered.has(x)).sort();
+      const gotAdded = change.added.map((r) => formatAddress(r.prefix)).sort();
+      const gotRemoved = change.removed.map((r) => formatAddress(r.prefix)).sort();
+      if (gotAdded.join() !== wantAdded.join() || gotRemoved.join() !== wantRemoved.join()) {
+        bad++;
+        if (bad < 5) t.fail(`seed ${seed} op ${op}: change +${gotAdded} -${gotRemoved}, want +${wantAdded} -${wantRemoved}`);
+      }
+      prevAnswered = answered;
+      if (table.exactAnswerCount() !== answered.size) bad++;
+      if ([...table.exactAnswers()].length !== answered.size) bad++;
+      if (table.size !== ref.entries.length) {
+        bad++;
+        if (bad < 5) t.fail(`seed ${seed} op ${op}: size ${table.size} vs ${ref.entries.length}`);
+      }
+      for (const g of ['static', 'docker', 'extra']) {
+        const got = table.groupRules(g);
+        const want = ref.entries.filter((e) => e.group === g).map((e) => e.rule);
+        if (got.length !== want.length || table.groupSize(g) !== want.length || !want.every((r) => got.includes(r))) {
+          bad++;
+          if (bad < 5) t.fail(`seed ${seed} op ${op}: group ${g} holds ${got.length} rules, want ${want.length}`);
+        }
+      }
+    }
+    t.equal(bad, 0, `seed ${seed}: matches, explain, change reports, counts and group contents agree`);
+  }
+});
+
+t.test('address blocks: a group takes a block whole, and a reload of the same file changes nothing', async (t) => {
+  const n = 5000;
+  const bytes = new Uint8Array(16 * n);
+  for (let i = 0; i < n; i++) {
+    bytes.set(A('2001:db8:5::'), 16 * i);
+    bytes[16 * i + 13] = i >> 16;
+    bytes[16 * i + 14] = (i >> 8) & 0xff;
+    bytes[16 * i + 15] = i & 0xff;
+  }
+  const first = makeAddressRules(bytes, n, Action.Answer, ADDR);
+  const table = new TargetTable();
+  const c1 = table.replaceGroup('static', first);
+  t.equal(c1.added.length, n);
+  t.equal(table.exactAnswerCount(), n);
+  t.equal((first[0] as unknown as { block: { owner?: string } }).block.owner, 'static', 'held whole');
+  const again = makeAddressRules(bytes, n, Action.Answer, ADDR); // a reload: equal rules, new objects
+  const c2 = table.replaceGroup('static', again);
+  t.same([c2.added.length, c2.removed.length], [0, 0], 'nothing changed');
+  t.equal(table.match(bytes, 16 * 77), first[77], 'the first objects stay');
+  const fewer = makeAddressRules(bytes.subarray(16), n - 1, Action.Answer, ADDR);
+  const c3 = table.replaceGroup('static', fewer);
+  t.same([c3.added.length, c3.removed.length], [0, 1], 'one line dropped: one address removed');
+  t.equal(table.match(bytes, 0), undefined);
+  t.equal(table.size, n - 1);
+});
+
+t.test('makeAddressRules: deduplicates, keeps first-seen order, finds its addresses', async (t) => {
+  const rng = new Prng(99);
+  const n = 3000;
+  const bytes = new Uint8Array(16 * n);
+  for (let i = 0; i < n; i++) {
+    const a = A('fd00::');
+    a[13] = rng.int(2);
+    a[14] = rng.int(8);
+    a[15] = rng.byte();
+    bytes.set(a, 16 * i);
+  }
+  const rules = makeAddressRules(bytes, n, Action.Answer, ADDR);
+  const want: string[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const s = formatAddress(bytes, 16 * i);
+    if (!seen.has(s)) want.push(`${s}/128`);
+    seen.add(s);
+  }
+  t.same(
+    rules.map((r) => r.text),
+    want,
+  );
+  t.ok(rules.every((r) => r.length === 128 && r.action === Action.Answer && r.source === ADDR));
+  t.throws(() => makeAddressRules(bytes, n + 1, Action.Answer, ADDR), RangeError);
 });
