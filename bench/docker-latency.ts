@@ -4,6 +4,8 @@
  *   node --import tsx bench/docker-latency.ts [--containers 50] [--naive 10] [--sync 1000]
  *                                             [--sync-steps 250,500] [--parallel 8]
  *                                             [--create-budget-s 900] [--no-sync]
+ *                                             [--burst 200] [--burst-rounds 3] [--burst-slow-us 20000]
+ *                                             [--responder-args "--log-level debug"]
  *
  * (a) Start latency: N containers started one after another on Docker host d1, with the
  *     responder running in d1 (`run --interface eth0 --docker`). A C peer in d2 (same link)
@@ -17,12 +19,19 @@
  *     `docker inspect` afterwards, and a mismatch drops the sample.
  *     K more containers ("naive" method) are started with plain `docker run -d` and their address
  *     is read with `docker inspect` first: their "answered" includes that read.
+ * (c) Burst (run between (a) and (b)): --burst containers created beforehand, then started all at
+ *     once (one Engine API start call each, all in flight together), --burst-rounds times with
+ *     a stop of all in between. The peer solicits every address slowly (--burst-slow-us) from
+ *     before the burst and every 1 ms from the container's `start` event on. Per container:
+ *       answered = first solicited NA for the address - its own Docker `start` event (TimeNano)
+ *     p50/p90/p99/max over all rounds; `--burst 0` skips it, `--containers 0 --naive 0` skips (a).
+ *     Draws bench/results/docker-DATE.svg, the CDF of every latency series (bench/lib/cdf-plot.ts).
  * (b) Start-up sync: M running containers (created `--parallel` at a time, bounded by
  *     --create-budget-s), then a fresh responder: process spawn -> "ready" line, -> the table
  *     holding every address (its own "docker addresses updated" line, and the
  *     ndp_docker_addresses gauge polled on --metrics), RSS, and the unsolicited NAs on the wire.
  *
- * Writes bench/results/docker-DATE.json and prints a plain-text summary. The lab
+ * Writes bench/results/docker-DATE.json (and .svg) and prints a plain-text summary. The lab
  * (scripts/docker-lab.sh, --hosts 2) and every process started here are torn down at the end,
  * on error and on Ctrl-C. Root only. See bench/README-docker.md.
  *
@@ -39,7 +48,8 @@ import { sleep } from '../src/lab/process.js';
 import { BUILD, REPO, RESULTS } from './lib/common.js';
 import { parseArgs } from './lib/docker-options.js';
 import { buildPeer, Peer } from './lib/docker-peer.js';
-import { reportLines, summarizeStart } from './lib/docker-report.js';
+import { type BurstResult, burstLatency, StartEvents } from './lib/docker-burst.js';
+import { type DockerPlotDoc, dockerPlot, reportLines, type StartSummary, summarizeStart } from './lib/docker-report.js';
 import { ADDON, REPO_CLI, Responder, snapshotBuild } from './lib/docker-responder.js';
 import { startLatency } from './lib/docker-start.js';
 import { type Fill, fillTo, measureSync, type SyncRun } from './lib/docker-sync.js';
@@ -70,7 +80,11 @@ async function main(): Promise<number> {
     logs: path.relative(REPO, logDir),
   };
   const outFile = path.join(RESULTS, `docker-${stamp}.json`);
-  const save = (): void => fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+  const save = (): void => {
+    fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    if (result['burst'] !== undefined || result['startLatency'] !== undefined)
+      fs.writeFileSync(outFile.replace(/\.json$/, '.svg'), dockerPlot(result as DockerPlotDoc));
+  };
   const snapDir = path.join(BUILD, `snapshot-${stamp}`);
   result['build'] = await snapshotBuild(snapDir);
   process.on('exit', () => fs.rmSync(snapDir, { recursive: true, force: true }));
@@ -104,28 +118,60 @@ async function main(): Promise<number> {
         { stdio: ['ignore', 'pipe', 'pipe'] },
       ),
     );
+    const starts = new StartEvents();
     lines(ev, (l) => {
       const [n, t] = l.split(' ');
-      if (n && t && /^\d+$/.test(t)) events.set(n, BigInt(t));
+      if (n && t && /^\d+$/.test(t)) {
+        events.set(n, BigInt(t));
+        starts.push(n, BigInt(t));
+      }
     });
 
     const peer = await Peer.start(lab, bin, opts.periodUs, path.join(logDir, 'peer.log'));
 
     // (a)
-    console.log(
-      `\n(a) start latency: ${opts.containers} containers (address predicted from MAC) + ${opts.naive} (address read by inspect), load ${loadavg()}`,
-    );
-    const resp = Responder.start(lab, path.join(logDir, 'responder-a.log'));
-    await resp.waitReady(30_000);
-    await sleep(500);
-    const la0 = loadavg();
-    const samples = await startLatency(lab, peer, resp, opts, events);
-    const la1 = loadavg();
-    const rssA = resp.rss();
-    await resp.stop();
-    const summaryA = summarizeStart(samples, rssA, la0, la1);
-    result['startLatency'] = { summary: summaryA, samples };
-    save();
+    let summaryA: StartSummary | undefined;
+    let rssA: { rssKb: number; hwmKb: number } | undefined;
+    let la0 = '';
+    let la1 = '';
+    if (opts.containers + opts.naive > 0) {
+      console.log(
+        `\n(a) start latency: ${opts.containers} containers (address predicted from MAC) + ${opts.naive} (address read by inspect), load ${loadavg()}`,
+      );
+      const resp = Responder.start(lab, path.join(logDir, 'responder-a.log'), opts.responderArgs);
+      await resp.waitReady(30_000);
+      await sleep(500);
+      la0 = loadavg();
+      const samples = await startLatency(lab, peer, resp, opts, events);
+      la1 = loadavg();
+      rssA = resp.rss();
+      await resp.stop();
+      summaryA = summarizeStart(samples, rssA, la0, la1);
+      result['startLatency'] = { summary: summaryA, samples };
+      save();
+    }
+
+    // (c)
+    let burst: BurstResult | undefined;
+    if (opts.burst > 0) {
+      console.log(
+        `\n(c) burst: ${opts.burst} containers started at once, ${opts.burstRounds} rounds, slow solicitation every ${opts.burstSlowUs} us before each start event, load ${loadavg()}`,
+      );
+      const resp = Responder.start(lab, path.join(logDir, 'responder-c.log'), opts.responderArgs);
+      await resp.waitReady(30_000);
+      await sleep(500);
+      burst = await burstLatency(lab, peer, starts, {
+        containers: opts.burst,
+        rounds: opts.burstRounds,
+        slowUs: opts.burstSlowUs,
+        parallel: opts.parallel,
+      });
+      const rssC = resp.rss();
+      if (resp.exited) throw new Error(`the responder exited during (c) (code ${resp.exited.code}, signal ${resp.exited.signal})`);
+      await resp.stop();
+      result['burst'] = { ...burst, responderRssKb: rssC?.rssKb ?? null };
+      save();
+    }
 
     // (b)
     const syncRuns: SyncRun[] = [];
@@ -164,6 +210,7 @@ async function main(): Promise<number> {
       la1,
       summaryA,
       rssA,
+      burst,
       syncRuns,
       fills,
       outFile,

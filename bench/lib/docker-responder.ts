@@ -27,7 +27,7 @@ export async function snapshotBuild(dir: string): Promise<Record<string, unknown
     const newest = Math.max(
       fs.statSync(ADDON).mtimeMs,
       fs.statSync(REPO_CLI).mtimeMs,
-      fs.statSync(path.join(REPO, 'dist', 'src', 'daemon.js')).mtimeMs,
+      fs.statSync(path.join(REPO, 'dist', 'src', 'service', 'daemon.js')).mtimeMs,
     );
     return Date.now() - newest > 5000;
   };
