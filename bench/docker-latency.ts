@@ -5,7 +5,7 @@
  *                                             [--sync-steps 250,500] [--parallel 8]
  *                                             [--create-budget-s 900] [--no-sync]
  *                                             [--burst 200] [--burst-rounds 3] [--burst-slow-us 20000]
- *                                             [--responder-args "--log-level debug"]
+ *                                             [--responder-args "--log-level debug"] [--compare-with DIR]
  *
  * (a) Start latency: N containers started one after another on Docker host d1, with the
  *     responder running in d1 (`run --interface eth0 --docker`). A C peer in d2 (same link)
@@ -25,6 +25,8 @@
  *     before the burst and every 1 ms from the container's `start` event on. Per container:
  *       answered = first solicited NA for the address - its own Docker `start` event (TimeNano)
  *     p50/p90/p99/max over all rounds; `--burst 0` skips it, `--containers 0 --naive 0` skips (a).
+ *     --compare-with DIR: every other round runs the responder of another build (a tree with
+ *     dist/ and build/Release/, e.g. an older commit built elsewhere): before/after in one run.
  *     Draws bench/results/docker-DATE.svg, the CDF of every latency series (bench/lib/cdf-plot.ts).
  * (b) Start-up sync: M running containers (created `--parallel` at a time, bounded by
  *     --create-budget-s), then a fresh responder: process spawn -> "ready" line, -> the table
@@ -48,9 +50,9 @@ import { sleep } from '../src/lab/process.js';
 import { BUILD, REPO, RESULTS } from './lib/common.js';
 import { parseArgs } from './lib/docker-options.js';
 import { buildPeer, Peer } from './lib/docker-peer.js';
-import { type BurstResult, burstLatency, StartEvents } from './lib/docker-burst.js';
+import { type BurstResult, type BurstVariant, burstLatency, StartEvents } from './lib/docker-burst.js';
 import { type DockerPlotDoc, dockerPlot, reportLines, type StartSummary, summarizeStart } from './lib/docker-report.js';
-import { ADDON, REPO_CLI, Responder, snapshotBuild } from './lib/docker-responder.js';
+import { ADDON, REPO_CLI, Responder, snapshotBuild, snapshotOther } from './lib/docker-responder.js';
 import { startLatency } from './lib/docker-start.js';
 import { type Fill, fillTo, measureSync, type SyncRun } from './lib/docker-sync.js';
 import { killAll, lines, loadavg, track } from './lib/docker-util.js';
@@ -88,6 +90,12 @@ async function main(): Promise<number> {
   const snapDir = path.join(BUILD, `snapshot-${stamp}`);
   result['build'] = await snapshotBuild(snapDir);
   process.on('exit', () => fs.rmSync(snapDir, { recursive: true, force: true }));
+  const other = opts.compareWith === undefined ? undefined : snapshotOther(opts.compareWith, `${snapDir}-other`);
+  if (other) {
+    result['compareWith'] = other;
+    process.on('exit', () => fs.rmSync(`${snapDir}-other`, { recursive: true, force: true }));
+    console.log(`compared with: ${JSON.stringify(other)}`);
+  }
   console.log(`responder under test: copy of dist/ + addon in ${path.relative(REPO, snapDir)} (${JSON.stringify(result['build'])})`);
 
   console.log(`docker-latency: lab up (2 Docker hosts), load ${loadavg()}`);
@@ -157,19 +165,25 @@ async function main(): Promise<number> {
       console.log(
         `\n(c) burst: ${opts.burst} containers started at once, ${opts.burstRounds} rounds, slow solicitation every ${opts.burstSlowUs} us before each start event, load ${loadavg()}`,
       );
-      const resp = Responder.start(lab, path.join(logDir, 'responder-c.log'), opts.responderArgs);
-      await resp.waitReady(30_000);
-      await sleep(500);
-      burst = await burstLatency(lab, peer, starts, {
-        containers: opts.burst,
-        rounds: opts.burstRounds,
-        slowUs: opts.burstSlowUs,
-        parallel: opts.parallel,
-      });
-      const rssC = resp.rss();
-      if (resp.exited) throw new Error(`the responder exited during (c) (code ${resp.exited.code}, signal ${resp.exited.signal})`);
-      await resp.stop();
-      result['burst'] = { ...burst, responderRssKb: rssC?.rssKb ?? null };
+      const variants: BurstVariant[] = [
+        { label: 'this tree', cli: undefined as string | undefined },
+        ...(other ? [{ label: other.label, cli: other.cli }] : []),
+      ].map((v) => ({
+        label: v.label,
+        start: async (round: number): Promise<Responder> => {
+          const r = Responder.start(lab, path.join(logDir, `responder-c${round}.log`), opts.responderArgs, v.cli);
+          await r.waitReady(30_000);
+          return r;
+        },
+      }));
+      burst = await burstLatency(
+        lab,
+        peer,
+        starts,
+        { containers: opts.burst, rounds: opts.burstRounds, slowUs: opts.burstSlowUs, parallel: opts.parallel },
+        variants,
+      );
+      result['burst'] = burst;
       save();
     }
 

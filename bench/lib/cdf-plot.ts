@@ -14,8 +14,8 @@ export interface CdfSeries {
 
 export interface CdfPlot {
   title: string;
-  /** Second title line: date, load, command. */
-  subtitle?: string | undefined;
+  /** Lines under the title: date, load, command (each cut at 150 characters). */
+  subtitle?: readonly string[] | undefined;
   xLabel: string;
   series: readonly CdfSeries[];
   /** A vertical line, e.g. the target p99. */
@@ -24,7 +24,7 @@ export interface CdfPlot {
 
 const W = 900;
 const H = 480;
-const M = { left: 70, right: 300, top: 58, bottom: 50 };
+const M = { left: 70, right: 300, top: 70, bottom: 50 };
 
 /** Nearest-rank percentile of ascending `v` (same rule as bench/lib/docker-util.ts stats). */
 export function percentile(v: readonly number[], p: number): number | undefined {
@@ -66,7 +66,10 @@ export function plotCdf(doc: CdfPlot): string {
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${M.left}" y="20" font-size="14" font-weight="bold">${esc(doc.title)}</text>`,
   ];
-  if (doc.subtitle) out.push(`<text x="${M.left}" y="38" font-size="11">${esc(doc.subtitle)}</text>`);
+  (doc.subtitle ?? []).slice(0, 2).forEach((l, i) => {
+    const t = l.length > 150 ? `${l.slice(0, 149)}…` : l;
+    out.push(`<text x="${M.left}" y="${38 + 14 * i}" font-size="11">${esc(t)}</text>`);
+  });
   out.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   for (let e = e0; e <= e1; e++) {
     for (const k of [1, 2, 5]) {

@@ -10,9 +10,11 @@
  * however long dockerd takes to get back to that request, which would flatter the responder.
  *
  * How the peer solicits (docker-peer.c): every address is watched from before the burst at a
- * slow period (`--burst-slow-us`, default 20 ms: 200 addresses make 10k NS/s, a load that does
- * not itself slow the responder down much); when the benchmark sees a container's start event it
- * switches that address to a 1 ms period. The peer reports, with the first NA for the address,
+ * slow period (`--burst-slow-us`, default 20 ms: 200 addresses make 10k NS/s, a few percent of
+ * what the responder handles), and when the benchmark sees a
+ * container's start event it switches that address to a 1 ms period. Had the responder been
+ * ready before the switch, the first 1 ms NS is answered at once and the lower bound below (the
+ * slow NS before it) shows how much earlier the answer could have come. The peer reports, with the first NA for the address,
  * the send times of the NS before it: the answer became possible between `prevNs` and `na`, so
  * `answered` is an upper bound and `answered - (na - prevNs)` a lower one. An address answered
  * before its start event is a wrong answer (a stopped container) and is counted as such.
@@ -21,6 +23,7 @@ import type { DockerLab } from '../../src/lab/docker-lab.js';
 import { IMAGE } from '../../src/lab/docker-lab.js';
 import { sleep } from '../../src/lab/process.js';
 import type { Peer } from './docker-peer.js';
+import { pinoTime, type Responder } from './docker-responder.js';
 import { macFor } from './docker-start.js';
 import { canon, dockerApi, loadavg, monoNs, SLEEPER, stats, type Stats } from './docker-util.js';
 
@@ -33,8 +36,16 @@ export interface BurstOptions {
   parallel: number;
 }
 
+/** A responder build under test: rounds go to the variants in turn. */
+export interface BurstVariant {
+  label: string;
+  /** Start it and wait until it is ready. */
+  start: (round: number) => Promise<Responder>;
+}
+
 export interface BurstSample {
   round: number;
+  variant: string;
   name: string;
   address: string;
   /** ms relative to the container's Docker `start` event (dockerd clock, realtime). */
@@ -47,6 +58,12 @@ export interface BurstSample {
   apiReturnMs: number | null;
   /** When the benchmark switched the peer to 1 ms for this address, ms rel. event. */
   fastWatchMs: number | null;
+  /**
+   * The responder's own log: the line that put the address in its table (pino time, 1 ms
+   * resolution), ms rel. event, and that batch's read-and-swap time (its `ms` field).
+   */
+  tableMs: number | null;
+  batchMs: number | null;
   /** Answered relative to the API call returning. */
   answeredAfterApiMs: number | null;
   nsSent: number | null;
@@ -55,6 +72,8 @@ export interface BurstSample {
 
 export interface BurstRound {
   round: number;
+  variant: string;
+  responderRssKb: number | null;
   loadavgBefore: string;
   loadavgAfter: string;
   /** First API call to the last start event / the last answer, ms. */
@@ -66,21 +85,28 @@ export interface BurstRound {
   early: number;
 }
 
+export interface BurstSummary {
+  answered: Stats;
+  answeredLow: Stats;
+  answeredAfterApi: Stats;
+  apiReturn: Stats;
+  /** The benchmark's own `docker events` saw the start event (delivery through dockerd). */
+  eventSeen: Stats;
+  table: Stats;
+  batch: Stats;
+  announced: Stats;
+  unanswered: number;
+  early: number;
+  mismatched: number;
+}
+
 export interface BurstResult {
   options: BurstOptions;
   createMs: number;
   rounds: BurstRound[];
   samples: BurstSample[];
-  summary: {
-    answered: Stats;
-    answeredLow: Stats;
-    answeredAfterApi: Stats;
-    apiReturn: Stats;
-    announced: Stats;
-    unanswered: number;
-    early: number;
-    mismatched: number;
-  };
+  /** By variant label, in the order of the variants. */
+  summary: Record<string, BurstSummary>;
 }
 
 /** Start events as they arrive: `docker events` lines are fed to {@link StartEvents.push}. */
@@ -135,7 +161,13 @@ async function listAddresses(lab: DockerLab): Promise<Map<string, string>> {
   return out;
 }
 
-export async function burstLatency(lab: DockerLab, peer: Peer, events: StartEvents, o: BurstOptions): Promise<BurstResult> {
+export async function burstLatency(
+  lab: DockerLab,
+  peer: Peer,
+  events: StartEvents,
+  o: BurstOptions,
+  variants: readonly BurstVariant[],
+): Promise<BurstResult> {
   const sock = lab.host('d1').sock;
   const t0 = Date.now();
   const cs = await createAll(lab, o);
@@ -143,10 +175,13 @@ export async function burstLatency(lab: DockerLab, peer: Peer, events: StartEven
   console.log(`  created ${cs.length} containers in ${(createMs / 1000).toFixed(1)} s (${o.parallel} at a time)`);
   const samples: BurstSample[] = [];
   const rounds: BurstRound[] = [];
-  let mismatched = 0;
+  const mismatched = new Map<string, number>();
   // Starting 200 containers at once took over a minute on a loaded 2-core machine.
   const watchMs = 300_000;
   for (let round = 1; round <= o.rounds; round++) {
+    const variant = variants[(round - 1) % variants.length]!;
+    const resp = await variant.start(round);
+    await sleep(500);
     const loadavgBefore = loadavg();
     const offset = await peer.clockOffset();
     const rt = (mono: bigint): bigint => mono + offset;
@@ -227,15 +262,19 @@ export async function burstLatency(lab: DockerLab, peer: Peer, events: StartEven
         note = (note ? note + '; ' : '') + 'answered before its start event';
       }
       if (actual.get(c.name) !== canon(c.addr)) {
-        mismatched++;
+        mismatched.set(variant.label, (mismatched.get(variant.label) ?? 0) + 1);
         note = (note ? note + '; ' : '') + `predicted ${c.addr} but docker says ${actual.get(c.name) ?? 'none'}`;
       }
       if (ev !== undefined && (lastEvent === null || ev > lastEvent)) lastEvent = ev;
       if (na !== null && (lastAnswer === null || na > lastAnswer)) lastAnswer = na;
       const una = peer.firstUnsolicited(c.addr, fireRt);
+      const added = resp.addedLine(c.addr);
+      const tableAt = added ? pinoTime(added.rec) : undefined;
+      const batchMs = added && typeof added.rec['ms'] === 'number' ? added.rec['ms'] : null;
       const ret = apiRet.get(c.name);
       samples.push({
         round,
+        variant: variant.label,
         name: c.name,
         address: c.addr,
         answeredMs: rel(na),
@@ -244,14 +283,21 @@ export async function burstLatency(lab: DockerLab, peer: Peer, events: StartEven
         apiCallMs: rel(apiCall.get(c.name)),
         apiReturnMs: rel(ret),
         fastWatchMs: rel(fastRt.get(c.name)),
+        tableMs: tableAt === undefined || ev === undefined ? null : Math.round((tableAt - Number(ev) / 1e6) * 1000) / 1000,
+        batchMs,
         answeredAfterApiMs: na === null || ret === undefined ? null : Math.round(Number(na - ret) / 1e3) / 1e3,
         nsSent,
         ...(note ? { note } : {}),
       });
     }
     const spread = (x: bigint | null): number | null => (x === null ? null : Math.round(Number(x - fireRt) / 1e5) / 10);
+    const rss = resp.rss();
+    if (resp.exited)
+      throw new Error(`the responder exited during burst round ${round} (code ${resp.exited.code}, signal ${resp.exited.signal})`);
     const r: BurstRound = {
       round,
+      variant: variant.label,
+      responderRssKb: rss?.rssKb ?? null,
       loadavgBefore,
       loadavgAfter: loadavg(),
       spreadEventsMs: spread(lastEvent),
@@ -263,29 +309,34 @@ export async function burstLatency(lab: DockerLab, peer: Peer, events: StartEven
     rounds.push(r);
     const st = stats(samples.filter((s) => s.round === round).map((s) => s.answeredMs));
     console.log(
-      `  round ${round}: last start event ${r.spreadEventsMs} ms after the first call, last answer ${r.spreadAnsweredMs} ms; answered after own start event: median ${st.median} p90 ${st.p90} p99 ${st.p99} max ${st.max} ms (n=${st.n}); unanswered ${unanswered}, early ${early}, API failures ${apiFailures}; load ${r.loadavgBefore} -> ${r.loadavgAfter}`,
+      `  round ${round} (${variant.label}): last start event ${r.spreadEventsMs} ms after the first call, last answer ${r.spreadAnsweredMs} ms; answered after own start event: median ${st.median} p90 ${st.p90} p99 ${st.p99} max ${st.max} ms (n=${st.n}); unanswered ${unanswered}, early ${early}, API failures ${apiFailures}; load ${r.loadavgBefore} -> ${r.loadavgAfter}`,
     );
     // Stop them all (the sleeper exits on TERM) and let the responder see every `die`.
     await pool(cs, 32, async (c) => {
       await dockerApi(sock, 'POST', `/v1.41/containers/${c.name}/stop?t=5`, undefined, watchMs);
     });
     await sleep(1000);
+    await resp.stop();
   }
-  const all = (f: (s: BurstSample) => number | null): Stats => stats(samples.map(f));
-  return {
-    options: o,
-    createMs,
-    rounds,
-    samples,
-    summary: {
+  const summary: Record<string, BurstSummary> = {};
+  for (const v of variants) {
+    const mine = samples.filter((s) => s.variant === v.label);
+    const rs = rounds.filter((r) => r.variant === v.label);
+    if (rs.length === 0) continue;
+    const all = (f: (s: BurstSample) => number | null): Stats => stats(mine.map(f));
+    summary[v.label] = {
       answered: all((s) => s.answeredMs),
       answeredLow: all((s) => s.answeredLowMs),
       answeredAfterApi: all((s) => s.answeredAfterApiMs),
       apiReturn: all((s) => s.apiReturnMs),
+      eventSeen: all((s) => s.fastWatchMs),
+      table: all((s) => s.tableMs),
+      batch: all((s) => s.batchMs),
       announced: all((s) => s.announcedMs),
-      unanswered: rounds.reduce((a, r) => a + r.unanswered, 0),
-      early: rounds.reduce((a, r) => a + r.early, 0),
-      mismatched,
-    },
-  };
+      unanswered: rs.reduce((a, r) => a + r.unanswered, 0),
+      early: rs.reduce((a, r) => a + r.early, 0),
+      mismatched: mismatched.get(v.label) ?? 0,
+    };
+  }
+  return { options: o, createMs, rounds, samples, summary };
 }

@@ -17,6 +17,8 @@ export interface Options {
   burst: number;
   burstRounds: number;
   burstSlowUs: number;
+  /** (c): another build (a tree with dist/ and build/Release/), run in every other round. */
+  compareWith: string | undefined;
   /** Extra arguments for every responder run (split on spaces). */
   responderArgs: string[];
 }
@@ -48,6 +50,7 @@ export function parseArgs(argv: string[]): Options {
     burstRounds: 3,
     burstSlowUs: 20_000,
     responderArgs: [],
+    compareWith: undefined,
   };
   const num = (v: string | undefined, name: string, min: number, max: number): number => {
     const n = Number(v);
@@ -99,6 +102,11 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--burst-slow-us':
         o.burstSlowUs = num(v, a, 1000, 1_000_000);
+        i++;
+        break;
+      case '--compare-with':
+        if (!v) throw new Error('--compare-with needs a directory');
+        o.compareWith = v;
         i++;
         break;
       case '--responder-args':

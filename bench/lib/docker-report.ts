@@ -110,23 +110,29 @@ function startLines(txt: string[], summaryA: StartSummary, rssA: { rssKb: number
 }
 
 function burstLines(txt: string[], b: BurstResult): void {
-  const s = b.summary;
   const o = b.options;
-  txt.push(
-    `(c) ${o.containers} containers started at once, ${o.rounds} rounds (${s.unanswered} unanswered, ${s.early} answered before their start event, ${s.mismatched} mispredicted); ms from each container's own Docker 'start' event:`,
-  );
-  txt.push(`    first answered NS      ${fmtStats(s.answered)}`);
-  txt.push(`    (lower bound: prev NS) ${fmtStats(s.answeredLow)}`);
-  txt.push(`    first unsolicited NA   ${fmtStats(s.announced)}   (after the 1 s probe)`);
-  txt.push(`    API start call returned ${fmtStats(s.apiReturn)}`);
-  txt.push(`    answered - API return  ${fmtStats(s.answeredAfterApi)}`);
-  for (const r of b.rounds)
+  for (const [label, s] of Object.entries(b.summary)) {
+    const rounds = b.rounds.filter((r) => r.variant === label);
     txt.push(
-      `    round ${r.round}: last start event ${r.spreadEventsMs ?? '-'} ms after the first call, last answer ${r.spreadAnsweredMs ?? '-'} ms, load ${r.loadavgBefore} -> ${r.loadavgAfter}`,
+      `(c) ${label}: ${o.containers} containers started at once, ${rounds.length} rounds (${s.unanswered} unanswered, ${s.early} answered before their start event, ${s.mismatched} mispredicted); ms from each container's own Docker 'start' event:`,
     );
-  txt.push(
-    `    target p99 < 100 ms: ${s.answered.p99 !== null && s.answered.p99 < 100 && s.unanswered === 0 && s.early === 0 ? 'met' : 'NOT met'}`,
-  );
+    txt.push(`    first answered NS      ${fmtStats(s.answered)}`);
+    txt.push(`    (lower bound: prev NS) ${fmtStats(s.answeredLow)}`);
+    txt.push(`    first unsolicited NA   ${fmtStats(s.announced)}   (after the 1 s probe)`);
+    txt.push(`    where the time goes:`);
+    txt.push(`      start event seen by the benchmark's own 'docker events' ${fmtStats(s.eventSeen)}`);
+    txt.push(`      responder table update (its log, 1 ms)                 ${fmtStats(s.table)}`);
+    txt.push(`      that batch's read from dockerd and swap (its log)      ${fmtStats(s.batch)}`);
+    txt.push(`    API start call returned ${fmtStats(s.apiReturn)}`);
+    txt.push(`    answered - API return  ${fmtStats(s.answeredAfterApi)}`);
+    for (const r of rounds)
+      txt.push(
+        `    round ${r.round}: last start event ${r.spreadEventsMs ?? '-'} ms after the first call, last answer ${r.spreadAnsweredMs ?? '-'} ms, RSS ${r.responderRssKb === null ? '?' : Math.round(r.responderRssKb / 1024)} MB, load ${r.loadavgBefore} -> ${r.loadavgAfter}`,
+      );
+    txt.push(
+      `    target p99 < 100 ms: ${s.answered.p99 !== null && s.answered.p99 < 100 && s.unanswered === 0 && s.early === 0 ? 'met' : 'NOT met'}`,
+    );
+  }
 }
 
 /** The fields of a bench/docker-latency.ts result document the picture reads. */
@@ -151,26 +157,34 @@ export function isDockerDoc(doc: unknown): doc is DockerPlotDoc {
 export function dockerPlot(doc: DockerPlotDoc): string {
   const series: CdfSeries[] = [];
   const b = doc.burst;
+  let what = '';
   let load = '';
   if (b) {
-    const n = `${b.options.containers} at once x ${b.options.rounds}`;
-    series.push({ name: `burst (${n}): answered after own start event`, values: b.samples.map((s) => s.answeredMs) });
-    series.push({ name: 'burst: answered after its API start returned', values: b.samples.map((s) => s.answeredAfterApiMs) });
-    series.push({ name: 'burst: first unsolicited NA after start event', values: b.samples.map((s) => s.announcedMs) });
+    what = `; burst: ${b.options.containers} containers started at once, ${b.options.rounds} rounds`;
+    const labels = [...new Set(b.samples.map((s) => s.variant ?? 'this tree'))];
+    for (const l of labels) {
+      const mine = b.samples.filter((s) => (s.variant ?? 'this tree') === l);
+      const tag = labels.length > 1 ? `${l}: ` : 'burst: ';
+      series.push({ name: `${tag}answered, from start event`, values: mine.map((s) => s.answeredMs) });
+      if (labels.length === 1) {
+        series.push({ name: `${tag}answered, from API return`, values: mine.map((s) => s.answeredAfterApiMs) });
+        series.push({ name: `${tag}announced, from start event`, values: mine.map((s) => s.announcedMs) });
+      }
+    }
     const first = b.rounds[0];
     const last = b.rounds[b.rounds.length - 1];
-    if (first && last) load = `load during the burst ${first.loadavgBefore} -> ${last.loadavgAfter}`;
+    if (first && last) load = `, load during the burst ${first.loadavgBefore} -> ${last.loadavgAfter}`;
   }
   const pred = doc.startLatency?.samples.filter((s) => s.method === 'predicted' && s.predictedOk) ?? [];
   if (pred.length > 0)
     series.push({
-      name: 'one at a time (a): answered after start event',
+      name: 'one at a time: answered, from start event',
       values: pred.map((s) => (s.answeredMs !== null && s.dockerEventMs !== null ? s.answeredMs - s.dockerEventMs : null)),
     });
   return plotCdf({
     title: 'ndp-responder --docker: container start to first NA seen by a soliciting peer',
-    subtitle: [doc.date ?? 'date unknown', load, doc.command ?? ''].filter((x) => x !== '').join('; '),
-    xLabel: 'ms after the reference moment',
+    subtitle: [`${doc.date ?? 'date unknown'}${load}${what}`, doc.command ?? ''],
+    xLabel: 'ms after the reference moment (values <= 0 on the left edge)',
     series,
     target: { x: 100, label: 'target p99 100 ms' },
   });

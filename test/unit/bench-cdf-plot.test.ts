@@ -35,7 +35,7 @@ t.test('one step line per series, log x, the target line, legend figures', async
   const slow = fast.map((v) => v * 100);
   const svg = plotCdf({
     title: 'burst',
-    subtitle: '2026-11-30, load 1.00 0.50 0.25',
+    subtitle: ['2026-11-30, load 1.00 0.50 0.25', `node bench ${'x'.repeat(300)}`],
     xLabel: 'ms after start',
     series: [
       { name: 'fast', values: [...fast, null] },
@@ -45,6 +45,7 @@ t.test('one step line per series, log x, the target line, legend figures', async
   });
   t.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   t.match(svg, /load 1.00 0.50 0.25/);
+  t.match(svg, /node bench x{140,148}…</, 'a long subtitle line is cut');
   const f = line(svg, 'fast');
   const s = line(svg, 'slow');
   t.equal(f.length, 20, 'two points per sample');
