@@ -52,6 +52,8 @@ export interface BurstSample {
   answeredMs: number | null;
   /** The answer became possible after this (the NS before the answered one), ms rel. event. */
   answeredLowMs: number | null;
+  /** NA receive time - send time of the NS it answered (the last one sent), ms. */
+  rttMs: number | null;
   announcedMs: number | null;
   /** The API call was made / returned, ms rel. event. */
   apiCallMs: number | null;
@@ -92,6 +94,8 @@ export interface BurstSummary {
   apiReturn: Stats;
   /** The benchmark's own `docker events` saw the start event (delivery through dockerd). */
   eventSeen: Stats;
+  /** NA - the NS it answered. */
+  rtt: Stats;
   table: Stats;
   batch: Stats;
   announced: Stats;
@@ -245,11 +249,13 @@ export async function burstLatency(
       const line = answeredLine.get(c.name);
       let na: bigint | null = null;
       let prev: bigint | null = null;
+      let last: bigint | null = null;
       let nsSent: number | null = null;
       let note: string | undefined;
       if (line?.startsWith('answered ')) {
         const f = line.split(' ');
         na = BigInt(f[4]!);
+        last = BigInt(f[3]!);
         prev = f[6] !== undefined && f[6] !== '0' ? BigInt(f[6]) : null;
         nsSent = Number(f[5]);
       } else {
@@ -279,6 +285,7 @@ export async function burstLatency(
         address: c.addr,
         answeredMs: rel(na),
         answeredLowMs: rel(prev),
+        rttMs: na === null || last === null ? null : Math.round(Number(na - last) / 1e3) / 1e3,
         announcedMs: rel(una?.rtNs),
         apiCallMs: rel(apiCall.get(c.name)),
         apiReturnMs: rel(ret),
@@ -330,6 +337,7 @@ export async function burstLatency(
       answeredAfterApi: all((s) => s.answeredAfterApiMs),
       apiReturn: all((s) => s.apiReturnMs),
       eventSeen: all((s) => s.fastWatchMs),
+      rtt: all((s) => s.rttMs),
       table: all((s) => s.tableMs),
       batch: all((s) => s.batchMs),
       announced: all((s) => s.announcedMs),

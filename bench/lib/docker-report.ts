@@ -123,6 +123,7 @@ function burstLines(txt: string[], b: BurstResult): void {
     txt.push(`      start event seen by the benchmark's own 'docker events' ${fmtStats(s.eventSeen)}`);
     txt.push(`      responder table update (its log, 1 ms)                 ${fmtStats(s.table)}`);
     txt.push(`      that batch's read from dockerd and swap (its log)      ${fmtStats(s.batch)}`);
+    txt.push(`      NA - the NS it answered (round trip once in the table) ${fmtStats(s.rtt)}`);
     txt.push(`    API start call returned ${fmtStats(s.apiReturn)}`);
     txt.push(`    answered - API return  ${fmtStats(s.answeredAfterApi)}`);
     for (const r of rounds)
@@ -165,7 +166,10 @@ export function dockerPlot(doc: DockerPlotDoc): string {
     for (const l of labels) {
       const mine = b.samples.filter((s) => (s.variant ?? 'this tree') === l);
       const tag = labels.length > 1 ? `${l}: ` : 'burst: ';
-      series.push({ name: `${tag}answered, from start event`, values: mine.map((s) => s.answeredMs) });
+      series.push({
+        name: labels.length > 1 ? `${l}: answered` : `${tag}answered, from start event`,
+        values: mine.map((s) => s.answeredMs),
+      });
       if (labels.length === 1) {
         series.push({ name: `${tag}answered, from API return`, values: mine.map((s) => s.answeredAfterApiMs) });
         series.push({ name: `${tag}announced, from start event`, values: mine.map((s) => s.announcedMs) });
@@ -184,7 +188,7 @@ export function dockerPlot(doc: DockerPlotDoc): string {
   return plotCdf({
     title: 'ndp-responder --docker: container start to first NA seen by a soliciting peer',
     subtitle: [`${doc.date ?? 'date unknown'}${load}${what}`, doc.command ?? ''],
-    xLabel: 'ms after the reference moment (values <= 0 on the left edge)',
+    xLabel: "ms after the container's own Docker start event (or its API return, where said; <= 0 on the left edge)",
     series,
     target: { x: 100, label: 'target p99 100 ms' },
   });
