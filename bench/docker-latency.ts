@@ -5,7 +5,7 @@
  *                                             [--sync-steps 250,500] [--parallel 8]
  *                                             [--create-budget-s 900] [--no-sync]
  *                                             [--burst 200] [--burst-rounds 3] [--burst-slow-us 20000]
- *                                             [--responder-args "--log-level debug"] [--compare-with DIR]
+ *                                             [--responder-args "--log-level debug"] [--compare-with DIR] [--compare-args "..."]
  *
  * (a) Start latency: N containers started one after another on Docker host d1, with the
  *     responder running in d1 (`run --interface eth0 --docker`). A C peer in d2 (same link)
@@ -26,7 +26,8 @@
  *       answered = first solicited NA for the address - its own Docker `start` event (TimeNano)
  *     p50/p90/p99/max over all rounds; `--burst 0` skips it, `--containers 0 --naive 0` skips (a).
  *     --compare-with DIR: every other round runs the responder of another build (a tree with
- *     dist/ and build/Release/, e.g. an older commit built elsewhere): before/after in one run.
+ *     dist/ and build/Release/, e.g. an older commit built elsewhere): before/after in one run;
+ *     --compare-args "..." adds arguments to that build's runs only.
  *     Draws bench/results/docker-DATE.svg, the CDF of every latency series (bench/lib/cdf-plot.ts).
  * (b) Start-up sync: M running containers (created `--parallel` at a time, bounded by
  *     --create-budget-s), then a fresh responder: process spawn -> "ready" line, -> the table
@@ -166,12 +167,20 @@ async function main(): Promise<number> {
         `\n(c) burst: ${opts.burst} containers started at once, ${opts.burstRounds} rounds, slow solicitation every ${opts.burstSlowUs} us before each start event, load ${loadavg()}`,
       );
       const variants: BurstVariant[] = [
-        { label: 'this tree', cli: undefined as string | undefined },
-        ...(other ? [{ label: other.label, cli: other.cli }] : []),
+        { label: 'this tree', cli: undefined as string | undefined, args: opts.responderArgs },
+        ...(other
+          ? [
+              {
+                label: opts.compareArgs.length ? `${other.label} ${opts.compareArgs.join(' ')}` : other.label,
+                cli: other.cli,
+                args: [...opts.responderArgs, ...opts.compareArgs],
+              },
+            ]
+          : []),
       ].map((v) => ({
         label: v.label,
         start: async (round: number): Promise<Responder> => {
-          const r = Responder.start(lab, path.join(logDir, `responder-c${round}.log`), opts.responderArgs, v.cli);
+          const r = Responder.start(lab, path.join(logDir, `responder-c${round}.log`), v.args, v.cli);
           await r.waitReady(30_000);
           return r;
         },

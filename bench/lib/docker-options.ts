@@ -19,6 +19,8 @@ export interface Options {
   burstSlowUs: number;
   /** (c): another build (a tree with dist/ and build/Release/), run in every other round. */
   compareWith: string | undefined;
+  /** Extra arguments for the --compare-with build's runs only (split on spaces). */
+  compareArgs: string[];
   /** Extra arguments for every responder run (split on spaces). */
   responderArgs: string[];
 }
@@ -51,6 +53,7 @@ export function parseArgs(argv: string[]): Options {
     burstSlowUs: 20_000,
     responderArgs: [],
     compareWith: undefined,
+    compareArgs: [],
   };
   const num = (v: string | undefined, name: string, min: number, max: number): number => {
     const n = Number(v);
@@ -107,6 +110,10 @@ export function parseArgs(argv: string[]): Options {
       case '--compare-with':
         if (!v) throw new Error('--compare-with needs a directory');
         o.compareWith = v;
+        i++;
+        break;
+      case '--compare-args':
+        o.compareArgs = (v ?? '').split(' ').filter((x) => x !== '');
         i++;
         break;
       case '--responder-args':
