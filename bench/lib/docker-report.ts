@@ -188,7 +188,7 @@ export function dockerPlot(doc: DockerPlotDoc): string {
   return plotCdf({
     title: 'ndp-responder --docker: container start to first NA seen by a soliciting peer',
     subtitle: [`${doc.date ?? 'date unknown'}${load}${what}`, doc.command ?? ''],
-    xLabel: "ms after the container's own Docker start event (or its API return, where said; <= 0 on the left edge)",
+    xLabel: "ms after each container's own Docker start event (<= 0 on the left edge)",
     series,
     target: { x: 100, label: 'target p99 100 ms' },
   });
