@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.tap/**', 'fixtures/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.tap/**', 'fixtures/**', 'bench/build/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,6 +4,8 @@
  *   node --import tsx bench/docker-latency.ts [--containers 50] [--naive 10] [--sync 1000]
  *                                             [--sync-steps 250,500] [--parallel 8]
  *                                             [--create-budget-s 900] [--no-sync]
+ *                                             [--burst 200] [--burst-rounds 3] [--burst-slow-us 20000]
+ *                                             [--responder-args "--log-level debug"] [--compare-with DIR] [--compare-args "..."]
  *
  * (a) Start latency: N containers started one after another on Docker host d1, with the
  *     responder running in d1 (`run --interface eth0 --docker`). A C peer in d2 (same link)
@@ -17,12 +19,22 @@
  *     `docker inspect` afterwards, and a mismatch drops the sample.
  *     K more containers ("naive" method) are started with plain `docker run -d` and their address
  *     is read with `docker inspect` first: their "answered" includes that read.
+ * (c) Burst (run between (a) and (b)): --burst containers created beforehand, then started all at
+ *     once (one Engine API start call each, all in flight together), --burst-rounds times with
+ *     a stop of all in between. The peer solicits every address slowly (--burst-slow-us) from
+ *     before the burst and every 1 ms from the container's `start` event on. Per container:
+ *       answered = first solicited NA for the address - its own Docker `start` event (TimeNano)
+ *     p50/p90/p99/max over all rounds; `--burst 0` skips it, `--containers 0 --naive 0` skips (a).
+ *     --compare-with DIR: every other round runs the responder of another build (a tree with
+ *     dist/ and build/Release/, e.g. an older commit built elsewhere): before/after in one run;
+ *     --compare-args "..." adds arguments to that build's runs only.
+ *     Draws bench/results/docker-DATE.svg, the CDF of every latency series (bench/lib/cdf-plot.ts).
  * (b) Start-up sync: M running containers (created `--parallel` at a time, bounded by
  *     --create-budget-s), then a fresh responder: process spawn -> "ready" line, -> the table
  *     holding every address (its own "docker addresses updated" line, and the
  *     ndp_docker_addresses gauge polled on --metrics), RSS, and the unsolicited NAs on the wire.
  *
- * Writes bench/results/docker-DATE.json and prints a plain-text summary. The lab
+ * Writes bench/results/docker-DATE.json (and .svg) and prints a plain-text summary. The lab
  * (scripts/docker-lab.sh, --hosts 2) and every process started here are torn down at the end,
  * on error and on Ctrl-C. Root only. See bench/README-docker.md.
  *
@@ -39,8 +51,9 @@ import { sleep } from '../src/lab/process.js';
 import { BUILD, REPO, RESULTS } from './lib/common.js';
 import { parseArgs } from './lib/docker-options.js';
 import { buildPeer, Peer } from './lib/docker-peer.js';
-import { reportLines, summarizeStart } from './lib/docker-report.js';
-import { ADDON, REPO_CLI, Responder, snapshotBuild } from './lib/docker-responder.js';
+import { type BurstResult, type BurstVariant, burstLatency, StartEvents } from './lib/docker-burst.js';
+import { type DockerPlotDoc, dockerPlot, reportLines, type StartSummary, summarizeStart } from './lib/docker-report.js';
+import { ADDON, REPO_CLI, Responder, snapshotBuild, snapshotOther } from './lib/docker-responder.js';
 import { startLatency } from './lib/docker-start.js';
 import { type Fill, fillTo, measureSync, type SyncRun } from './lib/docker-sync.js';
 import { killAll, lines, loadavg, track } from './lib/docker-util.js';
@@ -70,10 +83,20 @@ async function main(): Promise<number> {
     logs: path.relative(REPO, logDir),
   };
   const outFile = path.join(RESULTS, `docker-${stamp}.json`);
-  const save = (): void => fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+  const save = (): void => {
+    fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    if (result['burst'] !== undefined || result['startLatency'] !== undefined)
+      fs.writeFileSync(outFile.replace(/\.json$/, '.svg'), dockerPlot(result as DockerPlotDoc));
+  };
   const snapDir = path.join(BUILD, `snapshot-${stamp}`);
   result['build'] = await snapshotBuild(snapDir);
   process.on('exit', () => fs.rmSync(snapDir, { recursive: true, force: true }));
+  const other = opts.compareWith === undefined ? undefined : snapshotOther(opts.compareWith, `${snapDir}-other`);
+  if (other) {
+    result['compareWith'] = other;
+    process.on('exit', () => fs.rmSync(`${snapDir}-other`, { recursive: true, force: true }));
+    console.log(`compared with: ${JSON.stringify(other)}`);
+  }
   console.log(`responder under test: copy of dist/ + addon in ${path.relative(REPO, snapDir)} (${JSON.stringify(result['build'])})`);
 
   console.log(`docker-latency: lab up (2 Docker hosts), load ${loadavg()}`);
@@ -104,28 +127,74 @@ async function main(): Promise<number> {
         { stdio: ['ignore', 'pipe', 'pipe'] },
       ),
     );
+    const starts = new StartEvents();
     lines(ev, (l) => {
       const [n, t] = l.split(' ');
-      if (n && t && /^\d+$/.test(t)) events.set(n, BigInt(t));
+      if (n && t && /^\d+$/.test(t)) {
+        events.set(n, BigInt(t));
+        starts.push(n, BigInt(t));
+      }
     });
 
     const peer = await Peer.start(lab, bin, opts.periodUs, path.join(logDir, 'peer.log'));
 
     // (a)
-    console.log(
-      `\n(a) start latency: ${opts.containers} containers (address predicted from MAC) + ${opts.naive} (address read by inspect), load ${loadavg()}`,
-    );
-    const resp = Responder.start(lab, path.join(logDir, 'responder-a.log'));
-    await resp.waitReady(30_000);
-    await sleep(500);
-    const la0 = loadavg();
-    const samples = await startLatency(lab, peer, resp, opts, events);
-    const la1 = loadavg();
-    const rssA = resp.rss();
-    await resp.stop();
-    const summaryA = summarizeStart(samples, rssA, la0, la1);
-    result['startLatency'] = { summary: summaryA, samples };
-    save();
+    let summaryA: StartSummary | undefined;
+    let rssA: { rssKb: number; hwmKb: number } | undefined;
+    let la0 = '';
+    let la1 = '';
+    if (opts.containers + opts.naive > 0) {
+      console.log(
+        `\n(a) start latency: ${opts.containers} containers (address predicted from MAC) + ${opts.naive} (address read by inspect), load ${loadavg()}`,
+      );
+      const resp = Responder.start(lab, path.join(logDir, 'responder-a.log'), opts.responderArgs);
+      await resp.waitReady(30_000);
+      await sleep(500);
+      la0 = loadavg();
+      const samples = await startLatency(lab, peer, resp, opts, events);
+      la1 = loadavg();
+      rssA = resp.rss();
+      await resp.stop();
+      summaryA = summarizeStart(samples, rssA, la0, la1);
+      result['startLatency'] = { summary: summaryA, samples };
+      save();
+    }
+
+    // (c)
+    let burst: BurstResult | undefined;
+    if (opts.burst > 0) {
+      console.log(
+        `\n(c) burst: ${opts.burst} containers started at once, ${opts.burstRounds} rounds, slow solicitation every ${opts.burstSlowUs} us before each start event, load ${loadavg()}`,
+      );
+      const variants: BurstVariant[] = [
+        { label: 'this tree', cli: undefined as string | undefined, args: opts.responderArgs },
+        ...(other
+          ? [
+              {
+                label: opts.compareArgs.length ? `${other.label} ${opts.compareArgs.join(' ')}` : other.label,
+                cli: other.cli,
+                args: [...opts.responderArgs, ...opts.compareArgs],
+              },
+            ]
+          : []),
+      ].map((v) => ({
+        label: v.label,
+        start: async (round: number): Promise<Responder> => {
+          const r = Responder.start(lab, path.join(logDir, `responder-c${round}.log`), v.args, v.cli);
+          await r.waitReady(30_000);
+          return r;
+        },
+      }));
+      burst = await burstLatency(
+        lab,
+        peer,
+        starts,
+        { containers: opts.burst, rounds: opts.burstRounds, slowUs: opts.burstSlowUs, parallel: opts.parallel },
+        variants,
+      );
+      result['burst'] = burst;
+      save();
+    }
 
     // (b)
     const syncRuns: SyncRun[] = [];
@@ -164,6 +233,7 @@ async function main(): Promise<number> {
       la1,
       summaryA,
       rssA,
+      burst,
       syncRuns,
       fills,
       outFile,

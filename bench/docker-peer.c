@@ -1,17 +1,21 @@
 /* docker-peer (run by bench/docker-latency.ts in Docker host d2): solicits targets every
  * --period-us and reports every NA received on --if with its kernel receive time
  * (CLOCK_REALTIME, ns).
- * stdin commands:  clock | watch ADDR MAXMS | quit      (EOF = quit; --max-seconds bounds it)
+ * stdin commands:  clock | watch ADDR MAXMS [PERIOD_US] | quit   (EOF = quit; --max-seconds bounds it)
+ *   watch: solicit ADDR every PERIOD_US (default --period-us) for MAXMS; a second watch of an
+ *   address already watched changes its period (next NS at once) and its deadline only.
  * stdout:  hello MAC | clock RT MONO | watching ADDR | na RT TARGET DST FLAGS |
- *          answered ADDR FIRST_NS_RT LAST_NS_RT NA_RT SENT | timeout ADDR SENT              */
+ *          answered ADDR FIRST_NS_RT LAST_NS_RT NA_RT SENT PREV_NS_RT | timeout ADDR SENT
+ *          (PREV_NS_RT: the NS sent before LAST_NS_RT, 0 if none: the address was not yet
+ *          answerable then, so the answer became possible between PREV_NS_RT and NA_RT)    */
 #include "ndp-frames.h"
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <sys/prctl.h>
 
-#define MAXW 64
-struct watch { int on; struct in6_addr t; char txt[64]; uint8_t frame[NS_FRAME_LEN]; double next, until; long long first_rt, last_rt; int sent; };
+#define MAXW 1024
+struct watch { int on; struct in6_addr t; char txt[64]; uint8_t frame[NS_FRAME_LEN]; double next, until, period; long long first_rt, last_rt, prev_rt; int sent; };
 static struct watch w[MAXW];
 
 static long long clk(clockid_t id) { struct timespec ts; clock_gettime(id, &ts); return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec; }
@@ -63,7 +67,7 @@ int main(int argc, char **argv) {
         if (flags & 0x40)
           for (int i = 0; i < MAXW; i++)
             if (w[i].on && memcmp(w[i].t.s6_addr, buf + ND_TARGET_OFF, 16) == 0) {
-              printf("answered %s %lld %lld %lld %d\n", w[i].txt, w[i].first_rt, w[i].last_rt, ts, w[i].sent);
+              printf("answered %s %lld %lld %lld %d %lld\n", w[i].txt, w[i].first_rt, w[i].last_rt, ts, w[i].sent, w[i].prev_rt);
               w[i].on = 0;
             }
       }
@@ -75,18 +79,27 @@ int main(int argc, char **argv) {
       char *nl;
       while ((nl = memchr(in, '\n', inlen))) {
         *nl = 0;
-        char a[64]; int ms;
+        char a[64]; int ms, pus = 0;
+        struct in6_addr t;
         if (strcmp(in, "quit") == 0) return 0;
         if (strcmp(in, "clock") == 0) { long long rt = clk(CLOCK_REALTIME), mo = clk(CLOCK_MONOTONIC), rt2 = clk(CLOCK_REALTIME); printf("clock %lld %lld\n", rt + (rt2 - rt) / 2, mo); }
-        else if (sscanf(in, "watch %63s %d", a, &ms) == 2) {
+        else if (sscanf(in, "watch %63s %d %d", a, &ms, &pus) >= 2 && inet_pton(AF_INET6, a, &t) == 1 && ms > 0 && pus >= 0) {
+          double p = pus > 0 ? pus / 1e6 : period;
           int k = -1;
-          for (int i = 0; i < MAXW; i++) if (!w[i].on) { k = i; break; }
-          if (k < 0 || inet_pton(AF_INET6, a, &w[k].t) != 1) printf("error %s\n", a);
-          else {
-            snprintf(w[k].txt, sizeof w[k].txt, "%s", a);
-            build_ns(w[k].frame, mac, &src, &w[k].t);
-            w[k].next = now_s(); w[k].until = w[k].next + ms / 1000.0; w[k].first_rt = 0; w[k].sent = 0; w[k].on = 1;
+          for (int i = 0; i < MAXW; i++) if (w[i].on && memcmp(&w[i].t, &t, 16) == 0) { k = i; break; }
+          if (k >= 0) {
+            w[k].period = p; w[k].next = now_s(); w[k].until = w[k].next + ms / 1000.0;
             printf("watching %s\n", a);
+          } else {
+            for (int i = 0; i < MAXW; i++) if (!w[i].on) { k = i; break; }
+            if (k < 0) printf("error %s (full)\n", a);
+            else {
+              w[k].t = t;
+              snprintf(w[k].txt, sizeof w[k].txt, "%s", a);
+              build_ns(w[k].frame, mac, &src, &w[k].t);
+              w[k].period = p; w[k].next = now_s(); w[k].until = w[k].next + ms / 1000.0; w[k].first_rt = 0; w[k].last_rt = 0; w[k].prev_rt = 0; w[k].sent = 0; w[k].on = 1;
+              printf("watching %s\n", a);
+            }
           }
         } else printf("error %s\n", in);
         size_t used = (size_t)(nl - in) + 1;
@@ -100,9 +113,9 @@ int main(int argc, char **argv) {
       if (now > w[i].until) { printf("timeout %s %d\n", w[i].txt, w[i].sent); w[i].on = 0; continue; }
       if (w[i].next > now) continue;
       long long rt = clk(CLOCK_REALTIME);
-      if (send(tx, w[i].frame, NS_FRAME_LEN, 0) == NS_FRAME_LEN) { if (!w[i].first_rt) w[i].first_rt = rt; w[i].last_rt = rt; w[i].sent++; }
-      w[i].next += period;
-      if (w[i].next < now) w[i].next = now + period;
+      if (send(tx, w[i].frame, NS_FRAME_LEN, 0) == NS_FRAME_LEN) { if (!w[i].first_rt) w[i].first_rt = rt; w[i].prev_rt = w[i].last_rt; w[i].last_rt = rt; w[i].sent++; }
+      w[i].next += w[i].period;
+      if (w[i].next < now) w[i].next = now + w[i].period;
     }
   }
   return 0;

@@ -13,6 +13,16 @@ export interface Options {
   createBudgetS: number;
   doSync: boolean;
   periodUs: number;
+  /** (c): containers started at once (0 = skip), rounds, slow solicitation period before a start. */
+  burst: number;
+  burstRounds: number;
+  burstSlowUs: number;
+  /** (c): another build (a tree with dist/ and build/Release/), run in every other round. */
+  compareWith: string | undefined;
+  /** Extra arguments for the --compare-with build's runs only (split on spaces). */
+  compareArgs: string[];
+  /** Extra arguments for every responder run (split on spaces). */
+  responderArgs: string[];
 }
 
 function usage(): never {
@@ -20,7 +30,8 @@ function usage(): never {
     fs
       .readFileSync(path.join(BENCH, 'docker-latency.ts'), 'utf8')
       .split('\n')
-      .slice(1, 27)
+      .slice(1)
+      .filter((_, i, all) => i < all.findIndex((l) => l.startsWith(' */')))
       .map((l) => l.replace(/^ \*\/? ?/, ''))
       .join('\n'),
   );
@@ -37,6 +48,12 @@ export function parseArgs(argv: string[]): Options {
     createBudgetS: 900,
     doSync: true,
     periodUs: 1000,
+    burst: 200,
+    burstRounds: 3,
+    burstSlowUs: 20_000,
+    responderArgs: [],
+    compareWith: undefined,
+    compareArgs: [],
   };
   const num = (v: string | undefined, name: string, min: number, max: number): number => {
     const n = Number(v);
@@ -48,7 +65,7 @@ export function parseArgs(argv: string[]): Options {
     const v = argv[i + 1];
     switch (a) {
       case '--containers':
-        o.containers = num(v, a, 1, 500);
+        o.containers = num(v, a, 0, 500);
         i++;
         break;
       case '--naive':
@@ -76,6 +93,31 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--period-us':
         o.periodUs = num(v, a, 100, 100_000);
+        i++;
+        break;
+      case '--burst':
+        o.burst = num(v, a, 0, 1000);
+        i++;
+        break;
+      case '--burst-rounds':
+        o.burstRounds = num(v, a, 1, 20);
+        i++;
+        break;
+      case '--burst-slow-us':
+        o.burstSlowUs = num(v, a, 1000, 1_000_000);
+        i++;
+        break;
+      case '--compare-with':
+        if (!v) throw new Error('--compare-with needs a directory');
+        o.compareWith = v;
+        i++;
+        break;
+      case '--compare-args':
+        o.compareArgs = (v ?? '').split(' ').filter((x) => x !== '');
+        i++;
+        break;
+      case '--responder-args':
+        o.responderArgs = (v ?? '').split(' ').filter((x) => x !== '');
         i++;
         break;
       case '--no-sync':

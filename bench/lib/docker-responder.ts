@@ -27,7 +27,7 @@ export async function snapshotBuild(dir: string): Promise<Record<string, unknown
     const newest = Math.max(
       fs.statSync(ADDON).mtimeMs,
       fs.statSync(REPO_CLI).mtimeMs,
-      fs.statSync(path.join(REPO, 'dist', 'src', 'daemon.js')).mtimeMs,
+      fs.statSync(path.join(REPO, 'dist', 'src', 'service', 'daemon.js')).mtimeMs,
     );
     return Date.now() - newest > 5000;
   };
@@ -58,6 +58,38 @@ export async function snapshotBuild(dir: string): Promise<Record<string, unknown
   };
 }
 
+/**
+ * Another build for --compare-with: `dir` holds dist/src/cli.js and build/Release/ndp_native.node
+ * (and package.json); copied like {@link snapshotBuild}, its git HEAD recorded.
+ */
+export function snapshotOther(dir: string, to: string): { label: string; cli: string; dir: string; gitHead: string } {
+  const src = path.resolve(dir);
+  for (const f of ['dist/src/cli.js', 'build/Release/ndp_native.node', 'package.json'])
+    if (!fs.existsSync(path.join(src, f))) throw new Error(`--compare-with ${dir}: ${f} is missing (build that tree first)`);
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.mkdirSync(path.join(to, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(path.join(src, 'package.json'), path.join(to, 'package.json'));
+  fs.copyFileSync(path.join(src, 'build', 'Release', 'ndp_native.node'), path.join(to, 'build', 'Release', 'ndp_native.node'));
+  fs.cpSync(path.join(src, 'dist'), path.join(to, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(to, 'node_modules'));
+  let gitHead = '?';
+  try {
+    gitHead = execFileSync('git', ['-C', src, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    /* not a git tree */
+  }
+  return {
+    label: `other build (${path.basename(src)}${gitHead !== '?' ? ` ${gitHead}` : ''})`,
+    cli: path.join(to, 'dist', 'src', 'cli.js'),
+    dir: src,
+    gitHead,
+  };
+}
+
 /** pino's `time` (epoch ms, or an ISO string with ms resolution as this CLI logs it). */
 export function pinoTime(rec: Record<string, unknown>): number {
   const t = rec['time'];
@@ -82,11 +114,12 @@ export class Responder {
     this.spawnNs = spawnNs;
   }
 
-  static start(lab: DockerLab, logFile: string, extra: string[] = []): Responder {
+  /** `cli`: another build's dist/src/cli.js (--compare-with); default the snapshot of this tree's. */
+  static start(lab: DockerLab, logFile: string, extra: string[] = [], cli = CLI): Responder {
     const spawnNs = monoNs();
     const child = track(
       lab.spawnIn('d1', process.execPath, [
-        CLI,
+        cli,
         'run',
         '--interface',
         'eth0',
@@ -132,14 +165,19 @@ export class Responder {
 
   /** pino's time (ms since the epoch) of the "docker addresses updated" line that added addr. */
   addedAt(addr: string): number | undefined {
+    const l = this.addedLine(addr);
+    return l ? pinoTime(l.rec) : undefined;
+  }
+
+  /** The "docker addresses updated" line that added addr (its `ms`: the batch's read and swap). */
+  addedLine(addr: string): ResponderLine | undefined {
     const c = canon(addr);
-    const l = this.find(
+    return this.find(
       (r) =>
         r['msg'] === 'docker addresses updated' &&
         Array.isArray(r['added']) &&
         (r['added'] as { address?: string }[]).some((a) => a.address !== undefined && canon(a.address) === c),
     );
-    return l ? pinoTime(l.rec) : undefined;
   }
 
   rss(): { rssKb: number; hwmKb: number } | undefined {

@@ -12,7 +12,7 @@ import { canon, dockerApi, monoNs, SLEEPER, timedRun, waitUntil } from './docker
 import { sleep } from '../../src/lab/process.js';
 
 /** A MAC in 02:42:bb:00:xx:yy (Docker's own are 02:42:ac:11:...), and the IPv6 address Docker derives from it. */
-function macFor(i: number, cidrBase: string): { mac: string; addr: string } {
+export function macFor(i: number, cidrBase: string): { mac: string; addr: string } {
   const hi = (i >> 8) & 0xff;
   const lo = i & 0xff;
   const mac = `02:42:bb:00:${hi.toString(16).padStart(2, '0')}:${lo.toString(16).padStart(2, '0')}`;

@@ -92,7 +92,13 @@ export async function waitUntil<T>(fn: () => T | undefined | null | false, timeo
 }
 
 /** Docker Engine API over the unix socket (the 28.x CLI cannot set a MAC against API 1.41). */
-export function dockerApi(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+export function dockerApi(
+  sock: string,
+  method: string,
+  p: string,
+  body?: unknown,
+  timeoutMs = 60_000,
+): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -101,7 +107,7 @@ export function dockerApi(sock: string, method: string, p: string, body?: unknow
         method,
         path: p,
         headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
-        timeout: 60_000,
+        timeout: timeoutMs,
       },
       (res) => {
         let text = '';

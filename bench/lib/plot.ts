@@ -27,13 +27,16 @@ type Series = Map<string, [number, number][]>;
 const W = 900;
 const PANEL_H = 300;
 const M = { left: 80, right: 170, top: 30, bottom: 45 };
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+/** Line colours, in order of first appearance. */
+export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
-function esc(s: string): string {
+/** Text for SVG: the XML specials escaped. */
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function fmt(v: number): string {
+/** A short number for an axis: 3 significant digits, k and M suffixes. */
+export function fmt(v: number): string {
   if (v >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
   if (v >= 1e3) return `${+(v / 1e3).toPrecision(3)}k`;
   return `${+v.toPrecision(3)}`;

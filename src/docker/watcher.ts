@@ -6,10 +6,20 @@
  * - subscribe to `/events` first, filtered on the server side (see EVENT_FILTERS), then list the
  *   running containers once (`GET /containers/json` carries labels and per-network addresses)
  *   and swap in the whole set: no window in which an event can be missed;
- * - each burst of events is coalesced for `coalesceMs` (1 ms), the containers it touches are
- *   re-read with inspect (which waits for dockerd's per-container lock, so it sees the finished
- *   change) and the rebuilt set is swapped in with one `replaceGroup` call: readers never see a
- *   half-applied change;
+ * - the events that arrive together (one read of the stream, or `coalesceMs`) make a batch: the
+ *   containers it touches are re-read and the rebuilt set is swapped in with one `replaceGroup`
+ *   call: readers never see a half-applied change. Up to 4 batches read at the same time, so
+ *   one slow answer from a busy dockerd does not hold up the containers that started after it;
+ *   the swaps are made one at a time, and a read overtaken by a newer event of the same
+ *   container is dropped for the newer one. Containers touched only by `start` are re-read with one filtered list
+ *   for the whole burst: dockerd records a started container (state, networks, addresses) in
+ *   the store the list reads before it emits `start`, and the list takes no per-container lock.
+ *   Anything else (connect, disconnect, rename) is re-read with inspect, which waits for
+ *   dockerd's per-container lock and so sees the finished change;
+ * - `network connect` / `disconnect` of a container that is not known to run is ignored: a
+ *   starting container connects its networks before it runs, and inspecting it then waits for
+ *   its whole start (seconds when many start at once), holding up every event behind it; its
+ *   `start` event brings the finished state;
  * - `die` removes the container at once, without asking Docker: dockerd sends `die` before it
  *   tears the network down and before its list stops showing the container, so a died
  *   container is also kept out of any list that is still in flight (a tombstone until `start`);
@@ -67,7 +77,7 @@ export interface DockerWatcherOptions {
   readonly labelOptIn?: boolean;
   /** Table group name; default 'docker'. */
   readonly group?: string;
-  /** How long a burst of events is gathered before it is applied; default 1 ms. */
+  /** How long a burst of events is gathered before it is applied; default 0: the events of one read of the stream. */
   readonly coalesceMs?: number;
   /** Reconnect backoff: first delay and cap; default 100 ms and 5000 ms. */
   readonly backoffMinMs?: number;
@@ -189,6 +199,17 @@ export class DockerWatcher {
   private readonly dead = new Set<string>();
   /** Containers touched by events not yet applied, in arrival order. */
   private readonly pending = new Set<string>();
+  /** Pending containers touched by something other than `start`: re-read with inspect. */
+  private readonly needInspect = new Set<string>();
+  /**
+   * Containers with an event not applied yet (pending, or its batch still reading), with the
+   * number of their latest event: a batch applies a container only if no newer event came.
+   */
+  private readonly generation = new Map<string, number>();
+  private generations = 0;
+  /** Batches reading from Docker now, and how many may. */
+  private reading = 0;
+  private readonly maxReading = 4;
   /** What the sink holds now. */
   private rules: Rule[] = [];
   private admittedContainers = 0;
@@ -204,7 +225,7 @@ export class DockerWatcher {
 
   /** Every sync and event batch runs on this chain, one at a time. */
   private chain: Promise<void> = Promise.resolve();
-  private batchTimer: NodeJS.Timeout | null = null;
+  private batchTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private session: AbortController | null = null;
   private readonly stopSignal = new AbortController();
   private loop: Promise<void> | null = null;
@@ -223,7 +244,7 @@ export class DockerWatcher {
     this.docker = new (loadDockerode())(endpointOptions(this.endpoint));
     this.log = opts.logger.child({ module: 'docker' });
     this.group = opts.group ?? 'docker';
-    this.coalesceMs = opts.coalesceMs ?? 1;
+    this.coalesceMs = opts.coalesceMs ?? 0;
     this.backoffMinMs = opts.backoffMinMs ?? 100;
     this.backoffMaxMs = opts.backoffMaxMs ?? 5000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
@@ -253,8 +274,7 @@ export class DockerWatcher {
     }
     this.stopped = true;
     this.stopSignal.abort();
-    if (this.batchTimer) clearTimeout(this.batchTimer);
-    this.batchTimer = null;
+    this.clearBatchTimer();
     this.session?.abort(new Error('watcher stopped'));
     this.settleFirst();
     await this.loop;
@@ -393,8 +413,9 @@ export class DockerWatcher {
       // Event continuity was lost: tombstones and half-gathered bursts no longer mean anything.
       this.dead.clear();
       this.pending.clear();
-      if (this.batchTimer) clearTimeout(this.batchTimer);
-      this.batchTimer = null;
+      this.needInspect.clear();
+      this.generation.clear();
+      this.clearBatchTimer();
       await this.enqueue(() => this.fullSync(ac, 'connect'));
       this.connected = true;
       this.lastError = null;
@@ -437,42 +458,116 @@ export class DockerWatcher {
       return;
     }
     const id = eff.containerId;
+    const network = eff.action === 'network connect' || eff.action === 'network disconnect';
+    if (network && !this.containers.has(id) && !this.generation.has(id)) {
+      this.log.debug({ action: eff.action, containerId: id.slice(0, 12) }, 'docker event ignored: container not running');
+      return;
+    }
     this.log.debug({ action: eff.action, containerId: id.slice(0, 12) }, 'docker event');
     // Tombstones change on arrival, so a list already in flight cannot bring a dead one back.
     if (eff.action === 'die' || eff.action === 'destroy') this.dead.add(id);
     else if (eff.action === 'start') this.dead.delete(id);
+    this.generation.set(id, ++this.generations);
     this.pending.delete(id);
     this.pending.add(id);
-    if (this.batchTimer === null) {
-      this.batchTimer = setTimeout(() => {
-        this.batchTimer = null;
-        // Applied by whichever session is current then; a new session clears `pending` and
-        // does a full sync instead.
-        const cur = this.session;
-        if (!cur || cur.signal.aborted) return;
-        this.enqueue(() => this.applyBatch(cur)).catch((err: unknown) => {
-          if (cur.signal.aborted) return;
-          this.log.warn({ err: errText(err) }, 'docker: applying events failed; reconnecting');
-          cur.abort(err);
-        });
-      }, this.coalesceMs);
-    }
+    if (eff.action !== 'start') this.needInspect.add(id);
+    this.scheduleBatch();
   }
 
-  /** Re-read every container a burst touched, then swap once. */
-  private async applyBatch(ac: AbortController): Promise<void> {
-    if (ac.signal.aborted) return;
+  /** Start a batch after `coalesceMs` (0: once this turn's events are in), unless enough are reading. */
+  private scheduleBatch(): void {
+    if (this.batchTimer !== null || this.pending.size === 0) return;
+    // A batch of removals only reads nothing: it never waits for a free reader.
+    if (this.reading >= this.maxReading && [...this.pending].some((id) => !this.dead.has(id))) return;
+    const go = (): void => {
+      this.batchTimer = null;
+      // Run by whichever session is current then; a new session clears `pending` and does a
+      // full sync instead.
+      const cur = this.session;
+      if (!cur || cur.signal.aborted) return;
+      this.runBatch(cur).catch((err: unknown) => {
+        if (cur.signal.aborted) return;
+        this.log.warn({ err: errText(err) }, 'docker: applying events failed; reconnecting');
+        cur.abort(err);
+      });
+    };
+    this.batchTimer = this.coalesceMs > 0 ? setTimeout(go, this.coalesceMs) : setImmediate(go);
+  }
+
+  private clearBatchTimer(): void {
+    if (this.batchTimer === null) return;
+    clearTimeout(this.batchTimer as NodeJS.Timeout);
+    clearImmediate(this.batchTimer as NodeJS.Immediate);
+    this.batchTimer = null;
+  }
+
+  /**
+   * Re-read every container the pending events touched, then swap once. The reads of several
+   * batches run at the same time (a read waits for dockerd, which is slowest exactly when many
+   * containers start at once); the swaps go one at a time on the sync chain, and a container
+   * whose read was overtaken by a newer event keeps what that event's batch brings.
+   */
+  private async runBatch(ac: AbortController): Promise<void> {
     const ids = [...this.pending];
+    const inspectIds = new Set(this.needInspect);
     this.pending.clear();
+    this.needInspect.clear();
     if (ids.length === 0) return;
+    const asOf = new Map(ids.map((id) => [id, this.generation.get(id)]));
     const t0 = performance.now();
-    const next = new Map(this.containers);
-    const toInspect: string[] = [];
-    for (const id of ids) {
-      if (this.dead.has(id)) next.delete(id);
-      else toInspect.push(id);
+    let results: Map<string, ContainerInfo | null>;
+    this.reading++;
+    try {
+      results = await this.readBatch(ac, ids, inspectIds);
+    } finally {
+      this.reading--;
+      this.scheduleBatch();
     }
+    await this.enqueue(async () => {
+      if (ac.signal.aborted) return;
+      const next = new Map(this.containers);
+      for (const id of ids) {
+        if (this.generation.get(id) !== asOf.get(id)) continue;
+        this.generation.delete(id);
+        const info = results.get(id);
+        // A `die` may have arrived while the read was in flight.
+        if (info && info.running && !this.dead.has(id)) next.set(id, info);
+        else next.delete(id);
+      }
+      this.containers = next;
+      this.publish('events', performance.now() - t0);
+    });
+  }
+
+  /** The containers `ids` as Docker has them now (null: gone or not running); dead ones are not asked for. */
+  private async readBatch(
+    ac: AbortController,
+    ids: readonly string[],
+    inspectIds: ReadonlySet<string>,
+  ): Promise<Map<string, ContainerInfo | null>> {
+    const toInspect: string[] = [];
+    const toList: string[] = [];
     const results = new Map<string, ContainerInfo | null>();
+    for (const id of ids) {
+      if (this.dead.has(id)) results.set(id, null);
+      else if (inspectIds.has(id)) toInspect.push(id);
+      else toList.push(id);
+    }
+    if (toList.length > 0) {
+      // `all`: a container that died meanwhile is listed as not running rather than left out;
+      // one that is not listed at all is gone. The id filter matches prefixes: keep exact ones.
+      const list = (await this.docker.listContainers({
+        all: true,
+        filters: JSON.stringify({ id: toList }),
+        abortSignal: this.requestSignal(ac),
+      } as never)) as unknown;
+      if (!Array.isArray(list)) throw new Error('docker: container list is not an array');
+      for (const id of toList) results.set(id, null);
+      for (const entry of list) {
+        const info = fromListEntry(entry);
+        if (info && results.has(info.id)) results.set(info.id, info);
+      }
+    }
     let i = 0;
     const worker = async (): Promise<void> => {
       while (i < toInspect.length) {
@@ -487,19 +582,13 @@ export class DockerWatcher {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.inspectConcurrency, toInspect.length) }, worker));
-    if (ac.signal.aborted) return;
-    await this.learnDrivers(
-      ac,
-      [...results.values()].filter((x): x is ContainerInfo => x !== null),
-    );
-    if (ac.signal.aborted) return;
-    for (const [id, info] of results) {
-      // A `die` may have arrived while the inspect was in flight.
-      if (info && info.running && !this.dead.has(id)) next.set(id, info);
-      else next.delete(id);
+    if (!ac.signal.aborted) {
+      await this.learnDrivers(
+        ac,
+        [...results.values()].filter((x): x is ContainerInfo => x !== null),
+      );
     }
-    this.containers = next;
-    this.publish('events', performance.now() - t0);
+    return results;
   }
 
   private async fullSync(ac: AbortController, why: 'connect' | 'periodic'): Promise<void> {

@@ -253,6 +253,35 @@ t.test('network connect / disconnect on a user-defined IPv6 network', async (t) 
   t.not(await sink.waitFor(() => !sink.has(dynamic!), 2000), null, 'and goes');
 });
 
+t.test('a burst of starts: every container followed, networks connected before the start included', async (t) => {
+  const names = Array.from({ length: 12 }, (_, i) => `burst${i}`);
+  const ids = new Map<string, string>();
+  for (const n of names) ids.set(n, await dk(['create', '--name', n, IMAGE, ...STOPPABLE]));
+  // Connected while not running: the watcher ignores the event, and the start brings it in.
+  await dk(['network', 'connect', V6NET, 'burst0']);
+  const since = records.length;
+  await Promise.all(names.map((n) => dk(['start', n])));
+  const want = new Set<string>();
+  for (const n of names) for (const a of await addrsOf(n)) want.add(a);
+  t.equal(want.size, names.length + 1, 'one address each, two for burst0 (bridge and v6net)');
+  const all = await sink.waitFor(() => [...want].every((a) => sink.has(a)), 20_000);
+  t.not(all, null, 'every address of every container in the table');
+  for (const n of names) {
+    const s = (await addrsOf(n)).map((a) => sink.rule(a)?.source);
+    t.ok(
+      s.every((x) => x?.kind === 'docker' && x.containerName === n && x.containerId === ids.get(n)),
+      `${n}: rules credited to it`,
+    );
+  }
+  const ignored = records
+    .slice(since)
+    .filter((r) => r.msg === 'docker event ignored: container not running' && r['action'] === 'network connect');
+  t.ok(ignored.length >= 1, `network connect events of not yet running containers ignored (${ignored.length})`);
+  await Promise.all(names.map((n) => dk(['stop', '-t', '5', n])));
+  t.not(await sink.waitFor(() => [...want].every((a) => !sink.has(a)), 10_000), null, 'all gone after stop');
+  await dk(['rm', ...names]);
+});
+
 t.test('rename changes the name in the rules', async (t) => {
   const [addr] = await addrsOf('plain');
   await dk(['rename', 'plain', 'plain2']);
