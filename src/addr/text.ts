@@ -162,61 +162,24 @@ function rfc5952(b: Uint8Array, off = 0): string {
   return out;
 }
 
+/** Scratch bytes for {@link parseHexIPv6}: the longest hex-group form is 39 characters. */
+const SCRATCH_TEXT = new Uint8Array(39);
+
 /**
- * The hex-group forms (no dotted IPv4 tail) in one pass over the characters, without regular
- * expressions or intermediate arrays: the bulk path for address files. Returns null for
- * anything it does not accept (the caller then tries the general parser or reports the error).
+ * The hex-group forms (no dotted IPv4 tail) of a string, by {@link parseAddressBytes} on its
+ * characters: one parser for text and for file bytes. Returns null for anything it does not
+ * accept (the caller then tries the general parser or reports the error).
  */
 function parseHexIPv6(text: string): Uint8Array | null {
   const n = text.length;
-  const groups = new Uint16Array(8);
-  let count = 0;
-  let gap = -1; // index in groups where '::' stands
-  let i = 0;
-  if (n >= 2 && text.charCodeAt(0) === 58 && text.charCodeAt(1) === 58) {
-    gap = 0;
-    i = 2;
-    if (i === n) return new Uint8Array(16);
-  } else if (n > 0 && text.charCodeAt(0) === 58) {
-    return null;
+  if (n > SCRATCH_TEXT.length) return null;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return null;
+    SCRATCH_TEXT[i] = c;
   }
-  while (i < n) {
-    let v = 0;
-    let digits = 0;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      let d: number;
-      if (c >= 48 && c <= 57) d = c - 48;
-      else if (c >= 97 && c <= 102) d = c - 87;
-      else if (c >= 65 && c <= 70) d = c - 55;
-      else break;
-      v = (v << 4) | d;
-      if (++digits > 4) return null;
-      i++;
-    }
-    if (digits === 0 || count === 8) return null;
-    groups[count++] = v;
-    if (i === n) break;
-    if (text.charCodeAt(i) !== 58) return null; // '.', space or anything else
-    i++;
-    if (i < n && text.charCodeAt(i) === 58) {
-      if (gap >= 0) return null;
-      gap = count;
-      i++;
-      if (i === n) break;
-    } else if (i === n) {
-      return null; // a trailing single ':'
-    }
-  }
-  if (gap < 0 ? count !== 8 : count > 7) return null;
   const out = new Uint8Array(16);
-  const shift = gap < 0 ? 0 : 8 - count;
-  for (let k = 0; k < count; k++) {
-    const at = gap >= 0 && k >= gap ? k + shift : k;
-    out[2 * at] = groups[k]! >>> 8;
-    out[2 * at + 1] = groups[k]! & 0xff;
-  }
-  return out;
+  return parseAddressBytes(SCRATCH_TEXT, 0, n, out, 0) ? out : null;
 }
 
 /** Scratch groups for {@link parseAddressBytes} (one call at a time: JavaScript is single-threaded). */
