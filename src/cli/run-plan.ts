@@ -5,29 +5,16 @@
  * the same flags and environment and the re-read file.
  */
 import { statSync } from 'node:fs';
-import type { AnswerSettings } from '../engine/types.js';
-import type { Rule } from '../table/rule.js';
-import type { BackendKind } from '../service/link.js';
 import type { DockerOptions } from '../service/daemon.js';
+import type { UplinkUnitSpec } from '../service/uplinks.js';
 import { CONFIG_KEYS, RULE_KEYS, loadConfigFile, type ConfigFile, type FlagValues } from './config-file.js';
 import { type AddressFileStats, UsageError, answerSettings, dockerSettings, intFlag, logLevel, staticRules } from './flags.js';
 
 /** The default control socket. */
 export const DEFAULT_CONTROL = '/run/ndp-responder/control.sock';
 
-/** One uplink as run serves it. */
-export interface UplinkSpec {
-  readonly ifname: string;
-  readonly backend: BackendKind;
-  readonly rules: Rule[];
-  readonly settings: AnswerSettings;
-  readonly maxGroups: number;
-  readonly mld: boolean;
-  readonly promiscuous: boolean;
-  readonly announce: boolean;
-  readonly routeCheck: boolean;
-  readonly waitInterface: boolean;
-}
+/** One uplink as run serves it: what the service layer starts for it. */
+export type UplinkSpec = UplinkUnitSpec;
 
 /** Everything run needs. */
 export interface RunPlan {
