@@ -157,15 +157,12 @@ export interface MembershipOptions {
   clock?: MembershipClock | undefined;
 }
 
+/** The codec's reasons for an invalid query ({@link MLD_QUERY_ERROR_NAMES} without its unused 0). */
+type QueryErrorName = Exclude<(typeof MLD_QUERY_ERROR_NAMES)[number], ''>;
+
 /** Why a query drew nothing: the codec's reasons (MLD_QUERY_ERROR_NAMES), then the manager's. */
 export const QUERY_IGNORE_REASONS = [
-  'hop-limit',
-  'source',
-  'router-alert',
-  'length',
-  'code',
-  'checksum',
-  'group',
+  ...(MLD_QUERY_ERROR_NAMES.slice(1) as QueryErrorName[]),
   /** Tagged with a VID we do not serve. */
   'vlan',
   /** Addressed to neither ff02::1, a group we report, nor one of our own addresses. */
