@@ -93,30 +93,11 @@ export function buildMldv2Report(
   const total = mldv2ReportLength(groups.length, tagged);
   if (!Number.isInteger(outOff) || outOff < 0 || outOff + total > out.length) return 0;
 
-  out[outOff] = 0x33;
-  out[outOff + 1] = 0x33;
-  out[outOff + 2] = 0;
-  out[outOff + 3] = 0;
-  out[outOff + 4] = 0;
-  out[outOff + 5] = 0x16;
+  // RFC 2464 section 7: 33:33 and the low 32 bits of ff02::16.
+  multicastMac(ALL_MLDV2_ROUTERS, 0, out, outOff);
   const ip = writeEthernetTail(out, outOff, srcMac, tagged ? vlanTci : -1);
   const icmpLen = MLD2_REPORT_HLEN + groups.length * MLD2_RECORD_LEN;
-  const plen = HBH_LEN + icmpLen;
-  out[ip] = 0x60;
-  out[ip + 1] = 0;
-  out[ip + 2] = 0;
-  out[ip + 3] = 0;
-  out[ip + 4] = plen >>> 8;
-  out[ip + 5] = plen & 0xff;
-  out[ip + 6] = IPPROTO_HOPOPTS;
-  out[ip + 7] = 1;
-  for (let i = 0; i < 16; i++) out[ip + 8 + i] = srcLinkLocal[i]!;
-  for (let i = 0; i < 16; i++) out[ip + 24 + i] = ALL_MLDV2_ROUTERS[i]!;
-
-  const hbh = ip + IPV6_HLEN;
-  writeRouterAlert(out, hbh);
-
-  const icmp = hbh + HBH_LEN;
+  const icmp = writeMldIpHeaders(out, ip, srcLinkLocal, ALL_MLDV2_ROUTERS, icmpLen);
   out[icmp] = ICMPV6_MLD2_REPORT;
   out[icmp + 1] = 0;
   out[icmp + 2] = 0;
@@ -202,7 +183,22 @@ function buildMldv1(
   // RFC 2464 section 7: 33:33 and the low 32 bits of the IPv6 destination.
   multicastMac(dst, 0, out, outOff);
   const ip = writeEthernetTail(out, outOff, srcMac, tagged ? vlanTci : -1);
-  const plen = HBH_LEN + MLD1_LEN;
+  const icmp = writeMldIpHeaders(out, ip, srcLinkLocal, dst, MLD1_LEN);
+  out[icmp] = type;
+  for (let i = 1; i < 8; i++) out[icmp + i] = 0; // code, checksum, max response delay, reserved
+  for (let i = 0; i < 16; i++) out[icmp + 8 + i] = group[i]!;
+  writeIcmp6Checksum(out, ip + 8, ip + 24, icmp, MLD1_LEN);
+  return total;
+}
+
+/**
+ * The IPv6 header of an MLD message at `ip` (hop limit 1, RFC 3810 section 5) from `src` to
+ * `dst`, and its Hop-by-Hop header: next header 58, length 0 (8 bytes), Router Alert(2): 0 =
+ * MLD, PadN(0). `icmpLen` is the MLD message's length.
+ * @returns the offset of the MLD message.
+ */
+function writeMldIpHeaders(out: Uint8Array, ip: number, src: Uint8Array, dst: Uint8Array, icmpLen: number): number {
+  const plen = HBH_LEN + icmpLen;
   out[ip] = 0x60;
   out[ip + 1] = 0;
   out[ip + 2] = 0;
@@ -211,20 +207,9 @@ function buildMldv1(
   out[ip + 5] = plen & 0xff;
   out[ip + 6] = IPPROTO_HOPOPTS;
   out[ip + 7] = 1;
-  for (let i = 0; i < 16; i++) out[ip + 8 + i] = srcLinkLocal[i]!;
+  for (let i = 0; i < 16; i++) out[ip + 8 + i] = src[i]!;
   for (let i = 0; i < 16; i++) out[ip + 24 + i] = dst[i]!;
-  writeRouterAlert(out, ip + IPV6_HLEN);
-
-  const icmp = ip + IPV6_HLEN + HBH_LEN;
-  out[icmp] = type;
-  for (let i = 1; i < 8; i++) out[icmp + i] = 0; // code, checksum, max response delay, reserved
-  for (let i = 0; i < 16; i++) out[icmp + 8 + i] = group[i]!;
-  writeIcmp6Checksum(out, ip + 8, ip + 24, icmp, MLD1_LEN);
-  return total;
-}
-
-/** Hop-by-Hop header at `hbh`: next header 58, length 0 (8 bytes), Router Alert(2): 0 = MLD, PadN(0). */
-function writeRouterAlert(out: Uint8Array, hbh: number): void {
+  const hbh = ip + IPV6_HLEN;
   out[hbh] = IPPROTO_ICMPV6;
   out[hbh + 1] = 0;
   out[hbh + 2] = OPT_ROUTER_ALERT;
@@ -233,6 +218,7 @@ function writeRouterAlert(out: Uint8Array, hbh: number): void {
   out[hbh + 5] = 0;
   out[hbh + 6] = 1;
   out[hbh + 7] = 0;
+  return hbh + HBH_LEN;
 }
 
 /**
