@@ -13,6 +13,7 @@ import { makeNS, type NdOption } from '../support/frames.js';
 import { type JsonLinesProcess, type JsonRecord } from '../../src/lab/json-lines.js';
 import { Lab, type Netns } from '../../src/lab/netns.js';
 import { waitFor } from '../../src/lab/process.js';
+import { collectUntil } from './support/agent-frames.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');
@@ -22,7 +23,6 @@ if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (s
 const R_MAC = '02:00:00:00:aa:01';
 const P_MAC = '02:00:00:00:bb:02';
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const bytes = (hex: string): Buffer => Buffer.from(hex, 'hex');
 
 async function startAgent(ns: Netns): Promise<JsonLinesProcess> {
   const p = ns.spawnJsonLines('node', ['--import', 'tsx', AGENT, '--agent'], { cwd: ROOT });
@@ -46,36 +46,6 @@ function paddedNS(size: number, target: string): Uint8Array {
   const f = makeNS({ ethSrc: P_MAC, src: 'fe80::2', target, options });
   if (f.length !== size) throw new Error(`built ${f.length} bytes, wanted ${size}`);
   return f;
-}
-
-/** Frames of back end h received so far (removes their records). */
-function drainFrames(p: JsonLinesProcess, h: string): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = p.records.length - 1; i >= 0; i--) {
-    const r = p.records[i]!;
-    if (r['ev'] === 'batch' && r['h'] === h) {
-      out.unshift(...(r['frames'] as string[]).map(bytes));
-      p.records.splice(i, 1);
-    }
-  }
-  return out;
-}
-
-async function collectUntil(
-  p: JsonLinesProcess,
-  h: string,
-  pred: (f: Buffer) => boolean,
-  seen: Buffer[],
-  timeoutMs = 5000,
-): Promise<Buffer[]> {
-  await waitFor(
-    () => {
-      seen.push(...drainFrames(p, h));
-      return seen.some(pred);
-    },
-    { timeoutMs, what: `a matching frame on ${h}` },
-  );
-  return seen;
 }
 
 const stats = async (p: JsonLinesProcess, h: string): Promise<Record<string, number>> =>

@@ -11,7 +11,7 @@ import t from 'tap';
 import { makeIcmp6Frame, makeMldQuery, makeNA, makeNS, solicitedNode, multicastMacOf } from '../support/frames.js';
 import type { JsonLinesProcess, JsonRecord } from '../../src/lab/json-lines.js';
 import { Lab, type Netns } from '../../src/lab/netns.js';
-import { waitFor } from '../../src/lab/process.js';
+import { collectUntil, drainFrames } from './support/agent-frames.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT = join(ROOT, 'test', 'lab', 'support', 'afpacket-agent.ts');
@@ -43,37 +43,6 @@ function icmpType(f: Buffer): number | undefined {
 /** Target address (text-free: hex) of an untagged NS. */
 const nsTargetHex = (f: Buffer): string => f.subarray(14 + 40 + 8, 14 + 40 + 24).toString('hex');
 const ip6Hex = (a: string): string => hexOf(makeNS({ target: a }).subarray(62, 78));
-
-/** All frames of 'batch' records of back end h received so far (removes them). */
-function drainFrames(p: JsonLinesProcess, h = 'main'): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = p.records.length - 1; i >= 0; i--) {
-    const r = p.records[i]!;
-    if (r['ev'] === 'batch' && (r['h'] ?? 'main') === h) {
-      out.unshift(...(r['frames'] as string[]).map(bytes));
-      p.records.splice(i, 1);
-    }
-  }
-  return out;
-}
-
-/** Wait until back end h has received a frame satisfying `pred`; returns every frame seen so far. */
-async function collectUntil(
-  p: JsonLinesProcess,
-  h: string,
-  pred: (f: Buffer) => boolean,
-  seen: Buffer[],
-  timeoutMs = 5000,
-): Promise<Buffer[]> {
-  await waitFor(
-    () => {
-      seen.push(...drainFrames(p, h));
-      return seen.some(pred);
-    },
-    { timeoutMs, what: `a matching frame on ${h}` },
-  );
-  return seen;
-}
 
 const lab = await Lab.create(t, 'nra');
 const r = await lab.netns('r');
